@@ -1,0 +1,144 @@
+#include "model/tokenizer.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model/mapped_file.h"
+
+namespace joule::model {
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// llama2.c parses pieces with sscanf("<0x%02hhX>").
+int ParseBytePiece(absl::string_view p) {
+  if (p.size() != 6 || p.substr(0, 3) != "<0x" || p[5] != '>') return -1;
+  int hi = HexDigit(p[3]), lo = HexDigit(p[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
+    const std::string& path, int vocab_size) {
+  auto file = MappedFile::Open(path);
+  if (!file.ok()) return file.status();
+  const unsigned char* p = (*file)->data();
+  const size_t size = (*file)->size();
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer ", path, ": ", why));
+  };
+  if (size < 4) return bad("file is too short for a header");
+  size_t off = 4;  // max_token_length: informative only.
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->vocab_.reserve(vocab_size);
+  t->scores_.reserve(vocab_size);
+  for (int i = 0; i < vocab_size; ++i) {
+    float score;
+    int32_t len;
+    if (off + 8 > size) {
+      return bad(absl::StrFormat(
+          "has %d tokens but the model's vocabulary has %d; use the "
+          "tokenizer the model was trained with", i, vocab_size));
+    }
+    std::memcpy(&score, p + off, 4);
+    std::memcpy(&len, p + off + 4, 4);
+    off += 8;
+    if (len < 0 || off + len > size) {
+      return bad(absl::StrFormat("token %d has a bad length %d", i, len));
+    }
+    t->vocab_.emplace_back(reinterpret_cast<const char*>(p + off), len);
+    t->scores_.push_back(score);
+    off += len;
+  }
+  if (off != size) {
+    return bad(absl::StrFormat(
+        "has more tokens than the model's vocabulary of %d; use the "
+        "tokenizer the model was trained with", vocab_size));
+  }
+  t->byte_value_.assign(vocab_size, -1);
+  for (int i = 0; i < vocab_size; ++i) {
+    t->ids_.emplace(t->vocab_[i], i);  // First id wins for duplicates.
+    t->byte_value_[i] = ParseBytePiece(t->vocab_[i]);
+  }
+  for (int b = 0; b < 256; ++b) t->byte_pieces_.push_back(static_cast<char>(b));
+  if (vocab_size < 3 + 256 || t->byte_value_[3] != 0x00 ||
+      t->byte_value_[3 + 255] != 0xFF) {
+    return bad("tokens 3..258 must be the byte fallbacks <0x00>..<0xFF>");
+  }
+  return t;
+}
+
+int Tokenizer::Lookup(absl::string_view piece) const {
+  auto it = ids_.find(piece);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+std::vector<int> Tokenizer::Encode(absl::string_view text, bool bos) const {
+  std::vector<int> tokens;
+  tokens.reserve(text.size() + 2);
+  if (bos) tokens.push_back(kBos);
+  if (!text.empty()) {
+    int space = Lookup(" ");
+    if (space >= 0) tokens.push_back(space);
+  }
+  // One UTF-8 character (at most 4 bytes) at a time; characters that are
+  // not in the vocabulary become their bytes' fallback tokens.
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t len = 1;
+    while (i + len < text.size() && len < 4 &&
+           (static_cast<unsigned char>(text[i + len]) & 0xC0) == 0x80) {
+      ++len;
+    }
+    absl::string_view ch = text.substr(i, len);
+    int id = Lookup(ch);
+    if (id >= 0) {
+      tokens.push_back(id);
+    } else {
+      for (unsigned char b : ch) tokens.push_back(b + 3);
+    }
+    i += len;
+  }
+  // Greedy merges: always the best-scoring adjacent pair, leftmost on ties.
+  std::string pair;
+  while (true) {
+    float best_score = -1e10f;
+    int best_id = -1;
+    size_t best_idx = 0;
+    for (size_t k = 0; k + 1 < tokens.size(); ++k) {
+      pair.assign(vocab_[tokens[k]]);
+      pair.append(vocab_[tokens[k + 1]]);
+      int id = Lookup(pair);
+      if (id >= 0 && scores_[id] > best_score) {
+        best_score = scores_[id];
+        best_id = id;
+        best_idx = k;
+      }
+    }
+    if (best_id < 0) break;
+    tokens[best_idx] = best_id;
+    tokens.erase(tokens.begin() + best_idx + 1);
+  }
+  return tokens;
+}
+
+absl::string_view Tokenizer::Decode(int prev, int token) const {
+  if (token < 0 || token >= vocab_size()) return {};
+  if (byte_value_[token] >= 0) {
+    return absl::string_view(byte_pieces_).substr(byte_value_[token], 1);
+  }
+  absl::string_view piece = vocab_[token];
+  if (prev == kBos && !piece.empty() && piece[0] == ' ') piece.remove_prefix(1);
+  return piece;
+}
+
+}  // namespace joule::model

@@ -1,0 +1,54 @@
+#ifndef JOULE_MODEL_TOKENIZER_H_
+#define JOULE_MODEL_TOKENIZER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace joule::model {
+
+// llama2.c's tokenizer.bin: SentencePiece-style BPE with byte fallback,
+// encoding and decoding exactly as llama2.c's run.c does.
+class Tokenizer {
+ public:
+  static constexpr int kUnk = 0;
+  static constexpr int kBos = 1;
+  static constexpr int kEos = 2;
+
+  // `vocab_size` comes from the model: the file does not store it, and a
+  // tokenizer made for another vocabulary is an error, not a surprise later.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(
+      const std::string& path, int vocab_size);
+
+  // BOS first if `bos`; a non-empty text gets SentencePiece's dummy-prefix
+  // space; unknown characters fall back to byte tokens <0xHH>; then the
+  // highest-scoring merges are applied until none applies.
+  std::vector<int> Encode(absl::string_view text, bool bos) const;
+
+  // The bytes `token` prints as when it follows `prev`: the leading space is
+  // dropped after BOS, and <0xHH> pieces become that raw byte. Bytes, not
+  // necessarily whole UTF-8 characters.
+  absl::string_view Decode(int prev, int token) const;
+
+  int vocab_size() const { return static_cast<int>(vocab_.size()); }
+  const std::string& piece(int token) const { return vocab_[token]; }
+
+ private:
+  Tokenizer() = default;
+  int Lookup(absl::string_view piece) const;
+
+  std::vector<std::string> vocab_;
+  std::vector<float> scores_;
+  absl::flat_hash_map<std::string, int> ids_;
+  // The decoded byte of each <0xHH> piece, indexed by token; -1 otherwise.
+  std::vector<int> byte_value_;
+  std::string byte_pieces_;  // 256 single bytes, for Decode's views.
+};
+
+}  // namespace joule::model
+
+#endif  // JOULE_MODEL_TOKENIZER_H_
