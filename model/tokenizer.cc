@@ -1,6 +1,7 @@
 #include "model/tokenizer.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -68,6 +69,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
   for (int i = 0; i < vocab_size; ++i) {
     t->ids_.emplace(t->vocab_[i], i);  // First id wins for duplicates.
     t->byte_value_[i] = ParseBytePiece(t->vocab_[i]);
+    t->max_piece_bytes_ =
+        std::max<int>(t->max_piece_bytes_, t->vocab_[i].size());
   }
   for (int b = 0; b < 256; ++b) t->byte_pieces_.push_back(static_cast<char>(b));
   if (vocab_size < 3 + 256 || t->byte_value_[3] != 0x00 ||

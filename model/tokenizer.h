@@ -36,6 +36,9 @@ class Tokenizer {
 
   int vocab_size() const { return static_cast<int>(vocab_.size()); }
   const std::string& piece(int token) const { return vocab_[token]; }
+  // Bytes of the longest piece: a text of N bytes is at least
+  // N / max_piece_bytes() tokens.
+  int max_piece_bytes() const { return max_piece_bytes_; }
 
  private:
   Tokenizer() = default;
@@ -47,6 +50,7 @@ class Tokenizer {
   // The decoded byte of each <0xHH> piece, indexed by token; -1 otherwise.
   std::vector<int> byte_value_;
   std::string byte_pieces_;  // 256 single bytes, for Decode's views.
+  int max_piece_bytes_ = 1;
 };
 
 }  // namespace joule::model

@@ -1,0 +1,58 @@
+#ifndef JOULE_SERVER_JOULE_SERVICE_H_
+#define JOULE_SERVER_JOULE_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+#include "proto/joule.grpc.pb.h"
+#include "scheduler/scheduler.h"
+#include "server/request_validation.h"
+
+namespace joule::server {
+
+// The joule.v1.Joule API: validates and tokenizes requests, hands them to
+// the scheduler and turns its token events into responses.
+class JouleService final : public v1::Joule::Service {
+ public:
+  JouleService(const model::Checkpoint& checkpoint,
+               const model::Tokenizer& tokenizer,
+               scheduler::Scheduler* scheduler);
+
+  grpc::Status Generate(grpc::ServerContext* context,
+                        const v1::GenerateRequest* request,
+                        v1::GenerateResponse* response) override;
+  grpc::Status GenerateStream(
+      grpc::ServerContext* context, const v1::GenerateRequest* request,
+      grpc::ServerWriter<v1::GenerateStreamResponse>* writer) override;
+  grpc::Status ListDevices(grpc::ServerContext* context,
+                           const v1::ListDevicesRequest* request,
+                           v1::ListDevicesResponse* response) override;
+  grpc::Status GetModelInfo(grpc::ServerContext* context,
+                            const v1::GetModelInfoRequest* request,
+                            v1::ModelInfo* response) override;
+
+ private:
+  // Runs one request to the end. `on_token` returns false when the client
+  // can no longer be written to.
+  grpc::Status Run(grpc::ServerContext* context,
+                   const v1::GenerateRequest& request,
+                   const std::function<bool(const v1::Token&)>& on_token,
+                   v1::GenerationSummary* summary);
+
+  const model::Checkpoint& checkpoint_;
+  const model::Tokenizer& tokenizer_;
+  scheduler::Scheduler* scheduler_;
+  RequestLimits limits_;
+};
+
+// absl::Status codes map one to one onto gRPC's.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace joule::server
+
+#endif  // JOULE_SERVER_JOULE_SERVICE_H_

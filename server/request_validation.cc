@@ -1,0 +1,79 @@
+#include "server/request_validation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace joule::server {
+
+absl::Status ValidateRequest(const v1::GenerateRequest& r,
+                             const RequestLimits& limits) {
+  auto invalid = [](auto&&... args) {
+    return absl::InvalidArgumentError(absl::StrFormat(args...));
+  };
+  if (r.has_max_tokens() && r.max_tokens() < 1) {
+    return invalid(
+        "max_tokens must be at least 1 (got %d); leave it unset to generate "
+        "until the context is full",
+        r.max_tokens());
+  }
+  if (r.has_temperature() &&
+      (!std::isfinite(r.temperature()) || r.temperature() < 0.0f)) {
+    return invalid(
+        "temperature must be a finite number >= 0 (0 is greedy); got %g",
+        r.temperature());
+  }
+  if (r.has_top_p() && !(r.top_p() > 0.0f && r.top_p() <= 1.0f)) {
+    return invalid("top_p must be in (0, 1] (1 disables it); got %g",
+                   r.top_p());
+  }
+  if (r.has_top_k() && r.top_k() < 0) {
+    return invalid("top_k must be >= 0 (0 disables it); got %d", r.top_k());
+  }
+  if (r.stop_size() > limits.max_stop_sequences) {
+    return invalid("at most %d stop sequences are allowed; got %d",
+                   limits.max_stop_sequences, r.stop_size());
+  }
+  for (int i = 0; i < r.stop_size(); ++i) {
+    if (r.stop(i).empty()) return invalid("stop[%d] is empty", i);
+    if (static_cast<int>(r.stop(i).size()) > limits.max_stop_bytes) {
+      return invalid("stop[%d] is %d bytes; the limit is %d", i,
+                     r.stop(i).size(), limits.max_stop_bytes);
+    }
+  }
+  if (!r.device().empty() &&
+      std::find(limits.devices.begin(), limits.devices.end(), r.device()) ==
+          limits.devices.end()) {
+    return invalid("unknown device '%s'; this server has: %s", r.device(),
+                   absl::StrJoin(limits.devices, ", "));
+  }
+  if (r.pin_device() && r.device().empty()) {
+    return invalid("pin_device needs a device name in `device`");
+  }
+  if (static_cast<int>(r.request_id().size()) > limits.max_request_id_bytes) {
+    return invalid("request_id is %d bytes; the limit is %d",
+                   r.request_id().size(), limits.max_request_id_bytes);
+  }
+  if (static_cast<int64_t>(r.prompt().size()) > limits.max_prompt_bytes) {
+    return invalid(
+        "prompt is %d bytes, more than can fit the model's context of %d "
+        "tokens; shorten the prompt",
+        r.prompt().size(), limits.max_context);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePromptLength(int prompt_tokens,
+                                  const RequestLimits& limits) {
+  if (prompt_tokens > limits.max_context) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "prompt is %d tokens (BOS included) but the model's context is %d "
+        "tokens; shorten the prompt",
+        prompt_tokens, limits.max_context));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace joule::server

@@ -1,0 +1,89 @@
+#include "server/server.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "device/registry.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "spdlog/spdlog.h"
+
+namespace joule::server {
+
+absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
+    const ServerOptions& options) {
+  std::unique_ptr<JouleServer> s(new JouleServer());
+  auto ckpt = model::Checkpoint::Open(options.checkpoint_path);
+  if (!ckpt.ok()) return ckpt.status();
+  s->checkpoint_ = *std::move(ckpt);
+  const model::Config& config = s->checkpoint_->config();
+  auto tok = model::Tokenizer::Load(options.tokenizer_path, config.vocab_size);
+  if (!tok.ok()) return tok.status();
+  s->tokenizer_ = *std::move(tok);
+  spdlog::info("model {}: version {}, {}, {} parameters",
+               options.checkpoint_path, s->checkpoint_->version(),
+               config.DebugString(), config.ParameterCount());
+
+  if (options.devices.empty()) {
+    return absl::InvalidArgumentError("no devices: pass --devices=cpu");
+  }
+  std::vector<std::unique_ptr<device::Device>> devices;
+  for (const std::string& name : options.devices) {
+    for (const auto& d : devices) {
+      if (d->capabilities().name == name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("device '", name, "' is listed twice in --devices"));
+      }
+    }
+    auto dev = device::CreateDevice(name);
+    if (!dev.ok()) return dev.status();
+    if (absl::Status st = (*dev)->LoadModel(*s->checkpoint_); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("device ", name,
+                                                  ": loading the model: ",
+                                                  st.message()));
+    }
+    spdlog::info("device {} ready: {}", name, (*dev)->capabilities().description);
+    devices.push_back(*std::move(dev));
+  }
+  s->scheduler_ = std::make_unique<scheduler::Scheduler>(std::move(devices),
+                                                         options.scheduler);
+  s->service_ = std::make_unique<JouleService>(*s->checkpoint_, *s->tokenizer_,
+                                               s->scheduler_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(
+      options.host.find(':') != std::string::npos
+          ? absl::StrCat("[", options.host, "]")
+          : options.host,
+      ":", options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           &s->port_);
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    s->scheduler_->Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address,
+                     " (in use? pass --port to choose another)"));
+  }
+  s->server_->GetHealthCheckService()->SetServingStatus("joule.v1.Joule", true);
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  return s;
+}
+
+void JouleServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Health turns NOT_SERVING first so load balancers stop sending traffic.
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  scheduler_->Shutdown();
+  server_->Wait();
+}
+
+JouleServer::~JouleServer() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace joule::server

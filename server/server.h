@@ -1,0 +1,56 @@
+#ifndef JOULE_SERVER_SERVER_H_
+#define JOULE_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+#include "scheduler/scheduler.h"
+#include "server/joule_service.h"
+
+namespace joule::server {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 50051;  // 0 picks a free port.
+  std::string checkpoint_path;
+  std::string tokenizer_path;
+  std::vector<std::string> devices = {"cpu"};
+  scheduler::SchedulerOptions scheduler;
+};
+
+// A running Joule server: the model, its devices, the scheduler and the gRPC
+// endpoint with the health and reflection services.
+class JouleServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<JouleServer>> Start(
+      const ServerOptions& options);
+  ~JouleServer();
+
+  int port() const { return port_; }
+  const model::Checkpoint& checkpoint() const { return *checkpoint_; }
+
+  // Stops taking calls, lets running ones finish for up to `grace`, then
+  // cancels the rest. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  JouleServer() = default;
+
+  std::unique_ptr<model::Checkpoint> checkpoint_;
+  std::unique_ptr<model::Tokenizer> tokenizer_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<JouleService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace joule::server
+
+#endif  // JOULE_SERVER_SERVER_H_
