@@ -23,13 +23,11 @@ class Cursor {
       : base_(base), size_(size), offset_(offset), needed_(offset) {}
 
   const float* Floats(int64_t n, absl::string_view what) {
-    if (!ok()) return nullptr;
-    if (offset_ % alignof(float) != 0) {
+    if (ok() && offset_ % alignof(float) != 0) {
       error_ = absl::StrFormat(
           "%s starts at byte %d, which is not 4-byte aligned; this shape "
           "cannot be memory-mapped",
           what, offset_);
-      return nullptr;
     }
     return reinterpret_cast<const float*>(Take(n * 4, what));
   }

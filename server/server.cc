@@ -34,7 +34,8 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
             absl::StrCat("device '", name, "' is listed twice in --devices"));
       }
     }
-    auto dev = device::CreateDevice(name);
+    auto dev = options.device_factory ? options.device_factory(name)
+                                      : device::CreateDevice(name);
     if (!dev.ok()) return dev.status();
     if (absl::Status st = (*dev)->LoadModel(*s->checkpoint_); !st.ok()) {
       return absl::Status(st.code(), absl::StrCat("device ", name,

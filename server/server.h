@@ -1,12 +1,15 @@
 #ifndef JOULE_SERVER_SERVER_H_
 #define JOULE_SERVER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "device/device.h"
 #include "grpcpp/grpcpp.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -22,6 +25,10 @@ struct ServerOptions {
   std::string tokenizer_path;
   std::vector<std::string> devices = {"cpu"};
   scheduler::SchedulerOptions scheduler;
+  // Makes a device from its name; tests put fakes here.
+  std::function<absl::StatusOr<std::unique_ptr<device::Device>>(
+      absl::string_view)>
+      device_factory;
 };
 
 // A running Joule server: the model, its devices, the scheduler and the gRPC

@@ -1,0 +1,88 @@
+#include "model/sampler.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace joule::model {
+namespace {
+
+std::vector<float> Logits() {
+  return {1.0f, 3.0f, 2.0f, 0.5f, -1.0f, 2.5f, 0.0f, 1.5f};
+}
+
+std::vector<int> Draw(const SamplingParams& p, int n) {
+  Sampler s(p);
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> l = Logits();
+    out.push_back(s.Sample(absl::MakeSpan(l)));
+  }
+  return out;
+}
+
+TEST(SamplerTest, ZeroTemperatureIsArgmax) {
+  SamplingParams p;
+  p.temperature = 0;
+  for (int t : Draw(p, 20)) EXPECT_EQ(t, 1);
+}
+
+TEST(SamplerTest, SameSeedSameTokensDifferentSeedDifferent) {
+  SamplingParams p;
+  p.seed = 1234;
+  EXPECT_EQ(Draw(p, 200), Draw(p, 200));
+  SamplingParams q = p;
+  q.seed = 1235;
+  EXPECT_NE(Draw(p, 200), Draw(q, 200));
+}
+
+TEST(SamplerTest, FrequenciesFollowSoftmax) {
+  SamplingParams p;
+  p.seed = 99;
+  const int n = 40000;
+  std::vector<int> counts(8);
+  for (int t : Draw(p, n)) counts[t]++;
+  std::vector<float> l = Logits();
+  double z = 0;
+  for (float v : l) z += std::exp(v);
+  for (int i = 0; i < 8; ++i) {
+    const double expected = std::exp(l[i]) / z;
+    EXPECT_NEAR(counts[i] / double{n}, expected, 0.01) << i;
+  }
+}
+
+TEST(SamplerTest, TopKOneIsGreedyAndTopKLimitsChoices) {
+  SamplingParams p;
+  p.top_k = 1;
+  p.seed = 5;
+  for (int t : Draw(p, 50)) EXPECT_EQ(t, 1);
+  p.top_k = 2;  // Tokens 1 (3.0) and 5 (2.5).
+  for (int t : Draw(p, 500)) EXPECT_TRUE(t == 1 || t == 5) << t;
+}
+
+TEST(SamplerTest, TopPKeepsTheNucleus) {
+  SamplingParams p;
+  p.top_p = 0.01f;
+  p.seed = 5;
+  for (int t : Draw(p, 50)) EXPECT_EQ(t, 1);
+  // Probabilities: 3.0 -> ~0.35, 2.5 -> ~0.21, 2.0 -> ~0.13: p=0.5 keeps two.
+  p.top_p = 0.5f;
+  std::vector<int> seen(8);
+  for (int t : Draw(p, 2000)) seen[t]++;
+  EXPECT_GT(seen[1], 0);
+  EXPECT_GT(seen[5], 0);
+  for (int i : {0, 2, 3, 4, 6, 7}) EXPECT_EQ(seen[i], 0) << i;
+}
+
+TEST(SamplerTest, TemperatureSharpens) {
+  SamplingParams cold;
+  cold.temperature = 0.1f;
+  cold.seed = 3;
+  int top = 0;
+  for (int t : Draw(cold, 1000)) top += t == 1;
+  EXPECT_GT(top, 980);
+}
+
+}  // namespace
+}  // namespace joule::model
