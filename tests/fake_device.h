@@ -1,0 +1,102 @@
+#ifndef JOULE_TESTS_FAKE_DEVICE_H_
+#define JOULE_TESTS_FAKE_DEVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "device/device.h"
+
+namespace joule::testing {
+
+// Wraps a real device and misbehaves on command: slow steps, failing steps,
+// forced tokens. Counts releases so tests can see resources freed.
+class FakeDevice : public device::Device {
+ public:
+  FakeDevice(std::unique_ptr<device::Device> inner, std::string name)
+      : inner_(std::move(inner)), name_(std::move(name)) {}
+
+  void set_step_delay(absl::Duration d) {
+    absl::MutexLock l(&mu_);
+    delay_ = d;
+  }
+  // The next `n` steps fail with `status` without running.
+  void FailNextSteps(int n, absl::Status status) {
+    absl::MutexLock l(&mu_);
+    fail_steps_ = n;
+    fail_status_ = std::move(status);
+  }
+  // Decode step number `step` (0-based, counted over the device's life)
+  // makes `token` the most likely.
+  void ForceTokenAtDecode(int step, int token) {
+    absl::MutexLock l(&mu_);
+    force_step_ = step;
+    force_token_ = token;
+  }
+  int releases() const { return releases_.load(); }
+  int steps() const { return steps_.load(); }
+
+  device::Capabilities capabilities() const override {
+    device::Capabilities c = inner_->capabilities();
+    c.name = name_;
+    c.description = "test device wrapping " + c.name;
+    return c;
+  }
+  absl::Status LoadModel(const model::Checkpoint& ckpt) override {
+    return inner_->LoadModel(ckpt);
+  }
+  absl::Status Prefill(absl::Span<const device::SequenceChunk> batch,
+                       device::StepOutput* out) override {
+    if (absl::Status s = Before(); !s.ok()) return s;
+    return inner_->Prefill(batch, out);
+  }
+  absl::Status Decode(absl::Span<const device::SequenceChunk> batch,
+                      device::StepOutput* out) override {
+    if (absl::Status s = Before(); !s.ok()) return s;
+    absl::Status s = inner_->Decode(batch, out);
+    absl::MutexLock l(&mu_);
+    if (s.ok() && decode_steps_++ == force_step_) {
+      for (size_t i = 0; i < batch.size(); ++i) out->row(i)[force_token_] = 1e9f;
+    }
+    return s;
+  }
+  void Release(device::SequenceId seq) override {
+    releases_++;
+    inner_->Release(seq);
+  }
+  int64_t kv_used_tokens() const override { return inner_->kv_used_tokens(); }
+
+ private:
+  absl::Status Before() {
+    steps_++;
+    absl::Duration delay;
+    {
+      absl::MutexLock l(&mu_);
+      delay = delay_;
+      if (fail_steps_ > 0) {
+        --fail_steps_;
+        return fail_status_;
+      }
+    }
+    absl::SleepFor(delay);
+    return absl::OkStatus();
+  }
+
+  std::unique_ptr<device::Device> inner_;
+  std::string name_;
+  absl::Mutex mu_;
+  absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  int fail_steps_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status fail_status_ ABSL_GUARDED_BY(mu_);
+  int force_step_ ABSL_GUARDED_BY(mu_) = -1;
+  int force_token_ ABSL_GUARDED_BY(mu_) = 0;
+  int decode_steps_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int> releases_{0};
+  std::atomic<int> steps_{0};
+};
+
+}  // namespace joule::testing
+
+#endif  // JOULE_TESTS_FAKE_DEVICE_H_

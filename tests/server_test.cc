@@ -1,0 +1,356 @@
+// The gRPC API end to end, with the server in-process on an ephemeral port.
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "device/cpu/reference_engine.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/joule.grpc.pb.h"
+#include "server/server.h"
+#include "tests/fake_device.h"
+#include "tests/reference_text.h"
+#include "tests/test_paths.h"
+
+namespace joule {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct StreamResult {
+  std::vector<v1::Token> tokens;
+  std::optional<v1::GenerationSummary> summary;
+  bool summary_was_last = true;
+  grpc::Status status;
+  std::string text() const {
+    std::string t;
+    for (const auto& tok : tokens) t += tok.text();
+    return t;
+  }
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::Seconds(1));
+  }
+
+  void Start(scheduler::SchedulerOptions sched) {
+    server::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.checkpoint_path = testing::SharedModel("stories260K.bin");
+    o.tokenizer_path = testing::SharedModel("tok512.bin");
+    o.devices = {"cpu", "slow"};
+    o.scheduler = sched;
+    o.device_factory = [this](absl::string_view name)
+        -> absl::StatusOr<std::unique_ptr<device::Device>> {
+      auto ref = std::make_unique<device::ReferenceEngine>(
+          device::ReferenceEngine::Options{std::string(name)});
+      if (name != "slow") return ref;
+      auto fake = std::make_unique<testing::FakeDevice>(std::move(ref), "slow");
+      fake->set_step_delay(absl::Milliseconds(5));
+      slow_ = fake.get();
+      return fake;
+    };
+    auto s = server::JouleServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    stub_ = v1::Joule::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server_->port()),
+        grpc::InsecureChannelCredentials()));
+  }
+
+  StreamResult Stream(const v1::GenerateRequest& req,
+                      absl::Duration deadline = absl::Seconds(60),
+                      int cancel_after_tokens = -1) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    auto reader = stub_->GenerateStream(&ctx, req);
+    StreamResult r;
+    v1::GenerateStreamResponse msg;
+    while (reader->Read(&msg)) {
+      if (msg.has_token()) {
+        if (r.summary) r.summary_was_last = false;
+        r.tokens.push_back(msg.token());
+        if (static_cast<int>(r.tokens.size()) == cancel_after_tokens) ctx.TryCancel();
+      } else if (msg.has_summary()) {
+        r.summary = msg.summary();
+      }
+    }
+    r.status = reader->Finish();
+    return r;
+  }
+
+  v1::GenerateRequest Greedy(int max_tokens) {
+    v1::GenerateRequest req;
+    req.set_temperature(0);
+    req.set_max_tokens(max_tokens);
+    return req;
+  }
+
+  // Waits until the slow device holds no KV cache.
+  bool SlowDeviceDrains() {
+    for (int i = 0; i < 500; ++i) {
+      if (slow_->kv_used_tokens() == 0) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  std::unique_ptr<server::JouleServer> server_;
+  std::unique_ptr<v1::Joule::Stub> stub_;
+  testing::FakeDevice* slow_ = nullptr;
+};
+
+TEST_F(ServerTest, GreedyStreamReproducesLlama2cReference) {
+  StreamResult r = Stream(Greedy(256));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.text(), testing::kStories260KGreedy);
+  ASSERT_TRUE(r.summary.has_value());
+  EXPECT_TRUE(r.summary_was_last);
+  const v1::GenerationSummary& s = *r.summary;
+  EXPECT_EQ(s.completion_tokens(), static_cast<int>(r.tokens.size()));
+  EXPECT_EQ(s.prompt_tokens(), 1);
+  EXPECT_EQ(s.stop_reason(), v1::STOP_REASON_LENGTH);
+  EXPECT_GT(s.time_to_first_token_seconds(), 0);
+  EXPECT_GE(s.total_seconds(), s.time_to_first_token_seconds());
+  EXPECT_GT(s.mean_inter_token_latency_seconds(), 0);
+  EXPECT_FALSE(s.request_id().empty());
+  EXPECT_NEAR(r.tokens[0].latency_seconds(), s.time_to_first_token_seconds(), 0.05);
+  for (const auto& t : r.tokens) {
+    EXPECT_GE(t.latency_seconds(), 0);
+    EXPECT_FALSE(t.device().empty());
+    EXPECT_FALSE(t.has_energy_joules());  // No meter yet: unset, not zero.
+  }
+}
+
+TEST_F(ServerTest, UnaryGenerateMatchesStream) {
+  v1::GenerateRequest req = Greedy(64);
+  req.set_prompt("Lily and Tom");
+  StreamResult streamed = Stream(req);
+  ASSERT_TRUE(streamed.status.ok());
+  grpc::ClientContext ctx;
+  v1::GenerateResponse resp;
+  ASSERT_TRUE(stub_->Generate(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.text(), streamed.text());
+  EXPECT_EQ(resp.tokens_size(), static_cast<int>(streamed.tokens.size()));
+  EXPECT_EQ(resp.summary().prompt_tokens(), streamed.summary->prompt_tokens());
+  EXPECT_GT(resp.summary().prompt_tokens(), 2);
+}
+
+TEST_F(ServerTest, SameSeedSameTokens) {
+  v1::GenerateRequest req;
+  req.set_prompt("Once");
+  req.set_max_tokens(40);
+  req.set_temperature(0.9f);
+  req.set_top_p(0.95f);
+  req.set_seed(42);
+  StreamResult a = Stream(req), b = Stream(req);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(a.text(), b.text());
+  EXPECT_EQ(a.summary->seed(), 42u);
+  // Unset seed: the server reports the one it chose, which replays.
+  req.clear_seed();
+  StreamResult c = Stream(req);
+  ASSERT_TRUE(c.status.ok());
+  req.set_seed(c.summary->seed());
+  EXPECT_EQ(Stream(req).text(), c.text());
+}
+
+TEST_F(ServerTest, StopSequenceEndsGenerationAndIsNotReturned) {
+  v1::GenerateRequest req = Greedy(256);
+  req.add_stop("Lily");
+  StreamResult r = Stream(req);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.text(), "Once upon a time, there was a little girl named ");
+  EXPECT_EQ(r.summary->stop_reason(), v1::STOP_REASON_STOP_SEQUENCE);
+  EXPECT_EQ(r.summary->stop_sequence(), "Lily");
+  EXPECT_LT(r.summary->completion_tokens(), 20);
+}
+
+TEST_F(ServerTest, MaxTokensAndContextLimit) {
+  StreamResult r = Stream(Greedy(5));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.tokens.size(), 5u);
+  // Past the context: stops when it is full (512 positions, 1 prompt token).
+  v1::GenerateRequest req = Greedy(100000);
+  req.set_ignore_eos(true);
+  StreamResult full = Stream(req);
+  ASSERT_TRUE(full.status.ok());
+  EXPECT_EQ(full.tokens.size(), 512u);
+  EXPECT_EQ(full.summary->stop_reason(), v1::STOP_REASON_LENGTH);
+}
+
+TEST_F(ServerTest, EndOfSequenceStopsUnlessIgnored) {
+  slow_->set_step_delay(absl::ZeroDuration());
+  slow_->ForceTokenAtDecode(3, /*EOS=*/2);
+  v1::GenerateRequest req = Greedy(20);
+  req.set_device("slow");
+  StreamResult r = Stream(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.tokens.size(), 5u);
+  EXPECT_TRUE(r.tokens.back().special());
+  EXPECT_EQ(r.tokens.back().id(), 2);
+  EXPECT_EQ(r.tokens.back().text(), "");
+  EXPECT_EQ(r.summary->stop_reason(), v1::STOP_REASON_EOS);
+
+  slow_->ForceTokenAtDecode(slow_->steps() + 2, 2);
+  req.set_ignore_eos(true);
+  StreamResult ignored = Stream(req);
+  ASSERT_TRUE(ignored.status.ok());
+  EXPECT_EQ(ignored.tokens.size(), 20u);
+  EXPECT_EQ(ignored.summary->stop_reason(), v1::STOP_REASON_LENGTH);
+}
+
+TEST_F(ServerTest, InvalidRequestsGetInvalidArgumentSayingWhatToFix) {
+  struct Case {
+    std::function<void(v1::GenerateRequest&)> set;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](auto& r) { r.set_max_tokens(0); }, "max_tokens must be at least 1"},
+      {[](auto& r) { r.set_max_tokens(-5); }, "max_tokens must be at least 1"},
+      {[](auto& r) { r.set_temperature(-0.5f); }, "temperature must be"},
+      {[](auto& r) { r.set_temperature(std::nanf("")); }, "temperature must be"},
+      {[](auto& r) { r.set_top_p(0.0f); }, "top_p must be in (0, 1]"},
+      {[](auto& r) { r.set_top_p(1.5f); }, "top_p must be in (0, 1]"},
+      {[](auto& r) { r.set_top_k(-1); }, "top_k must be >= 0"},
+      {[](auto& r) { r.set_device("tpu"); }, "unknown device 'tpu'; this server has: cpu, slow"},
+      {[](auto& r) { r.set_pin_device(true); }, "pin_device needs a device"},
+      {[](auto& r) { r.add_stop(""); }, "stop[0] is empty"},
+      {[](auto& r) { for (int i = 0; i < 17; ++i) r.add_stop("x"); }, "at most 16 stop"},
+      {[](auto& r) { r.set_request_id(std::string(200, 'r')); }, "request_id is 200 bytes"},
+      {[](auto& r) {
+         std::string p;
+         for (int i = 0; i < 600; ++i) p += "zq ";
+         r.set_prompt(p);
+       },
+       "but the model's context is 512 tokens; shorten the prompt"},
+      {[](auto& r) { r.set_prompt(std::string(100000, 'a')); }, "shorten the prompt"},
+  };
+  for (const Case& c : cases) {
+    v1::GenerateRequest req = Greedy(4);
+    c.set(req);
+    StreamResult r = Stream(req);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
+    EXPECT_THAT(r.status.error_message(), HasSubstr(c.message));
+    EXPECT_TRUE(r.tokens.empty());
+    grpc::ClientContext ctx;
+    v1::GenerateResponse resp;
+    EXPECT_EQ(stub_->Generate(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
+TEST_F(ServerTest, ClientCancellationStopsGenerationAndFreesTheSequence) {
+  v1::GenerateRequest req = Greedy(400);
+  req.set_ignore_eos(true);
+  req.set_device("slow");
+  const int steps_before = slow_->steps();
+  StreamResult r = Stream(req, absl::Seconds(60), /*cancel_after_tokens=*/3);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_FALSE(r.summary.has_value());
+  EXPECT_TRUE(SlowDeviceDrains());
+  EXPECT_GE(slow_->releases(), 1);
+  // Generation stopped long before 400 steps.
+  absl::SleepFor(absl::Milliseconds(100));
+  const int steps = slow_->steps() - steps_before;
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(slow_->steps() - steps_before, steps);
+  EXPECT_LT(steps, 100);
+}
+
+TEST_F(ServerTest, DeadlineStopsGenerationAndFreesTheSequence) {
+  v1::GenerateRequest req = Greedy(400);
+  req.set_ignore_eos(true);
+  req.set_device("slow");
+  StreamResult r = Stream(req, absl::Milliseconds(200));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_GT(r.tokens.size(), 0u);
+  EXPECT_LT(r.tokens.size(), 400u);
+  EXPECT_TRUE(SlowDeviceDrains());
+}
+
+TEST_F(ServerTest, DeviceFailureIsReportedNotHung) {
+  slow_->FailNextSteps(1, absl::UnavailableError("injected step failure"));
+  v1::GenerateRequest req = Greedy(10);
+  req.set_device("slow");
+  StreamResult r = Stream(req, absl::Seconds(10));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("injected step failure"));
+  EXPECT_TRUE(SlowDeviceDrains());
+  // The device keeps serving afterwards.
+  EXPECT_TRUE(Stream(req).status.ok());
+}
+
+TEST_F(ServerTest, ListDevicesAndModelInfo) {
+  grpc::ClientContext c1;
+  v1::ListDevicesResponse devices;
+  ASSERT_TRUE(stub_->ListDevices(&c1, {}, &devices).ok());
+  ASSERT_EQ(devices.devices_size(), 2);
+  EXPECT_EQ(devices.devices(0).name(), "cpu");
+  EXPECT_EQ(devices.devices(0).kind(), v1::DEVICE_KIND_CPU);
+  EXPECT_EQ(devices.devices(0).max_context(), 512);
+  EXPECT_TRUE(devices.devices(0).healthy());
+  EXPECT_EQ(devices.devices(0).precision(), "fp32");
+
+  grpc::ClientContext c2;
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&c2, {}, &info).ok());
+  EXPECT_EQ(info.name(), "stories260K.bin");
+  EXPECT_EQ(info.dim(), 64);
+  EXPECT_EQ(info.parameters(), 260032);
+  EXPECT_EQ(info.vocab_size(), 512);
+  EXPECT_EQ(info.max_context(), 512);
+  EXPECT_EQ(info.checkpoint_version(), 0);
+}
+
+TEST_F(ServerTest, GracefulShutdownFinishesRunningStreams) {
+  v1::GenerateRequest req = Greedy(40);
+  req.set_ignore_eos(true);
+  req.set_device("slow");
+  std::thread stopper([this] {
+    while (slow_->steps() == 0) absl::SleepFor(absl::Milliseconds(1));
+    server_->Shutdown(absl::Seconds(10));
+  });
+  StreamResult r = Stream(req);
+  stopper.join();
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.tokens.size(), 40u);
+  ASSERT_TRUE(r.summary.has_value());
+  // New calls are refused once it is down.
+  EXPECT_FALSE(Stream(Greedy(2), absl::Seconds(2)).status.ok());
+}
+
+TEST_F(ServerTest, FullQueueGetsResourceExhaustedAtOnce) {
+  server_->Shutdown(absl::Seconds(1));
+  scheduler::SchedulerOptions sched;
+  sched.max_queued_requests = 1;
+  Start(sched);
+  slow_->set_step_delay(absl::Milliseconds(20));
+  v1::GenerateRequest req = Greedy(20);
+  req.set_ignore_eos(true);
+  req.set_device("slow");
+  std::vector<StreamResult> results(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] { results[i] = Stream(req); });
+    absl::SleepFor(absl::Milliseconds(60));  // Keep the arrival order.
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(results[0].status.ok());
+  EXPECT_TRUE(results[1].status.ok());
+  EXPECT_EQ(results[2].status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(results[2].status.error_message(), HasSubstr("server is full"));
+}
+
+}  // namespace
+}  // namespace joule
