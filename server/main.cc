@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "server/model_paths.h"
 #include "server/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves text generation with per-token latency over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  // Logs go to stderr; stdout stays free for anything a wrapper parses.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("joule"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Signals go to a thread that waits for them, never interrupting a step.
