@@ -111,26 +111,58 @@ std::vector<int> Tokenizer::Encode(absl::string_view text, bool bos) const {
     }
     i += len;
   }
-  // Greedy merges: always the best-scoring adjacent pair, leftmost on ties.
-  std::string pair;
-  while (true) {
-    float best_score = -1e10f;
-    int best_id = -1;
-    size_t best_idx = 0;
-    for (size_t k = 0; k + 1 < tokens.size(); ++k) {
-      pair.assign(vocab_[tokens[k]]);
-      pair.append(vocab_[tokens[k + 1]]);
-      int id = Lookup(pair);
-      if (id >= 0 && scores_[id] > best_score) {
-        best_score = scores_[id];
-        best_id = id;
-        best_idx = k;
-      }
-    }
-    if (best_id < 0) break;
-    tokens[best_idx] = best_id;
-    tokens.erase(tokens.begin() + best_idx + 1);
+  // Greedy merges, as llama2.c: always the best-scoring adjacent pair,
+  // leftmost on ties. A heap of candidate pairs over a linked list makes it
+  // O(n log n) instead of llama2.c's O(n^2) rescans, with the same result.
+  const int n = static_cast<int>(tokens.size());
+  std::vector<int> prev(n), next(n);
+  for (int k = 0; k < n; ++k) {
+    prev[k] = k - 1;
+    next[k] = k + 1 < n ? k + 1 : -1;
   }
+  struct Candidate {
+    float score;
+    int left;  // Original index; list order is original-index order.
+    int left_token, right_token, merged;
+  };
+  auto worse = [](const Candidate& a, const Candidate& b) {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
+  std::vector<Candidate> heap;
+  std::string pair;
+  auto consider = [&](int left) {
+    if (left < 0 || next[left] < 0) return;
+    const int right = next[left];
+    pair.assign(vocab_[tokens[left]]);
+    pair.append(vocab_[tokens[right]]);
+    const int id = Lookup(pair);
+    if (id < 0 || !(scores_[id] > -1e10f)) return;
+    heap.push_back({scores_[id], left, tokens[left], tokens[right], id});
+    std::push_heap(heap.begin(), heap.end(), worse);
+  };
+  for (int k = 0; k + 1 < n; ++k) consider(k);
+  std::vector<bool> alive(n, true);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), worse);
+    const Candidate c = heap.back();
+    heap.pop_back();
+    const int right = next[c.left];
+    // Stale: either side was merged away or changed since it was pushed.
+    if (!alive[c.left] || right < 0 || tokens[c.left] != c.left_token ||
+        tokens[right] != c.right_token) {
+      continue;
+    }
+    tokens[c.left] = c.merged;
+    alive[right] = false;
+    next[c.left] = next[right];
+    if (next[right] >= 0) prev[next[right]] = c.left;
+    consider(prev[c.left]);
+    consider(c.left);
+  }
+  std::vector<int> merged;
+  merged.reserve(n);
+  for (int k = n > 0 ? 0 : -1; k >= 0; k = next[k]) merged.push_back(tokens[k]);
+  tokens.swap(merged);
   return tokens;
 }
 

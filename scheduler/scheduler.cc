@@ -84,6 +84,7 @@ void Scheduler::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     shutdown_ = true;
+    stopping_ = true;
     for (auto& w : workers_) {
       for (Work& work : w->queue) dropped.push_back(std::move(work));
       w->queue.clear();
@@ -157,10 +158,13 @@ void Scheduler::Run(Worker* worker, Work& work) {
     if (absl::Now() > req.deadline) return FinishReason::kDeadline;
     return std::nullopt;
   };
-  auto interrupt_status = [](FinishReason r) {
-    return r == FinishReason::kCancelled
-               ? absl::CancelledError("generation cancelled")
-               : absl::DeadlineExceededError("deadline exceeded");
+  auto interrupt_status = [this](FinishReason r) {
+    if (r == FinishReason::kDeadline) {
+      return absl::DeadlineExceededError("deadline exceeded");
+    }
+    return stopping_ ? absl::UnavailableError(
+                           "the server shut down during generation")
+                     : absl::CancelledError("generation cancelled");
   };
 
   device::StepOutput out;

@@ -1,6 +1,7 @@
 #ifndef JOULE_SCHEDULER_SCHEDULER_H_
 #define JOULE_SCHEDULER_SCHEDULER_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -73,6 +74,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Worker>> workers_;
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Read by step loops between steps without taking mu_.
+  std::atomic<bool> stopping_{false};
   int queued_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -1,6 +1,9 @@
 #include "model/tokenizer.h"
 
 #include <cstdio>
+#include <random>
+
+#include "absl/container/flat_hash_map.h"
 #include <string>
 #include <vector>
 
@@ -122,6 +125,81 @@ TEST(TokenizerLoadTest, TruncatedFileIsAnError) {
 TEST(TokenizerLoadTest, MissingFileIsNotFound) {
   auto tok = Tokenizer::Load("/nonexistent/tok.bin", 512);
   EXPECT_EQ(tok.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace joule::model
+
+namespace joule::model {
+namespace {
+
+// llama2.c's merge loop verbatim in spirit: rescan all pairs, merge the
+// best (leftmost on ties), repeat. The oracle for the heap-based encoder.
+std::vector<int> NaiveMerge(const Tokenizer& tok, std::vector<int> tokens,
+                            const std::vector<float>& scores,
+                            const absl::flat_hash_map<std::string, int>& ids) {
+  while (true) {
+    float best = -1e10f;
+    int best_id = -1, best_idx = -1;
+    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+      auto it = ids.find(tok.piece(tokens[i]) + tok.piece(tokens[i + 1]));
+      if (it != ids.end() && scores[it->second] > best) {
+        best = scores[it->second];
+        best_id = it->second;
+        best_idx = static_cast<int>(i);
+      }
+    }
+    if (best_idx < 0) return tokens;
+    tokens[best_idx] = best_id;
+    tokens.erase(tokens.begin() + best_idx + 1);
+  }
+}
+
+TEST(TokenizerMergeTest, HeapEncoderMatchesLlama2cMergeLoop) {
+  for (int vocab : {512, 32000}) {
+    auto tok = Tokenizer::Load(
+        joule::testing::SharedModel(vocab == 512 ? "tok512.bin" : "tokenizer.bin"), vocab);
+    ASSERT_TRUE(tok.ok());
+    // Scores come back from the file through a second reader.
+    std::FILE* f = std::fopen(joule::testing::SharedModel(
+        vocab == 512 ? "tok512.bin" : "tokenizer.bin").c_str(), "rb");
+    int32_t max_len;
+    ASSERT_EQ(std::fread(&max_len, 4, 1, f), 1u);
+    std::vector<float> scores(vocab);
+    absl::flat_hash_map<std::string, int> ids;
+    for (int i = 0; i < vocab; ++i) {
+      int32_t len;
+      ASSERT_EQ(std::fread(&scores[i], 4, 1, f), 1u);
+      ASSERT_EQ(std::fread(&len, 4, 1, f), 1u);
+      std::string piece(len, '\0');
+      ASSERT_EQ(std::fread(piece.data(), 1, len, f), static_cast<size_t>(len));
+      ids.emplace(piece, i);
+    }
+    std::fclose(f);
+    std::mt19937 rng(vocab);
+    const std::string alphabet = "aeioulnrst hdmy.,'\"\n!?THEOSL";
+    for (int trial = 0; trial < 200; ++trial) {
+      std::string text;
+      const int len = 1 + rng() % 120;
+      for (int i = 0; i < len; ++i) text += alphabet[rng() % alphabet.size()];
+      if (trial % 10 == 0) text += "\u00e9\u65e5";
+      // Unmerged start: BOS, dummy space, one token per character/byte.
+      std::vector<int> start = {Tokenizer::kBos, ids.at(" ")};
+      for (size_t i = 0; i < text.size();) {
+        size_t n = 1;
+        while (i + n < text.size() && n < 4 && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) ++n;
+        auto it = ids.find(text.substr(i, n));
+        if (it != ids.end()) {
+          start.push_back(it->second);
+        } else {
+          for (size_t b = 0; b < n; ++b) start.push_back(static_cast<unsigned char>(text[i + b]) + 3);
+        }
+        i += n;
+      }
+      ASSERT_EQ((*tok)->Encode(text, true), NaiveMerge(**tok, start, scores, ids))
+          << "vocab " << vocab << " text: " << text;
+    }
+  }
 }
 
 }  // namespace

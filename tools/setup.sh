@@ -7,7 +7,7 @@ PACKAGES=(
   bazel-bootstrap g++ pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
-  prometheus-cpp-dev libxrt-dev
+  prometheus-cpp-dev libxrt-dev libbenchmark-dev
 )
 
 missing=()
