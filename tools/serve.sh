@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-exec bazel run //server:joule_server -- "$@"
+bazel build //server:joule_server //clients:joule_cli
+# Bazel's own server is not needed while Joule runs.
+bazel shutdown
+exec bazel-bin/server/joule_server "$@"
