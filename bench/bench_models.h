@@ -1,8 +1,8 @@
 #ifndef JOULE_BENCH_BENCH_MODELS_H_
 #define JOULE_BENCH_BENCH_MODELS_H_
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -30,9 +30,9 @@ inline std::unique_ptr<model::Checkpoint> Synthetic(const std::string& shape,
       "/tmp/joule_bench_" + shape + "_v" + std::to_string(version) + ".bin";
   auto ckpt = model::Checkpoint::Open(path);
   if (ckpt.ok()) return *std::move(ckpt);
-  absl::Status s = model::WriteCheckpoint(path, c, version,
-                                          model::ChooseGroupSize(c),
-                                          model::SyntheticWeights(c, 1));
+  absl::Status s =
+      model::WriteCheckpoint(path, c, version, model::ChooseGroupSize(c),
+                             model::SyntheticWeights(c, 1));
   if (!s.ok()) std::abort();
   return *model::Checkpoint::Open(path);
 }

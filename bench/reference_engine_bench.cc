@@ -13,14 +13,19 @@ namespace {
 
 std::unique_ptr<model::Checkpoint> Load(int which) {
   switch (which) {
-    case 0: return *model::Checkpoint::Open(SharedModel("stories260K.bin"));
-    case 1: return Synthetic("stories15M", 0);
-    default: return Synthetic("stories15M", 2);
+    case 0:
+      return *model::Checkpoint::Open(SharedModel("stories260K.bin"));
+    case 1:
+      return Synthetic("stories15M", 0);
+    default:
+      return Synthetic("stories15M", 2);
   }
 }
 
 const char* Name(int which) {
-  return which == 0 ? "stories260K v0" : which == 1 ? "stories15M-shape v0" : "stories15M-shape v2";
+  return which == 0   ? "stories260K v0"
+         : which == 1 ? "stories15M-shape v0"
+                      : "stories15M-shape v2";
 }
 
 // One token per iteration at growing positions, as in generation.
@@ -45,7 +50,8 @@ void BM_Decode(benchmark::State& state) {
     ++pos;
   }
   state.SetItemsProcessed(state.iterations());
-  state.SetLabel(std::string(Name(state.range(0))) + ", tokens/s, positions 0-255");
+  state.SetLabel(std::string(Name(state.range(0))) +
+                 ", tokens/s, positions 0-255");
 }
 BENCHMARK(BM_Decode)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
 
@@ -64,7 +70,8 @@ void BM_Prefill(benchmark::State& state) {
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * prompt.size());
-  state.SetLabel(std::string(Name(state.range(0))) + ", 128-token prompt, tokens/s");
+  state.SetLabel(std::string(Name(state.range(0))) +
+                 ", 128-token prompt, tokens/s");
 }
 BENCHMARK(BM_Prefill)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 

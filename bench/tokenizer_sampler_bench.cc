@@ -37,11 +37,8 @@ void BM_Encode(benchmark::State& state) {
   state.SetLabel(std::string(big ? "32000-token vocab" : "512-token vocab") +
                  ", " + std::to_string(tokens) + " tokens");
 }
-BENCHMARK(BM_Encode)
-    ->Args({0, 1000})
-    ->Args({1, 1000})
-    ->Args({1, 8000})
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Encode)->Args({0, 1000})->Args({1, 1000})->Args({1, 8000})->Unit(
+    benchmark::kMicrosecond);
 
 void BM_Sample(benchmark::State& state) {
   std::mt19937 rng(1);

@@ -1,5 +1,6 @@
 // joule_cli: streams a completion from a Joule server to stdout.
-//   bazel run //clients:joule_cli -- --prompt="Once upon a time" --max_tokens=64
+//   bazel run //clients:joule_cli -- --prompt="Once upon a time"
+//   --max_tokens=64
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -17,12 +18,14 @@
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address.");
 ABSL_FLAG(std::string, prompt, "", "Text to continue.");
-ABSL_FLAG(int, max_tokens, 0, "Most tokens to generate (0: until the context is full).");
+ABSL_FLAG(int, max_tokens, 0,
+          "Most tokens to generate (0: until the context is full).");
 ABSL_FLAG(double, temperature, 1.0, "Sampling temperature (0 is greedy).");
 ABSL_FLAG(int, top_k, 0, "Sample among the k most likely tokens (0: all).");
 ABSL_FLAG(double, top_p, 1.0, "Nucleus sampling threshold in (0, 1].");
 ABSL_FLAG(int64_t, seed, -1, "Sampling seed (-1: the server picks one).");
-ABSL_FLAG(std::vector<std::string>, stop, {}, "Comma-separated stop sequences.");
+ABSL_FLAG(std::vector<std::string>, stop, {},
+          "Comma-separated stop sequences.");
 ABSL_FLAG(std::string, device, "", "Preferred device (see --list_devices).");
 ABSL_FLAG(bool, pin_device, false, "Fail rather than use another device.");
 ABSL_FLAG(bool, ignore_eos, false, "Keep generating past end-of-sequence.");
@@ -63,10 +66,14 @@ int ListDevices(joule::v1::Joule::Stub& stub) {
 
 const char* StopReasonName(joule::v1::StopReason r) {
   switch (r) {
-    case joule::v1::STOP_REASON_LENGTH: return "length";
-    case joule::v1::STOP_REASON_EOS: return "end of sequence";
-    case joule::v1::STOP_REASON_STOP_SEQUENCE: return "stop sequence";
-    default: return "unknown";
+    case joule::v1::STOP_REASON_LENGTH:
+      return "length";
+    case joule::v1::STOP_REASON_EOS:
+      return "end of sequence";
+    case joule::v1::STOP_REASON_STOP_SEQUENCE:
+      return "stop sequence";
+    default:
+      return "unknown";
   }
 }
 
@@ -86,7 +93,8 @@ int main(int argc, char** argv) {
     req.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
   }
   req.set_temperature(static_cast<float>(absl::GetFlag(FLAGS_temperature)));
-  if (absl::GetFlag(FLAGS_top_k) != 0) req.set_top_k(absl::GetFlag(FLAGS_top_k));
+  if (absl::GetFlag(FLAGS_top_k) != 0)
+    req.set_top_k(absl::GetFlag(FLAGS_top_k));
   req.set_top_p(static_cast<float>(absl::GetFlag(FLAGS_top_p)));
   if (absl::GetFlag(FLAGS_seed) >= 0) {
     req.set_seed(static_cast<uint64_t>(absl::GetFlag(FLAGS_seed)));

@@ -25,9 +25,9 @@ struct Capabilities {
   DeviceKind kind = DeviceKind::kCpu;
   std::string description;
   int max_batch_size = 1;
-  int max_context = 0;          // Positions per sequence.
+  int max_context = 0;             // Positions per sequence.
   int64_t kv_capacity_tokens = 0;  // Cached positions over all sequences.
-  std::string precision;        // e.g. "fp32", "int8 (Q8_0)".
+  std::string precision;           // e.g. "fp32", "int8 (Q8_0)".
   EnergySource energy_source = EnergySource::kNone;
 };
 
@@ -50,7 +50,8 @@ struct StepOutput {
   absl::Duration device_time;
 
   absl::Span<float> row(int i) {
-    return absl::MakeSpan(logits).subspan(static_cast<size_t>(i) * vocab_size, vocab_size);
+    return absl::MakeSpan(logits).subspan(static_cast<size_t>(i) * vocab_size,
+                                          vocab_size);
   }
 };
 

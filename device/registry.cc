@@ -14,9 +14,9 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name) {
     options.name = std::string(name);
     return std::make_unique<ReferenceEngine>(options);
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown device '", name, "'; known devices: ",
-                   absl::StrJoin(KnownDeviceNames(), ", ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown device '", name,
+      "'; known devices: ", absl::StrJoin(KnownDeviceNames(), ", ")));
 }
 
 std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref"}; }

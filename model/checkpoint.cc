@@ -123,9 +123,9 @@ absl::Status Checkpoint::Parse() {
   std::memcpy(&magic, base, 4);
   if (magic == kCheckpointMagic) {
     if (size < kV2HeaderBytes) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "file is %d bytes, shorter than the %d-byte header", size,
-          kV2HeaderBytes));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("file is %d bytes, shorter than the %d-byte header",
+                          size, kV2HeaderBytes));
     }
     version_ = ReadI32(base + 4);
     if (version_ != 1 && version_ != 2) {
@@ -193,7 +193,8 @@ absl::Status Checkpoint::Parse() {
       m.f32 = cur.Floats(m.size(), what);
     } else {
       m.q = cur.Int8s(m.size(), what);
-      m.scales = cur.Floats(m.size() / group_size_, absl::StrCat(what, " scales"));
+      m.scales =
+          cur.Floats(m.size() / group_size_, absl::StrCat(what, " scales"));
       m.group_size = group_size_;
     }
     return m;
@@ -201,13 +202,15 @@ absl::Status Checkpoint::Parse() {
   auto per_layer_matrix = [&](Matrix LayerWeights::*field, int rows, int cols,
                               absl::string_view name) {
     for (int l = 0; l < c.n_layers; ++l) {
-      layers_[l].*field = matrix(rows, cols, absl::StrFormat("layer %d %s", l, name));
+      layers_[l].*field =
+          matrix(rows, cols, absl::StrFormat("layer %d %s", l, name));
     }
   };
   auto per_layer_norm = [&](const float* LayerWeights::*field,
                             absl::string_view name) {
     for (int l = 0; l < c.n_layers; ++l) {
-      layers_[l].*field = cur.Floats(dim, absl::StrFormat("layer %d %s", l, name));
+      layers_[l].*field =
+          cur.Floats(dim, absl::StrFormat("layer %d %s", l, name));
     }
   };
 
@@ -238,8 +241,8 @@ absl::Status Checkpoint::Parse() {
     per_layer_matrix(&LayerWeights::w2, dim, hidden, "w2");
     per_layer_matrix(&LayerWeights::w3, hidden, dim, "w3");
   }
-  classifier_ = c.shared_classifier ? token_embedding_
-                                    : matrix(vocab, dim, "classifier");
+  classifier_ =
+      c.shared_classifier ? token_embedding_ : matrix(vocab, dim, "classifier");
   if (!cur.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "truncated or wrong shape: %s; a version %d checkpoint of shape "

@@ -71,9 +71,9 @@ absl::Status WriteCheckpoint(const std::string& path, const Config& c,
   if (version == 2) {
     if (group_size <= 0 || c.dim % group_size != 0 ||
         c.hidden_dim % group_size != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "group size %d must divide dim %d and hidden_dim %d", group_size,
-          c.dim, c.hidden_dim));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("group size %d must divide dim %d and hidden_dim %d",
+                          group_size, c.dim, c.hidden_dim));
     }
   }
   const std::string tmp = path + ".tmp";
@@ -115,10 +115,10 @@ absl::Status WriteCheckpoint(const std::string& path, const Config& c,
     w.I32(c.n_kv_heads);
     w.I32(c.shared_classifier ? c.vocab_size : -c.vocab_size);
     w.I32(c.seq_len);
-    for (Tensor t : {Tensor::kTokenEmbedding, Tensor::kRmsAtt, Tensor::kWq,
-                     Tensor::kWk, Tensor::kWv, Tensor::kWo, Tensor::kRmsFfn,
-                     Tensor::kW1, Tensor::kW2, Tensor::kW3,
-                     Tensor::kRmsFinal}) {
+    for (Tensor t :
+         {Tensor::kTokenEmbedding, Tensor::kRmsAtt, Tensor::kWq, Tensor::kWk,
+          Tensor::kWv, Tensor::kWo, Tensor::kRmsFfn, Tensor::kW1, Tensor::kW2,
+          Tensor::kW3, Tensor::kRmsFinal}) {
       emit_fp32(t);
     }
     // Legacy RoPE tables, kept so llama2.c's own run.c reads the file.
@@ -138,9 +138,9 @@ absl::Status WriteCheckpoint(const std::string& path, const Config& c,
   } else {
     unsigned char header[kV2HeaderBytes] = {0};
     const uint32_t magic = kCheckpointMagic;
-    const int32_t fields[8] = {2, c.dim, c.hidden_dim, c.n_layers,
-                               c.n_heads, c.n_kv_heads, c.vocab_size,
-                               c.seq_len};
+    const int32_t fields[8] = {
+        2,         c.dim,        c.hidden_dim, c.n_layers,
+        c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len};
     std::memcpy(header, &magic, 4);
     std::memcpy(header + 4, fields, sizeof(fields));
     header[36] = c.shared_classifier ? 1 : 0;
@@ -149,9 +149,9 @@ absl::Status WriteCheckpoint(const std::string& path, const Config& c,
     emit_fp32(Tensor::kRmsAtt);
     emit_fp32(Tensor::kRmsFfn);
     emit_fp32(Tensor::kRmsFinal);
-    for (Tensor t : {Tensor::kTokenEmbedding, Tensor::kWq, Tensor::kWk,
-                     Tensor::kWv, Tensor::kWo, Tensor::kW1, Tensor::kW2,
-                     Tensor::kW3}) {
+    for (Tensor t :
+         {Tensor::kTokenEmbedding, Tensor::kWq, Tensor::kWk, Tensor::kWv,
+          Tensor::kWo, Tensor::kW1, Tensor::kW2, Tensor::kW3}) {
       emit_q8(t);
     }
     if (!c.shared_classifier) emit_q8(Tensor::kClassifier);

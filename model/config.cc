@@ -6,10 +6,10 @@ namespace joule::model {
 
 int64_t Config::ParameterCount() const {
   const int64_t d = dim, h = hidden_dim, l = n_layers, kv = kv_dim();
-  int64_t per_layer = 2 * d            // rms_att, rms_ffn
-                      + d * d * 2      // wq, wo
-                      + d * kv * 2     // wk, wv
-                      + d * h * 3;     // w1, w2, w3
+  int64_t per_layer = 2 * d         // rms_att, rms_ffn
+                      + d * d * 2   // wq, wo
+                      + d * kv * 2  // wk, wv
+                      + d * h * 3;  // w1, w2, w3
   int64_t total = int64_t{vocab_size} * d + l * per_layer + d;
   if (!shared_classifier) total += int64_t{vocab_size} * d;
   return total;

@@ -19,18 +19,30 @@ TensorSource CheckpointWeights(const Checkpoint& ckpt) {
     };
     const LayerWeights& lw = ckpt.layer(layer);
     switch (t) {
-      case Tensor::kTokenEmbedding: return copy_matrix(ckpt.token_embedding());
-      case Tensor::kClassifier: return copy_matrix(ckpt.classifier());
-      case Tensor::kRmsAtt: return copy_norm(lw.rms_att);
-      case Tensor::kRmsFfn: return copy_norm(lw.rms_ffn);
-      case Tensor::kRmsFinal: return copy_norm(ckpt.rms_final());
-      case Tensor::kWq: return copy_matrix(lw.wq);
-      case Tensor::kWk: return copy_matrix(lw.wk);
-      case Tensor::kWv: return copy_matrix(lw.wv);
-      case Tensor::kWo: return copy_matrix(lw.wo);
-      case Tensor::kW1: return copy_matrix(lw.w1);
-      case Tensor::kW2: return copy_matrix(lw.w2);
-      case Tensor::kW3: return copy_matrix(lw.w3);
+      case Tensor::kTokenEmbedding:
+        return copy_matrix(ckpt.token_embedding());
+      case Tensor::kClassifier:
+        return copy_matrix(ckpt.classifier());
+      case Tensor::kRmsAtt:
+        return copy_norm(lw.rms_att);
+      case Tensor::kRmsFfn:
+        return copy_norm(lw.rms_ffn);
+      case Tensor::kRmsFinal:
+        return copy_norm(ckpt.rms_final());
+      case Tensor::kWq:
+        return copy_matrix(lw.wq);
+      case Tensor::kWk:
+        return copy_matrix(lw.wk);
+      case Tensor::kWv:
+        return copy_matrix(lw.wv);
+      case Tensor::kWo:
+        return copy_matrix(lw.wo);
+      case Tensor::kW1:
+        return copy_matrix(lw.w1);
+      case Tensor::kW2:
+        return copy_matrix(lw.w2);
+      case Tensor::kW3:
+        return copy_matrix(lw.w3);
     }
   };
 }

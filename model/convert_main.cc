@@ -1,5 +1,6 @@
 // Rewrites a llama2.c checkpoint as version 0 (fp32) or 2 (int8 Q8_0).
-//   bazel run //model:convert_tool -- --input=in.bin --output=out.bin --version=2
+//   bazel run //model:convert_tool -- --input=in.bin --output=out.bin
+//   --version=2
 #include <cstdio>
 
 #include "absl/flags/flag.h"
@@ -19,7 +20,8 @@ ABSL_FLAG(int, group_size, 0,
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Converts llama2.c checkpoints.");
   absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_input).empty() || absl::GetFlag(FLAGS_output).empty()) {
+  if (absl::GetFlag(FLAGS_input).empty() ||
+      absl::GetFlag(FLAGS_output).empty()) {
     std::fprintf(stderr, "error: --input and --output are required\n");
     return 2;
   }

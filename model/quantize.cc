@@ -17,7 +17,8 @@ void QuantizeQ8_0(const float* x, int64_t n, int group_size, int8_t* q,
   for (int64_t g = 0; g < n / group_size; ++g) {
     const float* xg = x + g * group_size;
     float wmax = 0.0f;
-    for (int i = 0; i < group_size; ++i) wmax = std::fmax(wmax, std::fabs(xg[i]));
+    for (int i = 0; i < group_size; ++i)
+      wmax = std::fmax(wmax, std::fabs(xg[i]));
     const float scale = wmax / 127.0f;
     scales[g] = scale;
     for (int i = 0; i < group_size; ++i) {

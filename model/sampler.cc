@@ -55,7 +55,8 @@ int Sampler::Sample(absl::Span<float> logits) {
   candidates_.clear();
   // Top-p alone: tokens below (1 - p) / (n - 1) can never be in the nucleus,
   // so dropping them first avoids sorting the whole vocabulary (llama2.c).
-  const float cutoff = use_p && !use_k ? (1.0f - params_.top_p) / (n - 1) : 0.0f;
+  const float cutoff =
+      use_p && !use_k ? (1.0f - params_.top_p) / (n - 1) : 0.0f;
   for (int i = 0; i < n; ++i) {
     if (logits[i] >= cutoff) candidates_.emplace_back(logits[i], i);
   }

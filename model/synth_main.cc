@@ -1,6 +1,7 @@
 // Writes a checkpoint with seeded random weights of a published shape or any
 // shape, for tests and benchmarks of models not shipped here.
-//   bazel run //model:synth -- --shape=stories110M --version=2 --output=/tmp/s110m.bin
+//   bazel run //model:synth -- --shape=stories110M --version=2
+//   --output=/tmp/s110m.bin
 #include <cstdio>
 
 #include "absl/flags/flag.h"
@@ -38,7 +39,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   joule::model::Config c = *preset;
-  auto over = [](int flag, int* field) { if (flag > 0) *field = flag; };
+  auto over = [](int flag, int* field) {
+    if (flag > 0) *field = flag;
+  };
   over(absl::GetFlag(FLAGS_dim), &c.dim);
   over(absl::GetFlag(FLAGS_hidden_dim), &c.hidden_dim);
   over(absl::GetFlag(FLAGS_n_layers), &c.n_layers);

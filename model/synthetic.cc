@@ -34,9 +34,9 @@ absl::StatusOr<Config> ShapePreset(absl::string_view name) {
   for (const Preset& p : kPresets) {
     if (name == p.name) return p.config;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown shape '", name, "'; known: ",
-      absl::StrJoin(ShapePresetNames(), ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown shape '", name,
+                   "'; known: ", absl::StrJoin(ShapePresetNames(), ", ")));
 }
 
 std::vector<std::string> ShapePresetNames() {
@@ -47,7 +47,8 @@ std::vector<std::string> ShapePresetNames() {
 
 TensorSource SyntheticWeights(const Config& config, uint64_t seed) {
   return [config, seed](Tensor t, int layer, std::vector<float>* out) {
-    if (t == Tensor::kRmsAtt || t == Tensor::kRmsFfn || t == Tensor::kRmsFinal) {
+    if (t == Tensor::kRmsAtt || t == Tensor::kRmsFfn ||
+        t == Tensor::kRmsFinal) {
       for (float& v : *out) v = 1.0f;
       return;
     }
@@ -55,7 +56,8 @@ TensorSource SyntheticWeights(const Config& config, uint64_t seed) {
     float scale = t == Tensor::kTokenEmbedding || t == Tensor::kClassifier
                       ? 1.0f
                       : 1.0f / std::sqrt(static_cast<float>(fan_in));
-    uint64_t state = SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(t) * 1024 + layer));
+    uint64_t state =
+        SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(t) * 1024 + layer));
     for (float& v : *out) {
       state = SplitMix64(state);
       // 24 random bits to a uniform value in [-1, 1).

@@ -1,7 +1,7 @@
 #include "model/tokenizer.h"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
   const unsigned char* p = (*file)->data();
   const size_t size = (*file)->size();
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer ", path, ": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer ", path, ": ", why));
   };
   if (size < 4) return bad("file is too short for a header");
   size_t off = 4;  // max_token_length: informative only.
@@ -48,7 +49,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
     if (off + 8 > size) {
       return bad(absl::StrFormat(
           "has %d tokens but the model's vocabulary has %d; use the "
-          "tokenizer the model was trained with", i, vocab_size));
+          "tokenizer the model was trained with",
+          i, vocab_size));
     }
     std::memcpy(&score, p + off, 4);
     std::memcpy(&len, p + off + 4, 4);
@@ -63,7 +65,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
   if (off != size) {
     return bad(absl::StrFormat(
         "has more tokens than the model's vocabulary of %d; use the "
-        "tokenizer the model was trained with", vocab_size));
+        "tokenizer the model was trained with",
+        vocab_size));
   }
   t->byte_value_.assign(vocab_size, -1);
   for (int i = 0; i < vocab_size; ++i) {

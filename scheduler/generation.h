@@ -41,12 +41,12 @@ struct TokenEvent {
 };
 
 enum class FinishReason {
-  kLength,        // max_tokens, or the context is full.
-  kEndOfSequence, // The model emitted BOS or EOS.
-  kStopped,       // The observer asked to stop (a stop sequence).
-  kCancelled,     // Cancel() was called (the client went away).
-  kDeadline,      // The request's deadline passed.
-  kFailed,        // The device failed; `status` says how.
+  kLength,         // max_tokens, or the context is full.
+  kEndOfSequence,  // The model emitted BOS or EOS.
+  kStopped,        // The observer asked to stop (a stop sequence).
+  kCancelled,      // Cancel() was called (the client went away).
+  kDeadline,       // The request's deadline passed.
+  kFailed,         // The device failed; `status` says how.
 };
 
 struct FinishEvent {

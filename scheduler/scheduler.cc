@@ -59,7 +59,8 @@ absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
         queued_));
   }
   auto handle = std::make_shared<Generation>();
-  target->queue.push_back(Work{std::move(request), std::move(observer), handle});
+  target->queue.push_back(
+      Work{std::move(request), std::move(observer), handle});
   ++queued_;
   return handle;
 }
@@ -95,8 +96,9 @@ void Scheduler::Shutdown() {
   for (Work& work : dropped) {
     FinishEvent fin;
     fin.reason = FinishReason::kCancelled;
-    fin.status = absl::UnavailableError("the server shut down before this "
-                                        "request reached a device");
+    fin.status = absl::UnavailableError(
+        "the server shut down before this "
+        "request reached a device");
     fin.prompt_tokens = static_cast<int>(work.request.prompt.size());
     fin.finish_time = absl::Now();
     work.observer->OnFinish(fin);
@@ -178,8 +180,8 @@ void Scheduler::Run(Worker* worker, Work& work) {
   for (int pos = 0; pos < n;) {
     if (auto r = interrupted()) return finish(*r, interrupt_status(*r));
     const int len = std::min(options_.max_prefill_tokens, n - pos);
-    device::SequenceChunk chunk{seq, pos,
-                                absl::MakeConstSpan(req.prompt).subspan(pos, len)};
+    device::SequenceChunk chunk{
+        seq, pos, absl::MakeConstSpan(req.prompt).subspan(pos, len)};
     absl::Status s = dev.Prefill({chunk}, &out);
     if (!s.ok()) return finish(FinishReason::kFailed, s);
     fin.prefill_time += out.device_time;
@@ -189,7 +191,8 @@ void Scheduler::Run(Worker* worker, Work& work) {
   model::Sampler sampler(req.sampling);
   // The last generated token is never fed back, so a full context of
   // max_context positions yields max_context - n + 1 tokens.
-  const int max_gen = std::min(req.max_tokens, worker->caps.max_context - n + 1);
+  const int max_gen =
+      std::min(req.max_tokens, worker->caps.max_context - n + 1);
   int token_buf[1];
   for (int generated = 0;;) {
     TokenEvent ev;
@@ -206,7 +209,8 @@ void Scheduler::Run(Worker* worker, Work& work) {
     const bool keep_going = work.observer->OnToken(ev);
     if (ends) return finish(FinishReason::kEndOfSequence, absl::OkStatus());
     if (!keep_going) return finish(FinishReason::kStopped, absl::OkStatus());
-    if (generated == max_gen) return finish(FinishReason::kLength, absl::OkStatus());
+    if (generated == max_gen)
+      return finish(FinishReason::kLength, absl::OkStatus());
     if (auto r = interrupted()) return finish(*r, interrupt_status(*r));
     token_buf[0] = ev.token;
     device::SequenceChunk chunk{seq, n + generated - 1, token_buf};

@@ -61,8 +61,8 @@ class Scheduler {
   struct Worker {
     std::unique_ptr<device::Device> device;
     device::Capabilities caps;
-    std::deque<Work> queue;  // Guarded by Scheduler::mu_.
-    int running = 0;         // Guarded by Scheduler::mu_.
+    std::deque<Work> queue;               // Guarded by Scheduler::mu_.
+    int running = 0;                      // Guarded by Scheduler::mu_.
     std::shared_ptr<Generation> current;  // Guarded by Scheduler::mu_.
     std::thread thread;
   };

@@ -21,19 +21,26 @@ constexpr absl::Duration kCancelPoll = absl::Milliseconds(20);
 
 v1::DeviceKind ToProto(device::DeviceKind kind) {
   switch (kind) {
-    case device::DeviceKind::kCpu: return v1::DEVICE_KIND_CPU;
-    case device::DeviceKind::kFpga: return v1::DEVICE_KIND_FPGA;
-    case device::DeviceKind::kRiscvSim: return v1::DEVICE_KIND_RISCV_SIM;
+    case device::DeviceKind::kCpu:
+      return v1::DEVICE_KIND_CPU;
+    case device::DeviceKind::kFpga:
+      return v1::DEVICE_KIND_FPGA;
+    case device::DeviceKind::kRiscvSim:
+      return v1::DEVICE_KIND_RISCV_SIM;
   }
   return v1::DEVICE_KIND_UNSPECIFIED;
 }
 
 v1::EnergySource ToProto(device::EnergySource source) {
   switch (source) {
-    case device::EnergySource::kNone: return v1::ENERGY_SOURCE_UNSPECIFIED;
-    case device::EnergySource::kMeasured: return v1::ENERGY_SOURCE_MEASURED;
-    case device::EnergySource::kSimulated: return v1::ENERGY_SOURCE_SIMULATED;
-    case device::EnergySource::kModeled: return v1::ENERGY_SOURCE_MODELED;
+    case device::EnergySource::kNone:
+      return v1::ENERGY_SOURCE_UNSPECIFIED;
+    case device::EnergySource::kMeasured:
+      return v1::ENERGY_SOURCE_MEASURED;
+    case device::EnergySource::kSimulated:
+      return v1::ENERGY_SOURCE_SIMULATED;
+    case device::EnergySource::kModeled:
+      return v1::ENERGY_SOURCE_MODELED;
   }
   return v1::ENERGY_SOURCE_UNSPECIFIED;
 }
@@ -58,7 +65,8 @@ class RequestStream : public scheduler::GenerationObserver {
     t.set_device(e.device);
     t.set_latency_seconds(absl::ToDoubleSeconds(e.time - last_time_));
     std::string text;
-    if (!e.special) text = text_.Append(tokenizer_.Decode(prev_token_, e.token));
+    if (!e.special)
+      text = text_.Append(tokenizer_.Decode(prev_token_, e.token));
     if (e.last) text += text_.Flush();
     t.set_text(std::move(text));
     prev_token_ = e.token;
@@ -117,22 +125,17 @@ class RequestStream : public scheduler::GenerationObserver {
 absl::Time DeadlineOf(const grpc::ServerContext& context) {
   auto deadline = context.deadline();
   // No deadline shows as the far future; keep it infinite, not overflowed.
-  if (deadline > std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
+  if (deadline >
+      std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
     return absl::InfiniteFuture();
   }
   return absl::FromChrono(deadline);
 }
 
-std::string NewRequestId() {
-  static absl::BitGen* gen = new absl::BitGen();
+// Thread-safe: absl::BitGen itself is not.
+uint64_t RandomU64() {
   static absl::Mutex* mu = new absl::Mutex();
-  absl::MutexLock lock(mu);
-  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(*gen));
-}
-
-uint64_t NewSeed() {
   static absl::BitGen* gen = new absl::BitGen();
-  static absl::Mutex* mu = new absl::Mutex();
   absl::MutexLock lock(mu);
   return absl::Uniform<uint64_t>(*gen);
 }
@@ -165,7 +168,8 @@ grpc::Status JouleService::Run(
     return ToGrpcStatus(s);
   }
   scheduler::GenerationRequest gen;
-  gen.id = request.request_id().empty() ? NewRequestId() : request.request_id();
+  gen.id = request.request_id().empty() ? absl::StrFormat("%016x", RandomU64())
+                                        : request.request_id();
   gen.prompt = tokenizer_.Encode(request.prompt(), /*bos=*/true);
   if (absl::Status s = ValidatePromptLength(gen.prompt.size(), limits_);
       !s.ok()) {
@@ -175,9 +179,9 @@ grpc::Status JouleService::Run(
       request.has_temperature() ? request.temperature() : 1.0f;
   gen.sampling.top_k = request.top_k();
   gen.sampling.top_p = request.has_top_p() ? request.top_p() : 1.0f;
-  gen.sampling.seed = request.has_seed() ? request.seed() : NewSeed();
-  gen.max_tokens = request.has_max_tokens() ? request.max_tokens()
-                                            : limits_.max_context;
+  gen.sampling.seed = request.has_seed() ? request.seed() : RandomU64();
+  gen.max_tokens =
+      request.has_max_tokens() ? request.max_tokens() : limits_.max_context;
   gen.end_tokens = {model::Tokenizer::kBos, model::Tokenizer::kEos};
   gen.ignore_eos = request.ignore_eos();
   gen.device = request.device();
@@ -212,7 +216,21 @@ grpc::Status JouleService::Run(
           id, f.device, f.prompt_tokens, f.completion_tokens,
           absl::ToDoubleSeconds(f.finish_time - arrival),
           f.status.ok() ? "ok" : f.status.ToString());
-      if (!f.status.ok()) return ToGrpcStatus(f.status);
+      if (!f.status.ok()) {
+        if (f.reason != scheduler::FinishReason::kFailed) {
+          return ToGrpcStatus(f.status);
+        }
+        // A device error is never the caller's fault: only codes that tell
+        // the client something true (retry later, too big) pass through.
+        absl::StatusCode code = f.status.code();
+        if (code != absl::StatusCode::kUnavailable &&
+            code != absl::StatusCode::kResourceExhausted &&
+            code != absl::StatusCode::kDeadlineExceeded) {
+          code = absl::StatusCode::kInternal;
+        }
+        return ToGrpcStatus(absl::Status(
+            code, absl::StrCat("device ", f.device, ": ", f.status.message())));
+      }
       switch (f.reason) {
         case scheduler::FinishReason::kEndOfSequence:
           summary->set_stop_reason(v1::STOP_REASON_EOS);
@@ -230,7 +248,8 @@ grpc::Status JouleService::Run(
       const absl::Time last = stream->last_token_time();
       summary->set_time_to_first_token_seconds(
           absl::ToDoubleSeconds(first - arrival));
-      summary->set_total_seconds(absl::ToDoubleSeconds(f.finish_time - arrival));
+      summary->set_total_seconds(
+          absl::ToDoubleSeconds(f.finish_time - arrival));
       if (f.completion_tokens > 1) {
         summary->set_mean_inter_token_latency_seconds(
             absl::ToDoubleSeconds(last - first) / (f.completion_tokens - 1));

@@ -62,14 +62,16 @@ int main(int argc, char** argv) {
   options.port = absl::GetFlag(FLAGS_port);
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
-  options.devices = absl::StrSplit(absl::GetFlag(FLAGS_devices), ',',
-                                   absl::SkipWhitespace());
-  options.scheduler.max_prefill_tokens = absl::GetFlag(FLAGS_max_prefill_tokens);
+  options.devices =
+      absl::StrSplit(absl::GetFlag(FLAGS_devices), ',', absl::SkipWhitespace());
+  options.scheduler.max_prefill_tokens =
+      absl::GetFlag(FLAGS_max_prefill_tokens);
   options.scheduler.max_queued_requests =
       absl::GetFlag(FLAGS_max_queued_requests);
   if (options.scheduler.max_prefill_tokens < 1 ||
       options.scheduler.max_queued_requests < 1) {
-    spdlog::error("--max_prefill_tokens and --max_queued_requests must be >= 1");
+    spdlog::error(
+        "--max_prefill_tokens and --max_queued_requests must be >= 1");
     return 1;
   }
   auto server = joule::server::JouleServer::Start(options);
@@ -82,9 +84,11 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("{}: draining (up to {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+  spdlog::info("{}: draining (up to {}s)",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::GetFlag(FLAGS_shutdown_grace_seconds));
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
+  (*server)->Shutdown(
+      absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
   spdlog::info("stopped");
   return 0;
 }

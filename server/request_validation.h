@@ -10,8 +10,8 @@
 namespace joule::server {
 
 struct RequestLimits {
-  int max_context = 0;           // Model positions.
-  int max_prompt_bytes = 0;      // Longer prompts cannot fit the context.
+  int max_context = 0;       // Model positions.
+  int max_prompt_bytes = 0;  // Longer prompts cannot fit the context.
   std::vector<std::string> devices;
   int max_stop_sequences = 16;
   int max_stop_bytes = 256;
@@ -24,7 +24,8 @@ absl::Status ValidateRequest(const v1::GenerateRequest& request,
                              const RequestLimits& limits);
 
 // The tokenized prompt must leave room for at least one generated token.
-absl::Status ValidatePromptLength(int prompt_tokens, const RequestLimits& limits);
+absl::Status ValidatePromptLength(int prompt_tokens,
+                                  const RequestLimits& limits);
 
 }  // namespace joule::server
 

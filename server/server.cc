@@ -38,11 +38,12 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
                                       : device::CreateDevice(name);
     if (!dev.ok()) return dev.status();
     if (absl::Status st = (*dev)->LoadModel(*s->checkpoint_); !st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("device ", name,
-                                                  ": loading the model: ",
-                                                  st.message()));
+      return absl::Status(
+          st.code(),
+          absl::StrCat("device ", name, ": loading the model: ", st.message()));
     }
-    spdlog::info("device {} ready: {}", name, (*dev)->capabilities().description);
+    spdlog::info("device {} ready: {}", name,
+                 (*dev)->capabilities().description);
     devices.push_back(*std::move(dev));
   }
   s->scheduler_ = std::make_unique<scheduler::Scheduler>(std::move(devices),
@@ -53,11 +54,11 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  const std::string address = absl::StrCat(
-      options.host.find(':') != std::string::npos
-          ? absl::StrCat("[", options.host, "]")
-          : options.host,
-      ":", options.port);
+  const std::string address =
+      absl::StrCat(options.host.find(':') != std::string::npos
+                       ? absl::StrCat("[", options.host, "]")
+                       : options.host,
+                   ":", options.port);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                            &s->port_);
   builder.RegisterService(s->service_.get());

@@ -57,7 +57,8 @@ TEST(CheckpointTest, LoadsStories260KVersion0) {
 }
 
 TEST(CheckpointTest, TruncatedFileNamesTheProblem) {
-  const std::string data = ReadFile(joule::testing::SharedModel("stories260K.bin"));
+  const std::string data =
+      ReadFile(joule::testing::SharedModel("stories260K.bin"));
   for (size_t keep : {size_t{0}, size_t{10}, size_t{28}, size_t{1000},
                       data.size() / 2, data.size() - 1}) {
     auto ckpt = Checkpoint::Open(WriteTemp("trunc.bin", data.substr(0, keep)));
@@ -71,21 +72,24 @@ TEST(CheckpointTest, TruncatedFileNamesTheProblem) {
 }
 
 TEST(CheckpointTest, TrailingBytesAreAnError) {
-  const std::string data = ReadFile(joule::testing::SharedModel("stories260K.bin"));
+  const std::string data =
+      ReadFile(joule::testing::SharedModel("stories260K.bin"));
   auto ckpt = Checkpoint::Open(WriteTemp("long.bin", data + "junk"));
   ASSERT_FALSE(ckpt.ok());
   EXPECT_THAT(Msg(ckpt.status()), HasSubstr("4 unexpected bytes"));
 }
 
 TEST(CheckpointTest, CorruptHeadersAreErrorsNotCrashes) {
-  const std::string data = ReadFile(joule::testing::SharedModel("stories260K.bin"));
+  const std::string data =
+      ReadFile(joule::testing::SharedModel("stories260K.bin"));
   auto with_field = [&](int index, int32_t value) {
     std::string d = data;
     std::memcpy(d.data() + index * 4, &value, 4);
     return Checkpoint::Open(WriteTemp("corrupt.bin", d));
   };
   EXPECT_THAT(Msg(with_field(0, -64).status()), HasSubstr("positive"));
-  EXPECT_THAT(Msg(with_field(3, 7).status()), HasSubstr("n_heads must divide dim"));
+  EXPECT_THAT(Msg(with_field(3, 7).status()),
+              HasSubstr("n_heads must divide dim"));
   EXPECT_THAT(Msg(with_field(4, 3).status()), HasSubstr("n_kv_heads"));
   EXPECT_THAT(Msg(with_field(0, 1 << 30).status()), HasSubstr("larger"));
   EXPECT_THAT(Msg(with_field(2, 6).status()), HasSubstr("truncated"));
@@ -132,10 +136,12 @@ TEST(CheckpointTest, Version2RoundTripAndCorruption) {
   std::memcpy(bad_gs.data() + 37, &gs, 4);
   EXPECT_THAT(Msg(Checkpoint::Open(WriteTemp("gs3.bin", bad_gs)).status()),
               HasSubstr("group size 3"));
-  EXPECT_THAT(Msg(Checkpoint::Open(WriteTemp("v2trunc.bin", data.substr(0, data.size() - 100)))
-                  .status()),
+  EXPECT_THAT(Msg(Checkpoint::Open(WriteTemp("v2trunc.bin",
+                                             data.substr(0, data.size() - 100)))
+                      .status()),
               HasSubstr("truncated"));
-  EXPECT_FALSE(Checkpoint::Open(WriteTemp("v2short.bin", data.substr(0, 200))).ok());
+  EXPECT_FALSE(
+      Checkpoint::Open(WriteTemp("v2short.bin", data.substr(0, 200))).ok());
 }
 
 TEST(QuantizeTest, GroupSizeDividesDimAndHidden) {
@@ -190,7 +196,8 @@ TEST(SyntheticTest, SameSeedSameWeightsAcrossVersions) {
     wa.DequantizeRow(r, ra.data());
     wb.DequantizeRow(r, rb.data());
     for (int j = 0; j < wa.cols; ++j) {
-      ASSERT_NEAR(ra[j], rb[j], wb.scales[(int64_t{r} * wb.cols + j) / 4] / 2 + 1e-7);
+      ASSERT_NEAR(ra[j], rb[j],
+                  wb.scales[(int64_t{r} * wb.cols + j) / 4] / 2 + 1e-7);
     }
   }
   // A different seed gives different weights.
@@ -208,7 +215,9 @@ TEST(SyntheticTest, PublishedShapesHaveTheirParameterCounts) {
 TEST(SyntheticTest, Stories15MShapeWritesAndLoads) {
   Config c = *ShapePreset("stories15M");
   const std::string path = joule::testing::TempDir() + "/s15m_q8.bin";
-  ASSERT_TRUE(WriteCheckpoint(path, c, 2, ChooseGroupSize(c), SyntheticWeights(c, 1)).ok());
+  ASSERT_TRUE(
+      WriteCheckpoint(path, c, 2, ChooseGroupSize(c), SyntheticWeights(c, 1))
+          .ok());
   auto ckpt = Checkpoint::Open(path);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   EXPECT_EQ((*ckpt)->group_size(), 32);

@@ -51,11 +51,13 @@ TEST(ConverterTest, Int8Stories260KKeepsGreedyTokensMostlyUnchanged) {
   }
   EXPECT_LT(max_diff, 0.05 * max_abs) << "first-step logits drifted";
   size_t same_prefix = 0;
-  while (same_prefix < ta.size() && ta[same_prefix] == tb[same_prefix]) ++same_prefix;
+  while (same_prefix < ta.size() && ta[same_prefix] == tb[same_prefix])
+    ++same_prefix;
   EXPECT_GE(same_prefix, 32u) << "greedy tokens diverged early";
-  std::printf("int8 greedy matches fp32 for %zu of %d tokens; first-step "
-              "logit max |diff| %.4f (max |logit| %.2f)\n",
-              same_prefix - 1, kSteps, max_diff, max_abs);
+  std::printf(
+      "int8 greedy matches fp32 for %zu of %d tokens; first-step "
+      "logit max |diff| %.4f (max |logit| %.2f)\n",
+      same_prefix - 1, kSteps, max_diff, max_abs);
 }
 
 TEST(ConverterTest, Version2BackToVersion0) {
@@ -77,7 +79,8 @@ TEST(ConverterTest, RejectsGroupSizeThatDoesNotDivide) {
   auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
   ASSERT_TRUE(fp32.ok());
   // llama2.c's exporter would pick 64 from dim alone; hidden_dim 172 breaks it.
-  absl::Status s = model::ConvertCheckpoint(**fp32, testing::TempDir() + "/x.bin", 2, 64);
+  absl::Status s =
+      model::ConvertCheckpoint(**fp32, testing::TempDir() + "/x.bin", 2, 64);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -58,7 +58,8 @@ class FakeDevice : public device::Device {
     absl::Status s = inner_->Decode(batch, out);
     absl::MutexLock l(&mu_);
     if (s.ok() && decode_steps_++ == force_step_) {
-      for (size_t i = 0; i < batch.size(); ++i) out->row(i)[force_token_] = 1e9f;
+      for (size_t i = 0; i < batch.size(); ++i)
+        out->row(i)[force_token_] = 1e9f;
     }
     return s;
   }

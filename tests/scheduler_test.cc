@@ -33,7 +33,8 @@ class Collect : public GenerationObserver {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    auto ckpt =
+        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
     ASSERT_TRUE(ckpt.ok());
     ckpt_ = *std::move(ckpt);
     auto tok = model::Tokenizer::Load(testing::SharedModel("tok512.bin"), 512);
@@ -88,7 +89,8 @@ TEST_F(SchedulerTest, ChunkedPrefillGivesTheSameTokens) {
 }
 
 TEST_F(SchedulerTest, ShutdownFinishesQueuedRequests) {
-  auto ref = std::make_unique<device::ReferenceEngine>(device::ReferenceEngine::Options{});
+  auto ref = std::make_unique<device::ReferenceEngine>(
+      device::ReferenceEngine::Options{});
   ASSERT_TRUE(ref->LoadModel(*ckpt_).ok());
   auto fake = std::make_unique<testing::FakeDevice>(std::move(ref), "cpu");
   fake->set_step_delay(absl::Milliseconds(5));

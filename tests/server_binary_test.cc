@@ -57,7 +57,8 @@ class ServerBinaryTest : public ::testing::Test {
     return grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
   }
   testing::RunResult Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {Runfile("clients/joule_cli"), "--target=" + target()});
+    args.insert(args.begin(),
+                {Runfile("clients/joule_cli"), "--target=" + target()});
     return testing::Run(args, *tmp_);
   }
 
@@ -81,7 +82,8 @@ TEST_F(ServerBinaryTest, ReflectionListsServicesAndDescribesTheApi) {
   ASSERT_TRUE(stream->Write(req));
   ASSERT_TRUE(stream->Read(&resp));
   std::vector<std::string> names;
-  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  for (const auto& s : resp.list_services_response().service())
+    names.push_back(s.name());
   EXPECT_THAT(names, Contains("joule.v1.Joule"));
   EXPECT_THAT(names, Contains("grpc.health.v1.Health"));
 
@@ -90,7 +92,8 @@ TEST_F(ServerBinaryTest, ReflectionListsServicesAndDescribesTheApi) {
   ASSERT_TRUE(stream->Read(&resp));
   ASSERT_GT(resp.file_descriptor_response().file_descriptor_proto_size(), 0);
   google::protobuf::FileDescriptorProto file;
-  ASSERT_TRUE(file.ParseFromString(resp.file_descriptor_response().file_descriptor_proto(0)));
+  ASSERT_TRUE(file.ParseFromString(
+      resp.file_descriptor_response().file_descriptor_proto(0)));
   EXPECT_EQ(file.package(), "joule.v1");
   bool found = false;
   for (const auto& svc : file.service()) {
@@ -131,7 +134,8 @@ TEST_F(ServerBinaryTest, CliStreamsTheGreedyReference) {
 TEST_F(ServerBinaryTest, CliReportsErrorsWithTheStatusName) {
   testing::RunResult r = Cli({"--top_p=2"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.err, HasSubstr("error: INVALID_ARGUMENT: top_p must be in (0, 1]"));
+  EXPECT_THAT(r.err,
+              HasSubstr("error: INVALID_ARGUMENT: top_p must be in (0, 1]"));
   r = Cli({"--device=gpu"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, HasSubstr("INVALID_ARGUMENT: unknown device 'gpu'"));

@@ -1,4 +1,6 @@
 // The gRPC API end to end, with the server in-process on an ephemeral port.
+#include "server/server.h"
+
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -12,8 +14,9 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "model/checkpoint.h"
+#include "model/convert.h"
 #include "proto/joule.grpc.pb.h"
-#include "server/server.h"
 #include "tests/fake_device.h"
 #include "tests/reference_text.h"
 #include "tests/test_paths.h"
@@ -46,7 +49,9 @@ class ServerTest : public ::testing::Test {
     server::ServerOptions o;
     o.host = "127.0.0.1";
     o.port = 0;
-    o.checkpoint_path = testing::SharedModel("stories260K.bin");
+    o.checkpoint_path = checkpoint_override_.empty()
+                            ? testing::SharedModel("stories260K.bin")
+                            : checkpoint_override_;
     o.tokenizer_path = testing::SharedModel("tok512.bin");
     o.devices = {"cpu", "slow"};
     o.scheduler = sched;
@@ -63,9 +68,9 @@ class ServerTest : public ::testing::Test {
     auto s = server::JouleServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
-    stub_ = v1::Joule::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->port()),
-        grpc::InsecureChannelCredentials()));
+    stub_ = v1::Joule::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                            grpc::InsecureChannelCredentials()));
   }
 
   StreamResult Stream(const v1::GenerateRequest& req,
@@ -80,7 +85,8 @@ class ServerTest : public ::testing::Test {
       if (msg.has_token()) {
         if (r.summary) r.summary_was_last = false;
         r.tokens.push_back(msg.token());
-        if (static_cast<int>(r.tokens.size()) == cancel_after_tokens) ctx.TryCancel();
+        if (static_cast<int>(r.tokens.size()) == cancel_after_tokens)
+          ctx.TryCancel();
       } else if (msg.has_summary()) {
         r.summary = msg.summary();
       }
@@ -108,6 +114,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<server::JouleServer> server_;
   std::unique_ptr<v1::Joule::Stub> stub_;
   testing::FakeDevice* slow_ = nullptr;
+  std::string checkpoint_override_;
 };
 
 TEST_F(ServerTest, GreedyStreamReproducesLlama2cReference) {
@@ -124,7 +131,8 @@ TEST_F(ServerTest, GreedyStreamReproducesLlama2cReference) {
   EXPECT_GE(s.total_seconds(), s.time_to_first_token_seconds());
   EXPECT_GT(s.mean_inter_token_latency_seconds(), 0);
   EXPECT_FALSE(s.request_id().empty());
-  EXPECT_NEAR(r.tokens[0].latency_seconds(), s.time_to_first_token_seconds(), 0.05);
+  EXPECT_NEAR(r.tokens[0].latency_seconds(), s.time_to_first_token_seconds(),
+              0.05);
   for (const auto& t : r.tokens) {
     EXPECT_GE(t.latency_seconds(), 0);
     EXPECT_FALSE(t.device().empty());
@@ -219,28 +227,36 @@ TEST_F(ServerTest, InvalidRequestsGetInvalidArgumentSayingWhatToFix) {
       {[](auto& r) { r.set_max_tokens(0); }, "max_tokens must be at least 1"},
       {[](auto& r) { r.set_max_tokens(-5); }, "max_tokens must be at least 1"},
       {[](auto& r) { r.set_temperature(-0.5f); }, "temperature must be"},
-      {[](auto& r) { r.set_temperature(std::nanf("")); }, "temperature must be"},
+      {[](auto& r) { r.set_temperature(std::nanf("")); },
+       "temperature must be"},
       {[](auto& r) { r.set_top_p(0.0f); }, "top_p must be in (0, 1]"},
       {[](auto& r) { r.set_top_p(1.5f); }, "top_p must be in (0, 1]"},
       {[](auto& r) { r.set_top_k(-1); }, "top_k must be >= 0"},
-      {[](auto& r) { r.set_device("tpu"); }, "unknown device 'tpu'; this server has: cpu, slow"},
+      {[](auto& r) { r.set_device("tpu"); },
+       "unknown device 'tpu'; this server has: cpu, slow"},
       {[](auto& r) { r.set_pin_device(true); }, "pin_device needs a device"},
       {[](auto& r) { r.add_stop(""); }, "stop[0] is empty"},
-      {[](auto& r) { for (int i = 0; i < 17; ++i) r.add_stop("x"); }, "at most 16 stop"},
-      {[](auto& r) { r.set_request_id(std::string(200, 'r')); }, "request_id is 200 bytes"},
+      {[](auto& r) {
+         for (int i = 0; i < 17; ++i) r.add_stop("x");
+       },
+       "at most 16 stop"},
+      {[](auto& r) { r.set_request_id(std::string(200, 'r')); },
+       "request_id is 200 bytes"},
       {[](auto& r) {
          std::string p;
          for (int i = 0; i < 600; ++i) p += "zq ";
          r.set_prompt(p);
        },
        "but the model's context is 512 tokens; shorten the prompt"},
-      {[](auto& r) { r.set_prompt(std::string(100000, 'a')); }, "shorten the prompt"},
+      {[](auto& r) { r.set_prompt(std::string(100000, 'a')); },
+       "shorten the prompt"},
   };
   for (const Case& c : cases) {
     v1::GenerateRequest req = Greedy(4);
     c.set(req);
     StreamResult r = Stream(req);
-    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.message;
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.message;
     EXPECT_THAT(r.status.error_message(), HasSubstr(c.message));
     EXPECT_TRUE(r.tokens.empty());
     grpc::ClientContext ctx;
@@ -289,6 +305,32 @@ TEST_F(ServerTest, DeviceFailureIsReportedNotHung) {
   EXPECT_TRUE(SlowDeviceDrains());
   // The device keeps serving afterwards.
   EXPECT_TRUE(Stream(req).status.ok());
+  // A driver's own error is INTERNAL, never blamed on the request.
+  slow_->FailNextSteps(1, absl::InvalidArgumentError("driver bug"));
+  StreamResult bug = Stream(req, absl::Seconds(10));
+  EXPECT_EQ(bug.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(bug.status.error_message(), HasSubstr("device slow: driver bug"));
+}
+
+TEST_F(ServerTest, ServesInt8Checkpoints) {
+  server_->Shutdown(absl::Seconds(1));
+  auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(fp32.ok());
+  const std::string q8 = testing::TempDir() + "/server_q8.bin";
+  ASSERT_TRUE(model::ConvertCheckpoint(**fp32, q8, 2, 0).ok());
+  checkpoint_override_ = q8;
+  Start({});
+  grpc::ClientContext ctx;
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&ctx, {}, &info).ok());
+  EXPECT_EQ(info.checkpoint_version(), 2);
+  EXPECT_EQ(info.weight_format(), "int8 (Q8_0)");
+  EXPECT_EQ(info.group_size(), 4);
+  StreamResult r = Stream(Greedy(64));
+  ASSERT_TRUE(r.status.ok());
+  // int8 weights keep stories260K's greedy start (see converter_test).
+  EXPECT_EQ(r.text().substr(0, 60),
+            std::string(testing::kStories260KGreedy).substr(0, 60));
 }
 
 TEST_F(ServerTest, ListDevicesAndModelInfo) {
@@ -348,7 +390,8 @@ TEST_F(ServerTest, FullQueueGetsResourceExhaustedAtOnce) {
   for (auto& t : threads) t.join();
   EXPECT_TRUE(results[0].status.ok());
   EXPECT_TRUE(results[1].status.ok());
-  EXPECT_EQ(results[2].status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(results[2].status.error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(results[2].status.error_message(), HasSubstr("server is full"));
 }
 

@@ -9,7 +9,8 @@ namespace joule::server {
 namespace {
 
 // Feeds pieces one at a time; returns what each Append released.
-std::vector<std::string> Feed(TextStream& s, const std::vector<std::string>& pieces) {
+std::vector<std::string> Feed(TextStream& s,
+                              const std::vector<std::string>& pieces) {
   std::vector<std::string> out;
   for (const auto& p : pieces) out.push_back(s.Append(p));
   return out;
@@ -35,8 +36,11 @@ TEST(TextStreamTest, NeverSplitsAUtf8Character) {
 TEST(TextStreamTest, InvalidBytesBecomeReplacementCharacters) {
   TextStream s({});
   EXPECT_EQ(s.Append("\xFF"), "\xEF\xBF\xBD");
-  EXPECT_EQ(s.Append("\xE2" "x"), "\xEF\xBF\xBDx");  // Broken sequence.
-  EXPECT_EQ(s.Append("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // Surrogate.
+  EXPECT_EQ(s.Append("\xE2"
+                     "x"),
+            "\xEF\xBF\xBDx");  // Broken sequence.
+  EXPECT_EQ(s.Append("\xED\xA0\x80"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // Surrogate.
   EXPECT_EQ(s.Append("\xE2\x82"), "");
   EXPECT_EQ(s.Flush(), "\xEF\xBF\xBD");  // Incomplete at the end.
 }

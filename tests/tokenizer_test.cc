@@ -2,11 +2,10 @@
 
 #include <cstdio>
 #include <random>
-
-#include "absl/container/flat_hash_map.h"
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_paths.h"
@@ -55,8 +54,9 @@ TEST_P(TokenizerTest, RoundTripsAscii) {
 }
 
 TEST_P(TokenizerTest, RoundTripsMultiByteUtf8) {
-  for (const char* text : {"caf\u00e9 na\u00efve", "\u65e5\u672c\u8a9e",
-                           "emoji \U0001F600 and \u20ac", "\u0416\u0438\u0437\u043d\u044c"}) {
+  for (const char* text :
+       {"caf\u00e9 na\u00efve", "\u65e5\u672c\u8a9e",
+        "emoji \U0001F600 and \u20ac", "\u0416\u0438\u0437\u043d\u044c"}) {
     EXPECT_EQ(DecodeAll(tok_->Encode(text, true)), text) << text;
   }
 }
@@ -103,13 +103,15 @@ TEST(TokenizerLoadTest, WrongVocabularySizeIsAnError) {
   auto tok = Tokenizer::Load(joule::testing::SharedModel("tok512.bin"), 32000);
   ASSERT_FALSE(tok.ok());
   EXPECT_THAT(std::string(tok.status().message()), HasSubstr("512 tokens"));
-  auto tok2 = Tokenizer::Load(joule::testing::SharedModel("tokenizer.bin"), 512);
+  auto tok2 =
+      Tokenizer::Load(joule::testing::SharedModel("tokenizer.bin"), 512);
   ASSERT_FALSE(tok2.ok());
   EXPECT_THAT(std::string(tok2.status().message()), HasSubstr("more tokens"));
 }
 
 TEST(TokenizerLoadTest, TruncatedFileIsAnError) {
-  std::FILE* in = std::fopen(joule::testing::SharedModel("tok512.bin").c_str(), "rb");
+  std::FILE* in =
+      std::fopen(joule::testing::SharedModel("tok512.bin").c_str(), "rb");
   ASSERT_NE(in, nullptr);
   std::string data(4000, '\0');
   data.resize(std::fread(data.data(), 1, data.size(), in));
@@ -157,12 +159,16 @@ std::vector<int> NaiveMerge(const Tokenizer& tok, std::vector<int> tokens,
 
 TEST(TokenizerMergeTest, HeapEncoderMatchesLlama2cMergeLoop) {
   for (int vocab : {512, 32000}) {
-    auto tok = Tokenizer::Load(
-        joule::testing::SharedModel(vocab == 512 ? "tok512.bin" : "tokenizer.bin"), vocab);
+    auto tok =
+        Tokenizer::Load(joule::testing::SharedModel(
+                            vocab == 512 ? "tok512.bin" : "tokenizer.bin"),
+                        vocab);
     ASSERT_TRUE(tok.ok());
     // Scores come back from the file through a second reader.
     std::FILE* f = std::fopen(joule::testing::SharedModel(
-        vocab == 512 ? "tok512.bin" : "tokenizer.bin").c_str(), "rb");
+                                  vocab == 512 ? "tok512.bin" : "tokenizer.bin")
+                                  .c_str(),
+                              "rb");
     int32_t max_len;
     ASSERT_EQ(std::fread(&max_len, 4, 1, f), 1u);
     std::vector<float> scores(vocab);
@@ -187,16 +193,20 @@ TEST(TokenizerMergeTest, HeapEncoderMatchesLlama2cMergeLoop) {
       std::vector<int> start = {Tokenizer::kBos, ids.at(" ")};
       for (size_t i = 0; i < text.size();) {
         size_t n = 1;
-        while (i + n < text.size() && n < 4 && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) ++n;
+        while (i + n < text.size() && n < 4 &&
+               (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80)
+          ++n;
         auto it = ids.find(text.substr(i, n));
         if (it != ids.end()) {
           start.push_back(it->second);
         } else {
-          for (size_t b = 0; b < n; ++b) start.push_back(static_cast<unsigned char>(text[i + b]) + 3);
+          for (size_t b = 0; b < n; ++b)
+            start.push_back(static_cast<unsigned char>(text[i + b]) + 3);
         }
         i += n;
       }
-      ASSERT_EQ((*tok)->Encode(text, true), NaiveMerge(**tok, start, scores, ids))
+      ASSERT_EQ((*tok)->Encode(text, true),
+                NaiveMerge(**tok, start, scores, ids))
           << "vocab " << vocab << " text: " << text;
     }
   }

@@ -25,7 +25,8 @@ struct F32Matrix {
       return;
     }
     owned.resize(m.size());
-    for (int r = 0; r < rows; ++r) m.DequantizeRow(r, &owned[int64_t{r} * cols]);
+    for (int r = 0; r < rows; ++r)
+      m.DequantizeRow(r, &owned[int64_t{r} * cols]);
     data = owned.data();
   }
 };
@@ -156,9 +157,9 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
     return absl::FailedPreconditionError("no model loaded");
   }
   if (static_cast<int>(batch.size()) > options_.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "batch of %d exceeds max batch size %d", batch.size(),
-        options_.max_batch_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch of %d exceeds max batch size %d", batch.size(),
+                        options_.max_batch_size));
   }
   const absl::Time start = absl::Now();
   // Held for the whole step so a concurrent Release cannot free a cache in
@@ -181,7 +182,8 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
             "sequence %d: chunk starts at %d but %d positions are cached",
             c.seq, c.start_pos, have));
       }
-      if (c.start_pos + static_cast<int64_t>(c.tokens.size()) > config_.seq_len) {
+      if (c.start_pos + static_cast<int64_t>(c.tokens.size()) >
+          config_.seq_len) {
         return absl::OutOfRangeError(absl::StrFormat(
             "sequence %d: positions up to %d exceed the context of %d", c.seq,
             c.start_pos + c.tokens.size(), config_.seq_len));
@@ -216,8 +218,7 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
   return absl::OkStatus();
 }
 
-void ReferenceEngine::Forward(Sequence& s, int token, int pos,
-                              float* logits) {
+void ReferenceEngine::Forward(Sequence& s, int token, int pos, float* logits) {
   const model::Config& p = config_;
   const Weights& w = *weights_;
   const int dim = p.dim, kv_dim = p.kv_dim(), hidden = p.hidden_dim;
@@ -293,8 +294,7 @@ void ReferenceEngine::Forward(Sequence& s, int token, int pos,
   }
   if (logits == nullptr) return;
   RmsNorm(x, x, w.rms_final, dim);
-  Matmul(logits, x,
-         p.shared_classifier ? w.embedding : w.classifier);
+  Matmul(logits, x, p.shared_classifier ? w.embedding : w.classifier);
 }
 
 void ReferenceEngine::Release(SequenceId seq) {
