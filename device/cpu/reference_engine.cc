@@ -204,7 +204,7 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
     kv_used_ += new_tokens;
   }
   out->vocab_size = config_.vocab_size;
-  out->logits.resize(batch.size() * size_t{config_.vocab_size});
+  out->logits.resize(batch.size() * static_cast<size_t>(config_.vocab_size));
   for (size_t i = 0; i < batch.size(); ++i) {
     const SequenceChunk& c = batch[i];
     Sequence& s = sequences_[c.seq];
