@@ -24,7 +24,11 @@ struct GenerationRequest {
   std::vector<int> end_tokens;
   // Treat end_tokens as ordinary tokens (for benchmarks).
   bool ignore_eos = false;
-  std::string device;  // Empty: any device.
+  std::string device;  // Preferred device; empty: the router chooses.
+  // Run only on `device`: fail rather than move to another device.
+  bool pin_device = false;
+  // Higher runs sooner. Waiting requests age, so none starves.
+  int priority = 0;
   absl::Time arrival = absl::Now();
   absl::Time deadline = absl::InfiniteFuture();
 };
@@ -60,6 +64,10 @@ struct FinishEvent {
   absl::Duration queue_time;    // Arrival to first step.
   absl::Duration prefill_time;  // Device time of prefill steps.
   absl::Duration decode_time;   // Device time of decode steps.
+  // Times the sequence was preempted for KV space, or moved off a failed
+  // device; both recompute its cache elsewhere.
+  int preemptions = 0;
+  int failovers = 0;
 };
 
 // Receives a generation's results, on the scheduler's thread: keep it fast

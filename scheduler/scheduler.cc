@@ -1,222 +1,607 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
-#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
 
 namespace joule::scheduler {
+namespace {
+
+int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
+
+bool Expired(const Sequence& s, absl::Time now) {
+  return s.handle->cancelled() || now > s.request.deadline;
+}
+
+}  // namespace
+
+struct Scheduler::Loop {
+  Loop(int index, std::unique_ptr<device::Device> dev, const SchedulerOptions& o)
+      : index(index),
+        device(std::move(dev)),
+        caps(device->capabilities()),
+        kv(caps.kv_capacity_tokens, o.kv_block_size) {
+    limits.max_batch_size = std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
+    limits.max_step_tokens = std::max(limits.max_batch_size, o.max_step_tokens);
+  }
+
+  const int index;
+  std::unique_ptr<device::Device> device;
+  const device::Capabilities caps;
+  StepLimits limits;
+
+  // Guarded by Scheduler::mu_.
+  RequestQueue queue;
+  bool healthy = true;
+  std::string last_error;
+  absl::Duration backoff;
+
+  // Held by the loop thread except inside device calls, so the watchdog can
+  // take the sequences of a hung step.
+  absl::Mutex step_mu;
+  KvBlockManager kv ABSL_GUARDED_BY(step_mu);
+  std::vector<std::shared_ptr<Sequence>> running ABSL_GUARDED_BY(step_mu);
+  // Bumped when the watchdog takes the running sequences: the step in
+  // flight then discards its results.
+  uint64_t epoch ABSL_GUARDED_BY(step_mu) = 0;
+  // Placements whose cache a failed device may still hold.
+  std::vector<device::SequenceId> orphans ABSL_GUARDED_BY(step_mu);
+
+  // Read without locks by Devices(), the router and the watchdog.
+  std::atomic<int64_t> step_started_ns{0};  // 0: no step in flight.
+  std::atomic<bool> in_device_call{false};
+  std::atomic<bool> abandoned{false};  // Left hung at shutdown.
+  std::atomic<int> running_count{0};
+  std::atomic<double> kv_usage{0};
+  std::atomic<int64_t> steps{0};
+  std::atomic<int64_t> device_ns{0};
+  std::atomic<int64_t> overhead_ns{0};
+  std::atomic<double> seconds_per_step{-1};
+
+  // Loop thread only: reused step buffers.
+  std::vector<int> token_buf;
+  std::vector<device::SequenceChunk> prefill_in, decode_in;
+  device::StepOutput prefill_out, decode_out;
+
+  std::thread thread;
+};
 
 Scheduler::Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
                      SchedulerOptions options)
-    : options_(options) {
+    : options_(options), router_(options.routing) {
   for (auto& d : devices) {
-    auto w = std::make_unique<Worker>();
-    w->caps = d->capabilities();
-    w->device = std::move(d);
-    workers_.push_back(std::move(w));
+    loops_.push_back(std::make_unique<Loop>(static_cast<int>(loops_.size()),
+                                            std::move(d), options_));
+    const int ctx = loops_.back()->caps.max_context;
+    max_context_ = max_context_ == 0 ? ctx : std::min(max_context_, ctx);
   }
-  for (auto& w : workers_) {
-    Worker* worker = w.get();
-    w->thread = std::thread([this, worker] { Loop(worker); });
+  for (auto& l : loops_) {
+    Loop* loop = l.get();
+    loop->backoff = options_.probe_backoff;
+    loop->thread = std::thread([this, loop] { Run(loop); });
   }
+  watchdog_ = std::thread([this] { Watchdog(); });
 }
 
 Scheduler::~Scheduler() { Shutdown(); }
 
+void Scheduler::SetHealthListener(
+    std::function<void(const std::string&, bool)> listener) {
+  health_listener_ = std::move(listener);
+}
+
+void Scheduler::NotifyHealth(const std::string& device, bool healthy) {
+  if (healthy) {
+    spdlog::info("device {} is healthy", device);
+  }
+  if (health_listener_) health_listener_(device, healthy);
+}
+
+std::vector<DeviceLoad> Scheduler::LoadsLocked() const {
+  std::vector<DeviceLoad> loads;
+  for (const auto& l : loops_) {
+    DeviceLoad d;
+    d.name = l->caps.name;
+    d.healthy = l->healthy;
+    d.queued = static_cast<int>(l->queue.size());
+    d.running = l->running_count.load();
+    d.max_batch_size = l->limits.max_batch_size;
+    d.seconds_per_step = l->seconds_per_step.load();
+    loads.push_back(std::move(d));
+  }
+  return loads;
+}
+
 absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
     GenerationRequest request, std::shared_ptr<GenerationObserver> observer) {
-  if (request.prompt.empty()) {
+  const int prompt_len = static_cast<int>(request.prompt.size());
+  if (prompt_len == 0) {
     return absl::InvalidArgumentError("a generation needs at least one token");
+  }
+  if (prompt_len > max_context_) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "prompt of %d tokens exceeds the context of %d", prompt_len,
+        max_context_));
   }
   absl::MutexLock lock(&mu_);
   if (shutdown_) return absl::UnavailableError("the server is shutting down");
-  Worker* target = nullptr;
-  if (!request.device.empty()) {
-    for (auto& w : workers_) {
-      if (w->caps.name == request.device) target = w.get();
-    }
-    if (target == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("no device named '", request.device, "'"));
-    }
-  } else {
-    // The device with the least work waiting or running.
-    for (auto& w : workers_) {
-      if (target == nullptr || w->queue.size() + w->running <
-                                   target->queue.size() + target->running) {
-        target = w.get();
-      }
+  int64_t kv_max = 0;
+  bool known = request.device.empty();
+  for (const auto& l : loops_) {
+    if (l->caps.name == request.device) known = true;
+    if (!request.pin_device || l->caps.name == request.device) {
+      kv_max = std::max(kv_max, l->kv.total_blocks() * l->kv.block_size());
     }
   }
-  if (target == nullptr) return absl::UnavailableError("no devices");
-  if (queued_ >= options_.max_queued_requests) {
+  if (!known) {
+    return absl::NotFoundError(absl::StrCat("no device named '", request.device, "'"));
+  }
+  // The last generated token is never fed back, so a full context of
+  // max_context positions yields max_context - prompt + 1 tokens; a device
+  // whose whole KV cache is smaller bounds it further.
+  int64_t max_gen = std::min<int64_t>(request.max_tokens, max_context_ - prompt_len + 1);
+  max_gen = std::min<int64_t>(max_gen, kv_max - prompt_len);
+  if (max_gen < 1) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "a prompt of %d tokens does not fit the largest KV cache (%d "
+        "positions); shorten the prompt",
+        prompt_len, kv_max));
+  }
+  int queued = static_cast<int>(parked_.size());
+  int64_t queued_tokens = parked_.pending_tokens();
+  for (const auto& l : loops_) {
+    queued += static_cast<int>(l->queue.size());
+    queued_tokens += l->queue.pending_tokens();
+  }
+  if (queued >= options_.max_queued_requests) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "the server is full: %d requests are already waiting; retry later",
-        queued_));
+        queued));
   }
-  auto handle = std::make_shared<Generation>();
-  target->queue.push_back(
-      Work{std::move(request), std::move(observer), handle});
-  ++queued_;
-  return handle;
+  if (queued_tokens + prompt_len > options_.max_queued_tokens) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the server is full: %d prompt tokens are already waiting; retry "
+        "later",
+        queued_tokens));
+  }
+  auto seq = std::make_shared<Sequence>(std::move(request), std::move(observer),
+                                        static_cast<int>(max_gen));
+  seq->rank_time = seq->request.arrival - seq->request.priority * options_.priority_step;
+  seq->order = next_id_++;
+  seq->stats.prompt_tokens = prompt_len;
+  std::vector<Done> done;
+  RouteLocked(seq, &done);
+  if (!done.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "device ", seq->request.device,
+        " is unavailable and the request is pinned to it"));
+  }
+  return seq->handle;
+}
+
+void Scheduler::RouteLocked(std::shared_ptr<Sequence> seq, std::vector<Done>* done) {
+  const int i = router_.Pick(LoadsLocked(), seq->request.device, seq->request.pin_device);
+  if (i >= 0) {
+    loops_[i]->queue.Push(std::move(seq));
+  } else if (seq->request.pin_device) {
+    const std::string name = seq->request.device;
+    std::string why;
+    for (const auto& l : loops_) {
+      if (l->caps.name == name) why = l->last_error;
+    }
+    done->push_back({std::move(seq), FinishReason::kFailed,
+                     absl::UnavailableError(absl::StrCat(
+                         "device ", name, " is unavailable (", why,
+                         ") and the request is pinned to it"))});
+  } else {
+    parked_.Push(std::move(seq));
+  }
 }
 
 std::vector<DeviceStatus> Scheduler::Devices() const {
   absl::MutexLock lock(&mu_);
   std::vector<DeviceStatus> out;
-  for (const auto& w : workers_) {
+  for (const auto& l : loops_) {
     DeviceStatus s;
-    s.capabilities = w->caps;
-    s.queued = static_cast<int>(w->queue.size());
-    s.running = w->running;
-    s.kv_used_tokens = w->device->kv_used_tokens();
+    s.capabilities = l->caps;
+    s.healthy = l->healthy;
+    s.last_error = l->last_error;
+    s.queued = static_cast<int>(l->queue.size());
+    s.running = l->running_count.load();
+    s.kv_usage = l->kv_usage.load();
+    s.steps = l->steps.load();
+    s.device_seconds = l->device_ns.load() * 1e-9;
+    s.scheduler_seconds = l->overhead_ns.load() * 1e-9;
+    s.seconds_per_step = l->seconds_per_step.load();
     out.push_back(std::move(s));
   }
   return out;
 }
 
+void Scheduler::Run(Loop* loop) {
+  while (true) {
+    bool healthy;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this, loop]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || !loop->healthy || !loop->queue.empty() ||
+               loop->running_count.load() > 0;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (shutdown_) break;
+      healthy = loop->healthy;
+    }
+    if (healthy) {
+      Iterate(loop);
+    } else {
+      Probe(loop);
+    }
+    if (loop->abandoned) return;  // The scheduler is gone; touch nothing.
+  }
+  std::vector<Done> done;
+  {
+    absl::MutexLock sl(&loop->step_mu);
+    for (auto& s : loop->running) {
+      loop->kv.Free(s->id);
+      loop->device->Release(s->id);
+      done.push_back({s, FinishReason::kCancelled,
+                      absl::UnavailableError("the server shut down during generation")});
+    }
+    loop->running.clear();
+    loop->running_count = 0;
+  }
+  Finish(done);
+}
+
+void Scheduler::Iterate(Loop* loop) {
+  const absl::Time t0 = absl::Now();
+  std::vector<Done> done;
+  StepPlan plan;
+  uint64_t epoch = 0;
+  bool idle = false;
+  {
+    absl::MutexLock sl(&loop->step_mu);
+    // Retire what was cancelled or ran out of time since the last step.
+    auto& running = loop->running;
+    for (auto it = running.begin(); it != running.end();) {
+      Sequence& s = **it;
+      if (Expired(s, t0)) {
+        loop->kv.Free(s.id);
+        loop->device->Release(s.id);
+        const bool cancelled = s.handle->cancelled();
+        done.push_back({*it, cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
+                        cancelled ? absl::CancelledError("generation cancelled")
+                                  : absl::DeadlineExceededError("deadline exceeded")});
+        it = running.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      while (!loop->queue.empty()) {
+        Sequence& s = *loop->queue.front();
+        s.id = next_id_++;
+        if (!TryAdmit(s, loop->kv, static_cast<int>(running.size()), loop->limits)) break;
+        std::shared_ptr<Sequence> seq = loop->queue.PopFront();
+        seq->admitted_at = seq->id;
+        seq->stats.device = loop->caps.name;
+        if (!seq->scheduled_once) {
+          seq->scheduled_once = true;
+          seq->stats.queue_time = t0 - seq->request.arrival;
+        }
+        running.push_back(std::move(seq));
+      }
+    }
+    plan = PlanStep(running, loop->kv, loop->limits);
+    if (!plan.preempted.empty()) {
+      for (auto& p : plan.preempted) {
+        loop->device->Release(p->id);
+        p->cached = 0;
+        p->stats.preemptions++;
+        spdlog::debug("preempted request {} on {} for KV space", p->request.id,
+                      loop->caps.name);
+      }
+      absl::MutexLock lock(&mu_);
+      for (auto& p : plan.preempted) loop->queue.Push(p);
+    }
+    loop->running_count = static_cast<int>(running.size());
+    loop->kv_usage = loop->kv.usage();
+    idle = plan.empty();
+    // Inputs are copied so that a sequence the watchdog moves elsewhere can
+    // change while a hung device still reads them.
+    loop->token_buf.clear();
+    size_t total = plan.decode.size();
+    for (const auto& c : plan.prefill) total += c.tokens;
+    loop->token_buf.reserve(total);
+    loop->prefill_in.clear();
+    loop->decode_in.clear();
+    for (const auto& c : plan.prefill) {
+      const size_t at = loop->token_buf.size();
+      loop->token_buf.insert(loop->token_buf.end(),
+                             c.seq->context.begin() + c.seq->cached,
+                             c.seq->context.begin() + c.seq->cached + c.tokens);
+      loop->prefill_in.push_back({c.seq->id, c.seq->cached,
+                                  absl::MakeConstSpan(loop->token_buf).subspan(at, c.tokens)});
+    }
+    for (Sequence* s : plan.decode) {
+      const size_t at = loop->token_buf.size();
+      loop->token_buf.push_back(s->context[s->cached]);
+      loop->decode_in.push_back(
+          {s->id, s->cached, absl::MakeConstSpan(loop->token_buf).subspan(at, 1)});
+    }
+    epoch = loop->epoch;
+    if (!idle) loop->step_started_ns = NowNanos();
+  }
+  if (idle) {
+    Finish(done);
+    return;
+  }
+
+  loop->in_device_call = true;
+  const absl::Time d0 = absl::Now();
+  absl::Status status;
+  if (!loop->prefill_in.empty()) {
+    status = loop->device->Prefill(loop->prefill_in, &loop->prefill_out);
+  }
+  if (status.ok() && !loop->decode_in.empty()) {
+    status = loop->device->Decode(loop->decode_in, &loop->decode_out);
+  }
+  const absl::Duration device_wall = absl::Now() - d0;
+  loop->in_device_call = false;
+  if (loop->abandoned) return;
+
+  {
+    absl::MutexLock sl(&loop->step_mu);
+    loop->step_started_ns = 0;
+    if (loop->epoch != epoch) return;  // The watchdog moved this step's work.
+    if (!status.ok()) {
+      FailLoop(loop, status, &done);
+    } else {
+      for (size_t i = 0; i < plan.prefill.size(); ++i) {
+        Sequence& s = *plan.prefill[i].seq;
+        s.cached += plan.prefill[i].tokens;
+        s.stats.prefill_time += loop->prefill_out.device_time;
+        if (s.uncached() == 0) Emit(loop, s, loop->prefill_out.row(i), &done);
+      }
+      for (size_t i = 0; i < plan.decode.size(); ++i) {
+        Sequence& s = *plan.decode[i];
+        s.cached += 1;
+        s.stats.decode_time += loop->decode_out.device_time;
+        Emit(loop, s, loop->decode_out.row(i), &done);
+      }
+      // Emit queued finished sequences in `done`; drop them from running.
+      auto& running = loop->running;
+      running.erase(std::remove_if(running.begin(), running.end(),
+                                   [&](const std::shared_ptr<Sequence>& s) {
+                                     for (const Done& d : done) {
+                                       if (d.seq == s) return true;
+                                     }
+                                     return false;
+                                   }),
+                    running.end());
+      loop->running_count = static_cast<int>(running.size());
+      loop->kv_usage = loop->kv.usage();
+      const double step_s = absl::ToDoubleSeconds(device_wall);
+      const double avg = loop->seconds_per_step.load();
+      loop->seconds_per_step = avg < 0 ? step_s : 0.9 * avg + 0.1 * step_s;
+      loop->steps++;
+      loop->device_ns += absl::ToInt64Nanoseconds(device_wall);
+    }
+  }
+  loop->overhead_ns += absl::ToInt64Nanoseconds(absl::Now() - t0 - device_wall);
+  Finish(done);
+}
+
+bool Scheduler::Emit(Loop* loop, Sequence& s, absl::Span<float> logits,
+                     std::vector<Done>* done) {
+  TokenEvent ev;
+  ev.token = s.sampler.Sample(logits);
+  ev.index = s.generated();
+  s.context.push_back(ev.token);
+  const auto& ends = s.request.end_tokens;
+  ev.special = std::find(ends.begin(), ends.end(), ev.token) != ends.end();
+  const bool eos = ev.special && !s.request.ignore_eos;
+  const bool full = s.generated() >= s.max_generated;
+  ev.last = eos || full;
+  ev.time = absl::Now();
+  ev.device = loop->caps.name;
+  if (ev.index == 0) s.stats.first_token_time = ev.time;
+  const bool keep_going = s.observer->OnToken(ev);
+  FinishReason reason;
+  if (eos) {
+    reason = FinishReason::kEndOfSequence;
+  } else if (!keep_going) {
+    reason = FinishReason::kStopped;
+  } else if (full) {
+    reason = FinishReason::kLength;
+  } else {
+    return false;
+  }
+  loop->kv.Free(s.id);
+  loop->device->Release(s.id);
+  // Find the owning pointer among running to keep the sequence alive.
+  for (const auto& r : loop->running) {
+    if (r.get() == &s) done->push_back({r, reason, absl::OkStatus()});
+  }
+  return true;
+}
+
+void Scheduler::FailLoop(Loop* loop, const absl::Status& why, std::vector<Done>* done) {
+  spdlog::warn("device {} failed: {}; moving {} running sequences", loop->caps.name,
+               why.ToString(), loop->running.size());
+  std::vector<std::shared_ptr<Sequence>> moved;
+  moved.swap(loop->running);
+  loop->running_count = 0;
+  loop->epoch++;
+  for (auto& s : moved) {
+    loop->kv.Free(s->id);
+    loop->orphans.push_back(s->id);
+    s->cached = 0;
+    s->stats.failovers++;
+  }
+  loop->kv_usage = loop->kv.usage();
+  {
+    absl::MutexLock lock(&mu_);
+    const bool was_healthy = loop->healthy;
+    loop->healthy = false;
+    loop->last_error = std::string(why.message());
+    loop->backoff = options_.probe_backoff;
+    auto queued = loop->queue.RemoveIf([](const Sequence&) { return true; });
+    moved.insert(moved.end(), queued.begin(), queued.end());
+    for (auto& s : moved) RouteLocked(std::move(s), done);
+    if (!was_healthy) return;
+  }
+  NotifyHealth(loop->caps.name, false);
+}
+
+void Scheduler::Probe(Loop* loop) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop), loop->backoff);
+    if (shutdown_) return;
+  }
+  std::vector<device::SequenceId> orphans;
+  {
+    absl::MutexLock sl(&loop->step_mu);
+    orphans.swap(loop->orphans);
+  }
+  device::SequenceId probe_id;
+  {
+    absl::MutexLock lock(&mu_);
+    probe_id = next_id_++;
+  }
+  loop->in_device_call = true;
+  loop->step_started_ns = NowNanos();
+  for (device::SequenceId id : orphans) loop->device->Release(id);
+  const int token[1] = {1};
+  device::StepOutput out;
+  absl::Status status = loop->device->Prefill({{probe_id, 0, token}}, &out);
+  loop->device->Release(probe_id);
+  loop->step_started_ns = 0;
+  loop->in_device_call = false;
+  if (loop->abandoned) return;
+  std::vector<Done> done;
+  bool recovered = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (status.ok()) {
+      loop->healthy = true;
+      loop->last_error.clear();
+      loop->backoff = options_.probe_backoff;
+      recovered = true;
+      auto parked = parked_.RemoveIf([](const Sequence&) { return true; });
+      for (auto& s : parked) RouteLocked(std::move(s), &done);
+    } else {
+      loop->last_error = std::string(status.message());
+      loop->backoff = std::min(loop->backoff * 2, options_.max_probe_backoff);
+      spdlog::warn("device {} still unhealthy: {}; next probe in {}", loop->caps.name,
+                   status.ToString(), absl::FormatDuration(loop->backoff));
+    }
+  }
+  if (recovered) NotifyHealth(loop->caps.name, true);
+  Finish(done);
+}
+
+void Scheduler::Watchdog() {
+  while (true) {
+    std::vector<Done> done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(10));
+      if (shutdown_) return;
+      // Waiting requests that were cancelled or ran out of time end now,
+      // not when they reach a device.
+      const absl::Time now = absl::Now();
+      auto expired = [now](const Sequence& s) { return Expired(s, now); };
+      std::vector<std::shared_ptr<Sequence>> gone = parked_.RemoveIf(expired);
+      for (auto& l : loops_) {
+        auto g = l->queue.RemoveIf(expired);
+        gone.insert(gone.end(), g.begin(), g.end());
+      }
+      for (auto& s : gone) {
+        const bool cancelled = s->handle->cancelled();
+        done.push_back({s, cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
+                        cancelled ? absl::CancelledError("generation cancelled")
+                                  : absl::DeadlineExceededError("deadline exceeded while queued")});
+      }
+    }
+    const int64_t now_ns = NowNanos();
+    for (auto& l : loops_) {
+      const int64_t started = l->step_started_ns.load();
+      if (started == 0 || now_ns - started < absl::ToInt64Nanoseconds(options_.step_timeout)) {
+        continue;
+      }
+      absl::MutexLock sl(&l->step_mu);
+      if (l->step_started_ns.load() != started) continue;  // It just finished.
+      l->step_started_ns = 0;  // Report a hang once.
+      FailLoop(l.get(), absl::DeadlineExceededError(absl::StrCat(
+                            "a step ran longer than ",
+                            absl::FormatDuration(options_.step_timeout))),
+               &done);
+    }
+    Finish(done);
+  }
+}
+
+void Scheduler::Finish(std::vector<Done>& done) {
+  for (Done& d : done) {
+    Sequence& s = *d.seq;
+    s.stats.reason = d.reason;
+    s.stats.status = d.status;
+    s.stats.completion_tokens = s.generated();
+    s.stats.finish_time = absl::Now();
+    if (!d.status.ok() && d.reason == FinishReason::kFailed) {
+      spdlog::warn("request {} failed: {}", s.request.id, d.status.ToString());
+    }
+    s.observer->OnFinish(s.stats);
+  }
+  done.clear();
+}
+
 void Scheduler::Shutdown() {
-  std::vector<Work> dropped;
+  std::vector<Done> done;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     shutdown_ = true;
-    stopping_ = true;
-    for (auto& w : workers_) {
-      for (Work& work : w->queue) dropped.push_back(std::move(work));
-      w->queue.clear();
-      if (w->current != nullptr) w->current->Cancel();
+    std::vector<std::shared_ptr<Sequence>> waiting =
+        parked_.RemoveIf([](const Sequence&) { return true; });
+    for (auto& l : loops_) {
+      auto q = l->queue.RemoveIf([](const Sequence&) { return true; });
+      waiting.insert(waiting.end(), q.begin(), q.end());
     }
-    queued_ = 0;
-  }
-  for (Work& work : dropped) {
-    FinishEvent fin;
-    fin.reason = FinishReason::kCancelled;
-    fin.status = absl::UnavailableError(
-        "the server shut down before this "
-        "request reached a device");
-    fin.prompt_tokens = static_cast<int>(work.request.prompt.size());
-    fin.finish_time = absl::Now();
-    work.observer->OnFinish(fin);
-  }
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
-  }
-}
-
-void Scheduler::Loop(Worker* worker) {
-  while (true) {
-    Work work;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this, worker]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return shutdown_ || !worker->queue.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
-      if (shutdown_) return;
-      work = std::move(worker->queue.front());
-      worker->queue.pop_front();
-      --queued_;
-      ++worker->running;
-      worker->current = work.handle;
+    for (auto& s : waiting) {
+      done.push_back({s, FinishReason::kCancelled,
+                      absl::UnavailableError("the server shut down before this "
+                                             "request reached a device")});
     }
-    Run(worker, work);
-    absl::MutexLock lock(&mu_);
-    --worker->running;
-    worker->current = nullptr;
   }
-}
-
-void Scheduler::Run(Worker* worker, Work& work) {
-  const GenerationRequest& req = work.request;
-  device::Device& dev = *worker->device;
-  device::SequenceId seq;
-  {
-    absl::MutexLock lock(&mu_);
-    seq = next_sequence_++;
-  }
-  FinishEvent fin;
-  fin.prompt_tokens = static_cast<int>(req.prompt.size());
-  fin.device = worker->caps.name;
-  fin.queue_time = absl::Now() - req.arrival;
-
-  auto finish = [&](FinishReason reason, absl::Status status) {
-    dev.Release(seq);
-    fin.reason = reason;
-    fin.status = std::move(status);
-    fin.finish_time = absl::Now();
-    if (!fin.status.ok()) {
-      spdlog::warn("request {} failed on {}: {}", req.id, fin.device,
-                   fin.status.ToString());
+  Finish(done);
+  if (watchdog_.joinable()) watchdog_.join();
+  for (auto& l : loops_) {
+    if (!l->thread.joinable()) continue;
+    const int64_t started = l->step_started_ns.load();
+    const bool hung = l->in_device_call.load() &&
+                      (started == 0 || NowNanos() - started >=
+                                           absl::ToInt64Nanoseconds(options_.step_timeout));
+    if (hung) {
+      // A device call that never returns cannot be joined: the thread is
+      // left with its loop and device, which are never freed, and exits
+      // without touching the scheduler if the call ever returns.
+      spdlog::warn("device {} is hung; abandoning its step loop", l->caps.name);
+      l->abandoned = true;
+      l->thread.detach();
+      l.release();
+      continue;
     }
-    work.observer->OnFinish(fin);
-  };
-  auto interrupted = [&]() -> std::optional<FinishReason> {
-    if (work.handle->cancelled()) return FinishReason::kCancelled;
-    if (absl::Now() > req.deadline) return FinishReason::kDeadline;
-    return std::nullopt;
-  };
-  auto interrupt_status = [this](FinishReason r) {
-    if (r == FinishReason::kDeadline) {
-      return absl::DeadlineExceededError("deadline exceeded");
-    }
-    return stopping_ ? absl::UnavailableError(
-                           "the server shut down during generation")
-                     : absl::CancelledError("generation cancelled");
-  };
-
-  device::StepOutput out;
-  const int n = static_cast<int>(req.prompt.size());
-  if (n > worker->caps.max_context) {
-    return finish(FinishReason::kFailed,
-                  absl::InvalidArgumentError(absl::StrFormat(
-                      "prompt of %d tokens exceeds the context of %d", n,
-                      worker->caps.max_context)));
-  }
-  for (int pos = 0; pos < n;) {
-    if (auto r = interrupted()) return finish(*r, interrupt_status(*r));
-    const int len = std::min(options_.max_prefill_tokens, n - pos);
-    device::SequenceChunk chunk{
-        seq, pos, absl::MakeConstSpan(req.prompt).subspan(pos, len)};
-    absl::Status s = dev.Prefill({chunk}, &out);
-    if (!s.ok()) return finish(FinishReason::kFailed, s);
-    fin.prefill_time += out.device_time;
-    pos += len;
-  }
-
-  model::Sampler sampler(req.sampling);
-  // The last generated token is never fed back, so a full context of
-  // max_context positions yields max_context - n + 1 tokens.
-  const int max_gen =
-      std::min(req.max_tokens, worker->caps.max_context - n + 1);
-  int token_buf[1];
-  for (int generated = 0;;) {
-    TokenEvent ev;
-    ev.token = sampler.Sample(out.row(0));
-    ev.index = generated++;
-    ev.special = std::find(req.end_tokens.begin(), req.end_tokens.end(),
-                           ev.token) != req.end_tokens.end();
-    const bool ends = ev.special && !req.ignore_eos;
-    ev.last = ends || generated == max_gen;
-    ev.time = absl::Now();
-    ev.device = worker->caps.name;
-    if (ev.index == 0) fin.first_token_time = ev.time;
-    fin.completion_tokens = generated;
-    const bool keep_going = work.observer->OnToken(ev);
-    if (ends) return finish(FinishReason::kEndOfSequence, absl::OkStatus());
-    if (!keep_going) return finish(FinishReason::kStopped, absl::OkStatus());
-    if (generated == max_gen)
-      return finish(FinishReason::kLength, absl::OkStatus());
-    if (auto r = interrupted()) return finish(*r, interrupt_status(*r));
-    token_buf[0] = ev.token;
-    device::SequenceChunk chunk{seq, n + generated - 1, token_buf};
-    absl::Status s = dev.Decode({chunk}, &out);
-    if (!s.ok()) return finish(FinishReason::kFailed, s);
-    fin.decode_time += out.device_time;
+    l->thread.join();
   }
 }
 

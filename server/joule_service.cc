@@ -185,6 +185,8 @@ grpc::Status JouleService::Run(
   gen.end_tokens = {model::Tokenizer::kBos, model::Tokenizer::kEos};
   gen.ignore_eos = request.ignore_eos();
   gen.device = request.device();
+  gen.pin_device = request.pin_device();
+  gen.priority = request.priority();
   gen.arrival = arrival;
   gen.deadline = DeadlineOf(*context);
 
@@ -260,6 +262,8 @@ grpc::Status JouleService::Run(
       summary->set_queue_seconds(absl::ToDoubleSeconds(f.queue_time));
       summary->set_prefill_seconds(absl::ToDoubleSeconds(f.prefill_time));
       summary->set_decode_seconds(absl::ToDoubleSeconds(f.decode_time));
+      summary->set_preemptions(f.preemptions);
+      summary->set_failovers(f.failovers);
       return grpc::Status::OK;
     }
     if (context->IsCancelled()) {
@@ -321,6 +325,10 @@ grpc::Status JouleService::ListDevices(grpc::ServerContext*,
     out->set_kv_capacity_tokens(c.kv_capacity_tokens);
     out->set_precision(c.precision);
     out->set_healthy(d.healthy);
+    out->set_last_error(d.last_error);
+    out->set_queued_requests(d.queued);
+    out->set_running_sequences(d.running);
+    out->set_kv_usage(d.kv_usage);
     out->set_energy_source(ToProto(c.energy_source));
   }
   return grpc::Status::OK;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/model_paths.h"
+#include "scheduler/router.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -28,13 +29,33 @@ ABSL_FLAG(std::string, tokenizer, "",
           "else tokenizer.bin beside --model or the bundled Llama 2 one.");
 ABSL_FLAG(std::string, devices, "cpu",
           "Comma-separated devices to serve on: cpu, cpu-ref.");
-ABSL_FLAG(int, max_prefill_tokens, 512,
-          "Prompt tokens per prefill step; longer prompts run in chunks.");
+ABSL_FLAG(int, max_batch_size, 64,
+          "Most sequences a device runs in one step (the device's own limit "
+          "also applies).");
+ABSL_FLAG(int, max_step_tokens, 512,
+          "Tokens one step may compute: a decode token per running sequence "
+          "first, prompt chunks share the rest, so long prompts prefill in "
+          "chunks without stalling running streams.");
 ABSL_FLAG(int, max_queued_requests, 1024,
           "Requests that may wait for a device; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_queued_tokens, 1 << 20,
+          "Prompt tokens that may wait for a device; more get "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, kv_block_size, 16, "Positions per KV cache block.");
+ABSL_FLAG(std::string, routing, "latency",
+          "How requests that name no device are placed: latency (least "
+          "expected time per token), energy (least expected J/token), "
+          "round_robin.");
+ABSL_FLAG(double, step_timeout_seconds, 60,
+          "A device step running longer is treated as hung: the device is "
+          "marked unhealthy and its requests move to other devices.");
+ABSL_FLAG(double, priority_step_seconds, 1,
+          "Waiting time one priority level is worth (aging).");
 ABSL_FLAG(int, shutdown_grace_seconds, 30,
           "On SIGTERM/SIGINT, how long running requests may take to finish.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
+
+namespace scheduler = joule::scheduler;
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -64,14 +85,28 @@ int main(int argc, char** argv) {
   options.tokenizer_path = files->tokenizer;
   options.devices =
       absl::StrSplit(absl::GetFlag(FLAGS_devices), ',', absl::SkipWhitespace());
-  options.scheduler.max_prefill_tokens =
-      absl::GetFlag(FLAGS_max_prefill_tokens);
-  options.scheduler.max_queued_requests =
-      absl::GetFlag(FLAGS_max_queued_requests);
-  if (options.scheduler.max_prefill_tokens < 1 ||
-      options.scheduler.max_queued_requests < 1) {
+  scheduler::SchedulerOptions& sched = options.scheduler;
+  sched.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  sched.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
+  sched.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  sched.max_queued_tokens = absl::GetFlag(FLAGS_max_queued_tokens);
+  sched.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
+  sched.step_timeout = absl::Seconds(absl::GetFlag(FLAGS_step_timeout_seconds));
+  sched.priority_step =
+      absl::Seconds(absl::GetFlag(FLAGS_priority_step_seconds));
+  auto routing = scheduler::ParseRoutingPolicy(absl::GetFlag(FLAGS_routing));
+  if (!routing.ok()) {
+    spdlog::error("--routing: {}", routing.status().ToString());
+    return 1;
+  }
+  sched.routing = *routing;
+  if (sched.max_batch_size < 1 || sched.max_step_tokens < 1 ||
+      sched.max_queued_requests < 1 || sched.max_queued_tokens < 1 ||
+      sched.kv_block_size < 1 || sched.step_timeout <= absl::ZeroDuration()) {
     spdlog::error(
-        "--max_prefill_tokens and --max_queued_requests must be >= 1");
+        "--max_batch_size, --max_step_tokens, --max_queued_requests, "
+        "--max_queued_tokens, --kv_block_size and --step_timeout_seconds "
+        "must be positive");
     return 1;
   }
   auto server = joule::server::JouleServer::Start(options);

@@ -52,6 +52,9 @@ absl::Status ValidateRequest(const v1::GenerateRequest& r,
   if (r.pin_device() && r.device().empty()) {
     return invalid("pin_device needs a device name in `device`");
   }
+  if (r.priority() < -10 || r.priority() > 10) {
+    return invalid("priority must be in -10..10; got %d", r.priority());
+  }
   if (static_cast<int>(r.request_id().size()) > limits.max_request_id_bytes) {
     return invalid("request_id is %d bytes; the limit is %d",
                    r.request_id().size(), limits.max_request_id_bytes);

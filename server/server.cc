@@ -48,6 +48,11 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
   }
   s->scheduler_ = std::make_unique<scheduler::Scheduler>(std::move(devices),
                                                          options.scheduler);
+  JouleServer* self = s.get();
+  s->scheduler_->SetHealthListener(
+      [self](const std::string& device, bool healthy) {
+        self->OnDeviceHealth(device, healthy);
+      });
   s->service_ = std::make_unique<JouleService>(*s->checkpoint_, *s->tokenizer_,
                                                s->scheduler_.get());
 
@@ -69,16 +74,37 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
         absl::StrCat("cannot listen on ", address,
                      " (in use? pass --port to choose another)"));
   }
-  s->server_->GetHealthCheckService()->SetServingStatus("joule.v1.Joule", true);
-  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  {
+    absl::MutexLock lock(&s->health_mu_);
+    auto* health = s->server_->GetHealthCheckService();
+    bool any = false;
+    for (const auto& d : s->scheduler_->Devices()) {
+      health->SetServingStatus(DeviceHealthName(d.capabilities.name), d.healthy);
+      any = any || d.healthy;
+    }
+    health->SetServingStatus(kServiceName, any);
+  }
   return s;
 }
 
+void JouleServer::OnDeviceHealth(const std::string& device, bool healthy) {
+  absl::MutexLock lock(&health_mu_);
+  if (server_ == nullptr || shut_down_) return;
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(DeviceHealthName(device), healthy);
+  bool any = false;
+  for (const auto& d : scheduler_->Devices()) any = any || d.healthy;
+  health->SetServingStatus(kServiceName, any);
+}
+
 void JouleServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
-  shut_down_ = true;
-  // Health turns NOT_SERVING first so load balancers stop sending traffic.
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  {
+    absl::MutexLock lock(&health_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    // Health turns NOT_SERVING first so load balancers stop sending traffic.
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   scheduler_->Shutdown();
   server_->Wait();

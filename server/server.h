@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "device/device.h"
 #include "grpcpp/grpcpp.h"
@@ -46,8 +47,18 @@ class JouleServer {
   // cancels the rest. Idempotent.
   void Shutdown(absl::Duration grace);
 
+  // Health service names: overall, and one per device.
+  static constexpr char kServiceName[] = "joule.v1.Joule";
+  static std::string DeviceHealthName(const std::string& device) {
+    return std::string(kServiceName) + "." + device;
+  }
+
  private:
   JouleServer() = default;
+  // Mirrors device health into the gRPC health service: the API is
+  // SERVING while any device is healthy.
+  void OnDeviceHealth(const std::string& device, bool healthy);
+  absl::Mutex health_mu_;
 
   std::unique_ptr<model::Checkpoint> checkpoint_;
   std::unique_ptr<model::Tokenizer> tokenizer_;
@@ -55,7 +66,7 @@ class JouleServer {
   std::unique_ptr<JouleService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  bool shut_down_ = false;
+  bool shut_down_ ABSL_GUARDED_BY(health_mu_) = false;
 };
 
 }  // namespace joule::server

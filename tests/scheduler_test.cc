@@ -53,7 +53,8 @@ class SchedulerTest : public ::testing::Test {
     std::vector<std::unique_ptr<device::Device>> devices;
     devices.push_back(std::move(fake));
     SchedulerOptions options;
-    options.max_prefill_tokens = chunk;
+    options.max_step_tokens = chunk;
+    options.max_batch_size = 1;
     Scheduler sched(std::move(devices), options);
     GenerationRequest req;
     req.prompt = tok_->Encode(prompt, true);
