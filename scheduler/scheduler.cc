@@ -26,7 +26,7 @@ struct Scheduler::Loop {
         caps(device->capabilities()),
         kv(caps.kv_capacity_tokens, o.kv_block_size) {
     limits.max_batch_size = std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
-    limits.max_step_tokens = std::max(limits.max_batch_size, o.max_step_tokens);
+    limits.max_step_tokens = std::max(1, o.max_step_tokens);
   }
 
   const int index;

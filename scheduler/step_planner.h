@@ -12,7 +12,8 @@ namespace joule::scheduler {
 struct StepLimits {
   int max_batch_size = 64;
   // Tokens one iteration may compute: every decoding sequence's token
-  // first, prefill chunks share what is left.
+  // always runs, prefill chunks share what is left (so keep it above
+  // max_batch_size, or a full batch of decodes leaves prompts waiting).
   int max_step_tokens = 512;
 };
 

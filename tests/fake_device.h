@@ -4,6 +4,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
+#include <algorithm>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -35,8 +37,36 @@ class FakeDevice : public device::Device {
     force_step_ = step;
     force_token_ = token;
   }
+  // The next step blocks until Unhang() (a device that stops answering).
+  void HangNextStep() {
+    absl::MutexLock l(&mu_);
+    hang_ = true;
+  }
+  void Unhang() {
+    absl::MutexLock l(&mu_);
+    hang_ = false;
+    hanging_ = false;
+  }
+  bool hanging() {
+    absl::MutexLock l(&mu_);
+    return hanging_;
+  }
   int releases() const { return releases_.load(); }
   int steps() const { return steps_.load(); }
+  // Largest decode batch seen, and every prefill call's token count.
+  int max_decode_batch() {
+    absl::MutexLock l(&mu_);
+    return max_decode_batch_;
+  }
+  std::vector<int> prefill_tokens_per_call() {
+    absl::MutexLock l(&mu_);
+    return prefill_tokens_;
+  }
+  // The sequence of calls: 'P' prefill, 'D' decode.
+  std::string calls() {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
 
   device::Capabilities capabilities() const override {
     device::Capabilities c = inner_->capabilities();
@@ -50,6 +80,13 @@ class FakeDevice : public device::Device {
   absl::Status Prefill(absl::Span<const device::SequenceChunk> batch,
                        device::StepOutput* out) override {
     if (absl::Status s = Before(); !s.ok()) return s;
+    {
+      absl::MutexLock l(&mu_);
+      int n = 0;
+      for (const auto& c : batch) n += c.tokens.size();
+      prefill_tokens_.push_back(n);
+      calls_ += 'P';
+    }
     return inner_->Prefill(batch, out);
   }
   absl::Status Decode(absl::Span<const device::SequenceChunk> batch,
@@ -57,6 +94,8 @@ class FakeDevice : public device::Device {
     if (absl::Status s = Before(); !s.ok()) return s;
     absl::Status s = inner_->Decode(batch, out);
     absl::MutexLock l(&mu_);
+    max_decode_batch_ = std::max<int>(max_decode_batch_, batch.size());
+    calls_ += 'D';
     if (s.ok() && decode_steps_++ == force_step_) {
       for (size_t i = 0; i < batch.size(); ++i)
         out->row(i)[force_token_] = 1e9f;
@@ -75,6 +114,11 @@ class FakeDevice : public device::Device {
     absl::Duration delay;
     {
       absl::MutexLock l(&mu_);
+      if (hang_) {
+        hanging_ = true;
+        auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !hanging_; };
+        mu_.Await(absl::Condition(&released));
+      }
       delay = delay_;
       if (fail_steps_ > 0) {
         --fail_steps_;
@@ -94,6 +138,11 @@ class FakeDevice : public device::Device {
   int force_step_ ABSL_GUARDED_BY(mu_) = -1;
   int force_token_ ABSL_GUARDED_BY(mu_) = 0;
   int decode_steps_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hang_ ABSL_GUARDED_BY(mu_) = false;
+  bool hanging_ ABSL_GUARDED_BY(mu_) = false;
+  int max_decode_batch_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> prefill_tokens_ ABSL_GUARDED_BY(mu_);
+  std::string calls_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> releases_{0};
   std::atomic<int> steps_{0};
 };

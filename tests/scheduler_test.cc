@@ -1,3 +1,5 @@
+// Continuous batching with the reference engine behind fake devices that
+// slow down, fail or hang on command.
 #include "scheduler/scheduler.h"
 
 #include <memory>
@@ -6,6 +8,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "device/cpu/reference_engine.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -18,14 +21,22 @@ namespace {
 class Collect : public GenerationObserver {
  public:
   bool OnToken(const TokenEvent& e) override {
+    absl::MutexLock l(&mu);
     tokens.push_back(e.token);
+    devices.push_back(e.device);
     return true;
   }
   void OnFinish(const FinishEvent& e) override {
+    absl::MutexLock l(&mu);
     finish = e;
     done.Notify();
   }
+  bool Wait(absl::Duration d = absl::Seconds(30)) {
+    return done.WaitForNotificationWithTimeout(d);
+  }
+  absl::Mutex mu;
   std::vector<int> tokens;
+  std::vector<std::string> devices;
   FinishEvent finish;
   absl::Notification done;
 };
@@ -33,8 +44,7 @@ class Collect : public GenerationObserver {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ckpt =
-        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
     ASSERT_TRUE(ckpt.ok());
     ckpt_ = *std::move(ckpt);
     auto tok = model::Tokenizer::Load(testing::SharedModel("tok512.bin"), 512);
@@ -42,80 +52,289 @@ class SchedulerTest : public ::testing::Test {
     tok_ = *std::move(tok);
   }
 
-  // Runs greedy generation of `prompt` with prefill chunks of `chunk`.
-  std::shared_ptr<Collect> Generate(const std::string& prompt, int chunk,
-                                    int* prefill_steps) {
-    auto ref = std::make_unique<device::ReferenceEngine>(
-        device::ReferenceEngine::Options{});
+  // A fake device over a fresh reference engine.
+  std::unique_ptr<testing::FakeDevice> MakeDevice(const std::string& name,
+                                                  int64_t kv_tokens = 0) {
+    device::ReferenceEngine::Options o;
+    o.name = name;
+    o.kv_capacity_tokens = kv_tokens;
+    auto ref = std::make_unique<device::ReferenceEngine>(o);
     EXPECT_TRUE(ref->LoadModel(*ckpt_).ok());
-    auto fake = std::make_unique<testing::FakeDevice>(std::move(ref), "cpu");
-    testing::FakeDevice* dev = fake.get();
+    return std::make_unique<testing::FakeDevice>(std::move(ref), name);
+  }
+
+  // Builds a scheduler over `n` fake devices named dev0.. and keeps
+  // pointers to them in fakes_.
+  std::unique_ptr<Scheduler> Make(SchedulerOptions options, int n = 1,
+                                  int64_t kv_tokens = 0) {
     std::vector<std::unique_ptr<device::Device>> devices;
-    devices.push_back(std::move(fake));
-    SchedulerOptions options;
-    options.max_step_tokens = chunk;
-    options.max_batch_size = 1;
-    Scheduler sched(std::move(devices), options);
-    GenerationRequest req;
-    req.prompt = tok_->Encode(prompt, true);
-    req.sampling.temperature = 0;
-    req.max_tokens = 30;
+    fakes_.clear();
+    for (int i = 0; i < n; ++i) {
+      auto d = MakeDevice("dev" + std::to_string(i), kv_tokens);
+      fakes_.push_back(d.get());
+      devices.push_back(std::move(d));
+    }
+    return std::make_unique<Scheduler>(std::move(devices), options);
+  }
+
+  GenerationRequest Request(const std::string& prompt, int max_tokens,
+                            float temperature = 0.0f, uint64_t seed = 0) {
+    GenerationRequest r;
+    r.prompt = tok_->Encode(prompt, true);
+    r.max_tokens = max_tokens;
+    r.sampling.temperature = temperature;
+    r.sampling.seed = seed;
+    r.end_tokens = {1, 2};
+    return r;
+  }
+
+  std::shared_ptr<Collect> Run(Scheduler& s, GenerationRequest r) {
     auto obs = std::make_shared<Collect>();
-    EXPECT_TRUE(sched.Submit(req, obs).ok());
-    obs->done.WaitForNotification();
-    *prefill_steps = dev->steps() - (static_cast<int>(obs->tokens.size()) - 1);
-    EXPECT_EQ(dev->kv_used_tokens(), 0);  // Released at the end.
+    auto h = s.Submit(std::move(r), obs);
+    EXPECT_TRUE(h.ok()) << h.status();
+    EXPECT_TRUE(obs->Wait());
     return obs;
+  }
+
+  // Greedy tokens of `prompt` computed alone, the oracle for batched runs.
+  std::vector<int> Alone(const std::string& prompt, int max_tokens) {
+    auto s = Make({});
+    return Run(*s, Request(prompt, max_tokens))->tokens;
   }
 
   std::unique_ptr<model::Checkpoint> ckpt_;
   std::unique_ptr<model::Tokenizer> tok_;
+  std::vector<testing::FakeDevice*> fakes_;
 };
 
-TEST_F(SchedulerTest, ChunkedPrefillGivesTheSameTokens) {
-  const std::string prompt =
-      "Once upon a time, there was a little girl named Lily who loved";
-  const int n = static_cast<int>(tok_->Encode(prompt, true).size());
-  ASSERT_GT(n, 10);
-  int whole_steps = 0, chunked_steps = 0;
-  auto whole = Generate(prompt, 512, &whole_steps);
-  auto chunked = Generate(prompt, 3, &chunked_steps);
-  EXPECT_EQ(whole_steps, 1);
-  EXPECT_EQ(chunked_steps, (n + 2) / 3);
-  EXPECT_EQ(whole->tokens, chunked->tokens);
-  EXPECT_EQ(whole->tokens.size(), 30u);
-  EXPECT_EQ(chunked->finish.reason, FinishReason::kLength);
-  EXPECT_EQ(chunked->finish.prompt_tokens, n);
-  EXPECT_EQ(chunked->finish.completion_tokens, 30);
+const std::vector<std::string> kPrompts = {
+    "Once upon a time", "Lily and Tom went to the park", "The cat",
+    "One day, a little boy named Max found a big red ball in the garden",
+    "", "She was very happy", "Tim had a toy car", "The sun was hot and"};
+
+TEST_F(SchedulerTest, GreedyOutputIsTheSameAloneOrInAnyBatch) {
+  std::vector<std::vector<int>> alone;
+  for (const auto& p : kPrompts) alone.push_back(Alone(p, 40));
+  SchedulerOptions o;
+  o.max_step_tokens = 24;  // Prompts prefill in chunks among decodes.
+  auto s = Make(o);
+  fakes_[0]->set_step_delay(absl::Milliseconds(1));
+  std::vector<std::shared_ptr<Collect>> obs;
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    // Sampled neighbours too: composition must not matter.
+    obs.push_back(std::make_shared<Collect>());
+    ASSERT_TRUE(s->Submit(Request(kPrompts[i], 40), obs.back()).ok());
+    auto noise = std::make_shared<Collect>();
+    ASSERT_TRUE(s->Submit(Request(kPrompts[i], 20 + i, 1.0f, i), noise).ok());
+  }
+  for (size_t i = 0; i < obs.size(); ++i) {
+    ASSERT_TRUE(obs[i]->Wait());
+    EXPECT_EQ(obs[i]->tokens, alone[i]) << "prompt " << i;
+  }
+  EXPECT_GT(fakes_[0]->max_decode_batch(), 4) << "requests were not batched";
 }
 
-TEST_F(SchedulerTest, ShutdownFinishesQueuedRequests) {
-  auto ref = std::make_unique<device::ReferenceEngine>(
-      device::ReferenceEngine::Options{});
-  ASSERT_TRUE(ref->LoadModel(*ckpt_).ok());
-  auto fake = std::make_unique<testing::FakeDevice>(std::move(ref), "cpu");
-  fake->set_step_delay(absl::Milliseconds(5));
-  std::vector<std::unique_ptr<device::Device>> devices;
-  devices.push_back(std::move(fake));
-  Scheduler sched(std::move(devices), {});
-  GenerationRequest req;
-  req.prompt = {1};
-  req.max_tokens = 500;
+TEST_F(SchedulerTest, LongPromptsPrefillInChunksBetweenDecodes) {
+  SchedulerOptions o;
+  o.max_step_tokens = 16;
+  auto s = Make(o);
+  auto streaming = std::make_shared<Collect>();
+  GenerationRequest r = Request("Once", 100);
+  r.ignore_eos = true;
+  ASSERT_TRUE(s->Submit(r, streaming).ok());
+  while (fakes_[0]->steps() < 5) absl::SleepFor(absl::Milliseconds(1));
+  std::string long_prompt;
+  for (int i = 0; i < 12; ++i) long_prompt += "Lily saw a big dog in the park. ";
+  const int n = tok_->Encode(long_prompt, true).size();
+  ASSERT_GT(n, 100);
+  auto late = Run(*s, Request(long_prompt, 5));
+  ASSERT_TRUE(streaming->Wait());
+  // No step computed more than the budget, the long prompt took several
+  // chunks, and the running stream decoded between them.
+  int chunks = 0;
+  for (int t : fakes_[0]->prefill_tokens_per_call()) {
+    EXPECT_LE(t, 16);
+    chunks += t > 1;
+  }
+  EXPECT_GE(chunks, n / 16);
+  const std::string calls = fakes_[0]->calls();
+  EXPECT_THAT(calls, ::testing::HasSubstr("PDP"));
+  EXPECT_EQ(late->tokens, Alone(long_prompt, 5));
+}
+
+TEST_F(SchedulerTest, KvPressurePreemptsTheNewestAndOutputIsUnchanged) {
+  std::vector<std::vector<int>> alone;
+  for (int i = 0; i < 4; ++i) alone.push_back(Alone(kPrompts[i], 60));
+  SchedulerOptions o;
+  o.kv_block_size = 16;
+  // 160 positions: every request fits alone, four at once do not.
+  auto s = Make(o, 1, /*kv_tokens=*/160);
+  std::vector<std::shared_ptr<Collect>> obs;
+  for (int i = 0; i < 4; ++i) {
+    obs.push_back(std::make_shared<Collect>());
+    ASSERT_TRUE(s->Submit(Request(kPrompts[i], 60), obs.back()).ok());
+  }
+  int preemptions = 0;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(obs[i]->Wait());
+    EXPECT_TRUE(obs[i]->finish.status.ok()) << obs[i]->finish.status;
+    EXPECT_EQ(obs[i]->tokens, alone[i]) << i;
+    preemptions += obs[i]->finish.preemptions;
+  }
+  EXPECT_GT(preemptions, 0);
+  EXPECT_EQ(obs[0]->finish.preemptions, 0) << "the oldest must not be evicted";
+  EXPECT_EQ(fakes_[0]->kv_used_tokens(), 0);
+}
+
+TEST_F(SchedulerTest, CancelAndDeadlineMidBatchLeaveTheOthersIntact) {
+  const std::vector<int> expected = Alone("The cat", 50);
+  auto s = Make({});
+  fakes_[0]->set_step_delay(absl::Milliseconds(3));
+  auto a = std::make_shared<Collect>(), b = std::make_shared<Collect>(),
+       c = std::make_shared<Collect>();
+  GenerationRequest long_req = Request("Once", 400);
+  long_req.ignore_eos = true;
+  auto ha = s->Submit(long_req, a);
+  GenerationRequest timed = long_req;
+  timed.deadline = absl::Now() + absl::Milliseconds(100);
+  ASSERT_TRUE(s->Submit(timed, b).ok());
+  ASSERT_TRUE(s->Submit(Request("The cat", 50), c).ok());
+  ASSERT_TRUE(ha.ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  (*ha)->Cancel();
+  ASSERT_TRUE(a->Wait());
+  ASSERT_TRUE(b->Wait());
+  ASSERT_TRUE(c->Wait());
+  EXPECT_EQ(a->finish.reason, FinishReason::kCancelled);
+  EXPECT_EQ(b->finish.reason, FinishReason::kDeadline);
+  EXPECT_LT(a->tokens.size(), 400u);
+  EXPECT_LT(b->tokens.size(), 400u);
+  EXPECT_EQ(c->tokens, expected);
+  EXPECT_EQ(fakes_[0]->kv_used_tokens(), 0);
+}
+
+TEST_F(SchedulerTest, HungDeviceFailsOverMidStreamWithNoTokenLostOrRepeated) {
+  const std::vector<int> expected = Alone("Lily and Tom went to the park", 80);
+  SchedulerOptions o;
+  o.step_timeout = absl::Milliseconds(200);
+  o.routing = RoutingPolicy::kRoundRobin;
+  auto s = Make(o, 2);
+  std::vector<int> health;
+  fakes_[0]->set_step_delay(absl::Milliseconds(2));
+  GenerationRequest r = Request("Lily and Tom went to the park", 80);
+  r.device = "dev0";
+  auto obs = std::make_shared<Collect>();
+  ASSERT_TRUE(s->Submit(r, obs).ok());
+  while (fakes_[0]->steps() < 20) absl::SleepFor(absl::Milliseconds(1));
+  fakes_[0]->HangNextStep();
+  ASSERT_TRUE(obs->Wait());
+  EXPECT_TRUE(obs->finish.status.ok());
+  EXPECT_EQ(obs->tokens, expected);
+  EXPECT_EQ(obs->finish.failovers, 1);
+  EXPECT_EQ(obs->devices.front(), "dev0");
+  EXPECT_EQ(obs->devices.back(), "dev1");
+  EXPECT_FALSE(s->Devices()[0].healthy);
+  EXPECT_THAT(s->Devices()[0].last_error, ::testing::HasSubstr("longer than"));
+  // Once it answers again, a probe brings it back.
+  fakes_[0]->Unhang();
+  for (int i = 0; i < 500 && !s->Devices()[0].healthy; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(s->Devices()[0].healthy);
+}
+
+TEST_F(SchedulerTest, RequestsWaitParkedWhileNoDeviceIsHealthy) {
+  SchedulerOptions o;
+  o.probe_backoff = absl::Milliseconds(20);
+  auto s = Make(o, 1);
+  fakes_[0]->FailNextSteps(3, absl::UnavailableError("link down"));
+  auto obs = Run(*s, Request("The cat", 10));
+  EXPECT_TRUE(obs->finish.status.ok()) << obs->finish.status;
+  EXPECT_EQ(obs->tokens, Alone("The cat", 10));
+  EXPECT_EQ(obs->finish.failovers, 1);
+}
+
+TEST_F(SchedulerTest, LowPriorityIsNotStarved) {
+  SchedulerOptions o;
+  o.max_batch_size = 1;
+  o.priority_step = absl::Milliseconds(5);  // -10 vs +10: 100 ms of waiting.
+  auto s = Make(o);
+  fakes_[0]->set_step_delay(absl::Milliseconds(2));
+  GenerationRequest high = Request("The cat", 5);  // ~12 ms each
+  high.priority = 10;
+  std::vector<std::shared_ptr<Collect>> highs;
+  auto submit_high = [&] {
+    high.arrival = absl::Now();
+    highs.push_back(std::make_shared<Collect>());
+    ASSERT_TRUE(s->Submit(high, highs.back()).ok());
+  };
+  for (int i = 0; i < 3; ++i) submit_high();
+  GenerationRequest low = Request("Once", 5);
+  low.priority = -10;
+  low.arrival = absl::Now();
+  auto low_obs = std::make_shared<Collect>();
+  ASSERT_TRUE(s->Submit(low, low_obs).ok());
+  // Keep the device saturated with newer high-priority work.
+  absl::Time low_done = absl::InfiniteFuture();
+  for (int i = 0; i < 60; ++i) {
+    submit_high();
+    absl::SleepFor(absl::Milliseconds(6));
+    if (low_done == absl::InfiniteFuture() &&
+        low_obs->done.HasBeenNotified()) {
+      low_done = absl::Now();
+    }
+  }
+  ASSERT_TRUE(low_obs->Wait());
+  for (auto& h : highs) ASSERT_TRUE(h->Wait());
+  EXPECT_NE(low_done, absl::InfiniteFuture())
+      << "the low-priority request waited behind all newer work";
+  // And priority did matter: the first high-priority requests overtook it.
+  EXPECT_LT(highs[2]->finish.finish_time, low_obs->finish.finish_time);
+}
+
+TEST_F(SchedulerTest, AdmissionLimitsRefuseAtOnce) {
+  SchedulerOptions o;
+  o.max_batch_size = 1;
+  o.max_queued_requests = 2;
+  o.max_queued_tokens = 30;
+  auto s = Make(o);
+  fakes_[0]->set_step_delay(absl::Milliseconds(20));
+  GenerationRequest r = Request("Once", 50);
+  r.ignore_eos = true;
+  auto keep = std::make_shared<Collect>();
+  ASSERT_TRUE(s->Submit(r, keep).ok());
+  while (fakes_[0]->steps() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(s->Submit(r, std::make_shared<Collect>()).ok());
+  std::string big(200, 'x');
+  auto tokens = s->Submit(Request(big, 5), std::make_shared<Collect>());
+  EXPECT_EQ(tokens.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(tokens.status().message()), ::testing::HasSubstr("prompt tokens"));
+  ASSERT_TRUE(s->Submit(r, std::make_shared<Collect>()).ok());
+  auto full = s->Submit(r, std::make_shared<Collect>());
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.status().message()), ::testing::HasSubstr("2 requests"));
+  s->Shutdown();
+  EXPECT_TRUE(keep->Wait());
+}
+
+TEST_F(SchedulerTest, ShutdownFinishesEveryAcceptedRequest) {
+  auto s = Make({});
+  fakes_[0]->set_step_delay(absl::Milliseconds(5));
+  GenerationRequest req = Request("", 500);
   req.ignore_eos = true;
   std::vector<std::shared_ptr<Collect>> obs;
   for (int i = 0; i < 3; ++i) {
     obs.push_back(std::make_shared<Collect>());
-    ASSERT_TRUE(sched.Submit(req, obs.back()).ok());
+    ASSERT_TRUE(s->Submit(req, obs.back()).ok());
   }
   absl::SleepFor(absl::Milliseconds(30));
-  sched.Shutdown();
-  // Every accepted request hears how it ended: none is lost.
+  s->Shutdown();
   for (auto& o : obs) {
-    EXPECT_TRUE(o->done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+    EXPECT_TRUE(o->Wait(absl::Seconds(5)));
     EXPECT_EQ(o->finish.reason, FinishReason::kCancelled);
     EXPECT_EQ(o->finish.status.code(), absl::StatusCode::kUnavailable);
   }
-  EXPECT_EQ(sched.Submit(req, std::make_shared<Collect>()).status().code(),
+  EXPECT_EQ(s->Submit(req, std::make_shared<Collect>()).status().code(),
             absl::StatusCode::kUnavailable);
 }
 
