@@ -2,13 +2,61 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace joule::model {
+namespace {
+
+// y[i] = exp(-|x[i]|), to about 2 ulp, for x[i] <= 0 (the callers'
+// range). Plain float and integer arithmetic that GCC vectorizes at the
+// baseline ISA: unlike libm's expf, which picks an implementation by CPU,
+// every x86-64 machine computes the same bits, so a seed replays the same
+// tokens everywhere. Inputs below -87 (-inf and NaN included) are clamped
+// there, giving about 1e-38 instead of 0: nothing against a maximum of 1.
+void ExpNonPositive(float* __restrict y, int n) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693359375f;
+  constexpr float kLn2Lo = -2.12194440e-4f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: rounds to integer.
+  constexpr uint32_t kMag87 = 0x42AE0000u;  // 87.0f
+  for (int i = 0; i < n; ++i) {
+    // The clamp works on the bits: a float compare would stop GCC from
+    // vectorizing without fast-math.
+    uint32_t b;
+    std::memcpy(&b, &y[i], sizeof(b));
+    uint32_t mag = b & 0x7FFFFFFFu;
+    mag = mag < kMag87 ? mag : kMag87;
+    const uint32_t neg = mag | 0x80000000u;
+    float x;
+    std::memcpy(&x, &neg, sizeof(x));
+    const float k = (x * kLog2e + kRound) - kRound;
+    const float r = x - k * kLn2Hi - k * kLn2Lo;  // |r| <= ln2 / 2.
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    y[i] = p * scale;
+  }
+}
+
+}  // namespace
 
 int Argmax(absl::Span<const float> x) {
+  // The running maximum stays in a register; first index wins ties.
   int best = 0;
+  float best_value = x[0];
   for (size_t i = 1; i < x.size(); ++i) {
-    if (x[i] > x[best]) best = static_cast<int>(i);
+    if (x[i] > best_value) {
+      best_value = x[i];
+      best = static_cast<int>(i);
+    }
   }
   return best;
 }
@@ -34,23 +82,54 @@ int Sampler::Sample(absl::Span<float> logits) {
   if (params_.temperature <= 0.0f) return Argmax(logits);
   const int n = static_cast<int>(logits.size());
   float max_logit = logits[Argmax(logits)];
+  // Unnormalized weights exp((l - max) / T); the coin is scaled by their
+  // sum instead of dividing every weight.
+  const float inv_t = 1.0f / params_.temperature;
+  for (float& l : logits) l = (l - max_logit) * inv_t;
+  ExpNonPositive(logits.data(), n);
+  // Sums per block of 64 with 8 fixed partial sums each: the same order on
+  // every run (so deterministic), but not one long chain of dependent adds.
+  constexpr int kBlock = 64;
+  const int blocks = (n + kBlock - 1) / kBlock;
+  block_sums_.resize(blocks);
   float sum = 0.0f;
-  for (float& l : logits) {
-    l = std::exp((l - max_logit) / params_.temperature);
-    sum += l;
+  for (int b = 0; b < blocks; ++b) {
+    const float* x = logits.data() + b * kBlock;
+    const int len = std::min(kBlock, n - b * kBlock);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= len; i += 8) {
+      for (int j = 0; j < 8; ++j) acc[j] += x[i + j];
+    }
+    for (; i < len; ++i) acc[0] += x[i];
+    block_sums_[b] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                     ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    sum += block_sums_[b];
   }
-  for (float& l : logits) l /= sum;
 
   const bool use_k = params_.top_k > 0 && params_.top_k < n;
   const bool use_p = params_.top_p > 0.0f && params_.top_p < 1.0f;
   const float coin = NextUniform();
   if (!use_k && !use_p) {
+    // Find the block where the cumulative weight passes the coin, then
+    // the token within it.
+    const float r = coin * sum;
     float cdf = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      cdf += logits[i];
-      if (coin < cdf) return i;
+    for (int b = 0; b < blocks; ++b) {
+      if (r < cdf + block_sums_[b] || b + 1 == blocks) {
+        const int end = std::min(n, (b + 1) * kBlock);
+        int last_weighted = b * kBlock;
+        for (int i = b * kBlock; i < end; ++i) {
+          cdf += logits[i];
+          if (r < cdf) return i;
+          if (logits[i] > 0.0f) last_weighted = i;
+        }
+        // Rounding left the element sum just short of the block sum.
+        return last_weighted;
+      }
+      cdf += block_sums_[b];
     }
-    return n - 1;  // Rounding left the cdf just under 1.
+    return n - 1;
   }
   candidates_.clear();
   // Top-p alone: tokens below (1 - p) / (n - 1) can never be in the nucleus,

@@ -34,6 +34,7 @@ class Sampler {
   SamplingParams params_;
   uint64_t state_;
   std::vector<std::pair<float, int>> candidates_;
+  std::vector<float> block_sums_;
 };
 
 int Argmax(absl::Span<const float> x);

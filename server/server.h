@@ -42,6 +42,8 @@ class JouleServer {
 
   int port() const { return port_; }
   const model::Checkpoint& checkpoint() const { return *checkpoint_; }
+  // For benchmarks and tests that read the step loops' own counters.
+  const scheduler::Scheduler& scheduler() const { return *scheduler_; }
 
   // Stops taking calls, lets running ones finish for up to `grace`, then
   // cancels the rest. Idempotent.
