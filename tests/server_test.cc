@@ -18,6 +18,7 @@
 #include "model/convert.h"
 #include "proto/joule.grpc.pb.h"
 #include "tests/fake_device.h"
+#include "tests/protos/health.grpc.pb.h"
 #include "tests/reference_text.h"
 #include "tests/test_paths.h"
 
@@ -318,7 +319,21 @@ TEST_F(ServerTest, FailedDeviceStepMovesTheStreamWithoutLosingTokens) {
 }
 
 TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
-  slow_->FailNextSteps(1, absl::InternalError("driver bug"));
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server_->port()),
+      grpc::InsecureChannelCredentials()));
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    EXPECT_TRUE(health->Check(&ctx, req, &resp).ok()) << service;
+    return resp.status();
+  };
+  using Health = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(status_of("joule.v1.Joule.slow"), Health::SERVING);
+  slow_->set_step_delay(absl::Milliseconds(50));  // Slow probes: time to look.
+  slow_->FailNextSteps(2, absl::InternalError("driver bug"));
   v1::GenerateRequest req = Greedy(10);
   req.set_device("slow");
   req.set_pin_device(true);
@@ -326,6 +341,15 @@ TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(r.status.error_message(), HasSubstr("driver bug"));
   EXPECT_THAT(r.status.error_message(), HasSubstr("pinned"));
+  EXPECT_EQ(status_of("joule.v1.Joule.slow"), Health::NOT_SERVING);
+  EXPECT_EQ(status_of("joule.v1.Joule"), Health::SERVING);  // cpu is up.
+  {
+    grpc::ClientContext ctx;
+    v1::ListDevicesResponse devices;
+    ASSERT_TRUE(stub_->ListDevices(&ctx, {}, &devices).ok());
+    EXPECT_FALSE(devices.devices(1).healthy());
+    EXPECT_EQ(devices.devices(1).last_error(), "driver bug");
+  }
   // Re-probed with backoff, the device serves again.
   for (int i = 0; i < 300; ++i) {
     grpc::ClientContext ctx;
@@ -335,6 +359,7 @@ TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(Stream(req).status.ok());
+  EXPECT_EQ(status_of("joule.v1.Joule.slow"), Health::SERVING);
 }
 
 TEST_F(ServerTest, ServesInt8Checkpoints) {
