@@ -12,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "clients/status_names.h"
+#include "proto/status_names.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/joule.grpc.pb.h"
 
@@ -36,7 +36,7 @@ namespace {
 
 int Fail(const grpc::Status& s) {
   std::fprintf(stderr, "error: %s: %s\n",
-               joule::clients::StatusCodeName(s.error_code()),
+               joule::proto::StatusCodeName(s.error_code()),
                s.error_message().c_str());
   return 1;
 }

@@ -2,6 +2,7 @@
 #define JOULE_DEVICE_DEVICE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct StepOutput {
   // Time the device spent on the step (wall time, or simulated/modeled
   // time for devices that report it).
   absl::Duration device_time;
+  // Energy of the step, for devices that know it themselves (a simulator,
+  // a board's power rails); capabilities().energy_source says which.
+  std::optional<double> energy_joules;
 
   absl::Span<float> row(int i) {
     return absl::MakeSpan(logits).subspan(static_cast<size_t>(i) * vocab_size,

@@ -3,11 +3,13 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "device/device.h"
 #include "model/sampler.h"
 
 namespace joule::scheduler {
@@ -42,6 +44,11 @@ struct TokenEvent {
   bool last = false;
   absl::Time time;
   std::string device;
+  // Energy attributed to this token: its share of every step since the
+  // previous token (the first token carries its prompt's prefill). Unset
+  // where the device has no meter.
+  std::optional<double> energy_joules;
+  device::EnergySource energy_source = device::EnergySource::kNone;
 };
 
 enum class FinishReason {
@@ -68,6 +75,9 @@ struct FinishEvent {
   // device; both recompute its cache elsewhere.
   int preemptions = 0;
   int failovers = 0;
+  // Sum over the generated tokens; unset if any token's energy is unknown.
+  std::optional<double> energy_joules;
+  device::EnergySource energy_source = device::EnergySource::kNone;
 };
 
 // Receives a generation's results, on the scheduler's thread: keep it fast

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
+#include "telemetry/attribution.h"
 
 namespace joule::scheduler {
 namespace {
@@ -20,10 +21,13 @@ bool Expired(const Sequence& s, absl::Time now) {
 }  // namespace
 
 struct Scheduler::Loop {
-  Loop(int index, std::unique_ptr<device::Device> dev, const SchedulerOptions& o)
+  Loop(int index, std::unique_ptr<device::Device> dev,
+       std::unique_ptr<telemetry::EnergyMeter> m, const SchedulerOptions& o)
       : index(index),
         device(std::move(dev)),
         caps(device->capabilities()),
+        meter(std::move(m)),
+        source(meter ? meter->source() : device::EnergySource::kNone),
         kv(caps.kv_capacity_tokens, o.kv_block_size) {
     limits.max_batch_size = std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
     limits.max_step_tokens = std::max(1, o.max_step_tokens);
@@ -32,6 +36,10 @@ struct Scheduler::Loop {
   const int index;
   std::unique_ptr<device::Device> device;
   const device::Capabilities caps;
+  // Loop thread only (TotalJoules is thread-safe).
+  const std::unique_ptr<telemetry::EnergyMeter> meter;
+  const device::EnergySource source;
+  bool meter_warned = false;
   StepLimits limits;
 
   // Guarded by Scheduler::mu_.
@@ -72,10 +80,16 @@ struct Scheduler::Loop {
 
 Scheduler::Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
                      SchedulerOptions options)
-    : options_(options), router_(options.routing) {
-  for (auto& d : devices) {
-    loops_.push_back(std::make_unique<Loop>(static_cast<int>(loops_.size()),
-                                            std::move(d), options_));
+    : Scheduler(std::move(devices), {}, std::move(options)) {}
+
+Scheduler::Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
+                     std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters,
+                     SchedulerOptions options)
+    : options_(std::move(options)), router_(options_.routing) {
+  meters.resize(devices.size());
+  for (size_t i = 0; i < devices.size(); ++i) {
+    loops_.push_back(std::make_unique<Loop>(static_cast<int>(i), std::move(devices[i]),
+                                            std::move(meters[i]), options_));
     const int ctx = loops_.back()->caps.max_context;
     max_context_ = max_context_ == 0 ? ctx : std::min(max_context_, ctx);
   }
@@ -217,6 +231,11 @@ std::vector<DeviceStatus> Scheduler::Devices() const {
     s.device_seconds = l->device_ns.load() * 1e-9;
     s.scheduler_seconds = l->overhead_ns.load() * 1e-9;
     s.seconds_per_step = l->seconds_per_step.load();
+    s.energy_source = l->source;
+    if (l->meter != nullptr) {
+      s.energy_description = l->meter->Describe();
+      s.total_joules = l->meter->TotalJoules();
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -345,11 +364,12 @@ void Scheduler::Iterate(Loop* loop) {
   loop->in_device_call = true;
   const absl::Time d0 = absl::Now();
   absl::Status status;
+  std::optional<double> prefill_joules, decode_joules;
   if (!loop->prefill_in.empty()) {
-    status = loop->device->Prefill(loop->prefill_in, &loop->prefill_out);
+    prefill_joules = Metered(loop, /*prefill=*/true, &status);
   }
   if (status.ok() && !loop->decode_in.empty()) {
-    status = loop->device->Decode(loop->decode_in, &loop->decode_out);
+    decode_joules = Metered(loop, /*prefill=*/false, &status);
   }
   const absl::Duration device_wall = absl::Now() - d0;
   loop->in_device_call = false;
@@ -362,6 +382,30 @@ void Scheduler::Iterate(Loop* loop) {
     if (!status.ok()) {
       FailLoop(loop, status, &done);
     } else {
+      telemetry::Metrics* m = options_.metrics;
+      auto flops = [this](int pos) {
+        return options_.flops_at ? options_.flops_at(pos) : 1.0;
+      };
+      if (!plan.prefill.empty()) {
+        std::vector<Sequence*> seqs;
+        std::vector<double> work;
+        for (const auto& c : plan.prefill) {
+          seqs.push_back(c.seq);
+          double w = 0;
+          for (int p = c.seq->cached; p < c.seq->cached + c.tokens; ++p) w += flops(p);
+          work.push_back(w);
+        }
+        Attribute(prefill_joules, seqs, work);
+        if (m) m->Step(loop->caps.name, loop->source, "prefill",
+                       loop->prefill_out.device_time, prefill_joules);
+      }
+      if (!plan.decode.empty()) {
+        std::vector<double> work;
+        for (Sequence* s : plan.decode) work.push_back(flops(s->cached));
+        Attribute(decode_joules, plan.decode, work);
+        if (m) m->Step(loop->caps.name, loop->source, "decode",
+                       loop->decode_out.device_time, decode_joules);
+      }
       for (size_t i = 0; i < plan.prefill.size(); ++i) {
         Sequence& s = *plan.prefill[i].seq;
         s.cached += plan.prefill[i].tokens;
@@ -397,6 +441,37 @@ void Scheduler::Iterate(Loop* loop) {
   Finish(done);
 }
 
+std::optional<double> Scheduler::Metered(Loop* loop, bool prefill,
+                                        absl::Status* status) {
+  device::StepOutput& out = prefill ? loop->prefill_out : loop->decode_out;
+  out.energy_joules.reset();
+  if (loop->meter) loop->meter->BeginStep();
+  *status = prefill ? loop->device->Prefill(loop->prefill_in, &out)
+                    : loop->device->Decode(loop->decode_in, &out);
+  if (!status->ok() || loop->meter == nullptr) return std::nullopt;
+  absl::StatusOr<double> joules = loop->meter->EndStep(out.device_time, out.energy_joules);
+  if (!joules.ok()) {
+    if (!loop->meter_warned) {
+      spdlog::warn("device {}: no energy for a step: {}", loop->caps.name,
+                   joules.status().ToString());
+      loop->meter_warned = true;
+    }
+    return std::nullopt;
+  }
+  return *joules;
+}
+
+void Scheduler::Attribute(std::optional<double> joules,
+                          const std::vector<Sequence*>& seqs,
+                          const std::vector<double>& work) {
+  if (!joules.has_value()) {
+    for (Sequence* s : seqs) s->pending_known = false;
+    return;
+  }
+  const std::vector<double> shares = telemetry::AttributeEnergy(*joules, work);
+  for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->pending_joules += shares[i];
+}
+
 bool Scheduler::Emit(Loop* loop, Sequence& s, absl::Span<float> logits,
                      std::vector<Done>* done) {
   TokenEvent ev;
@@ -410,7 +485,21 @@ bool Scheduler::Emit(Loop* loop, Sequence& s, absl::Span<float> logits,
   ev.last = eos || full;
   ev.time = absl::Now();
   ev.device = loop->caps.name;
+  ev.energy_source = loop->source;
+  if (s.pending_known && loop->meter != nullptr) {
+    ev.energy_joules = s.pending_joules;
+    s.stats.energy_joules = s.stats.energy_joules.value_or(0) + s.pending_joules;
+  } else {
+    s.energy_known = false;
+  }
+  s.stats.energy_source = loop->source;
+  s.pending_joules = 0;
+  s.pending_known = true;
   if (ev.index == 0) s.stats.first_token_time = ev.time;
+  if (telemetry::Metrics* m = options_.metrics) {
+    if (ev.index == 0) m->PromptTokens(loop->caps.name, s.prompt_len);
+    m->Token(loop->caps.name, loop->source, ev.energy_joules);
+  }
   const bool keep_going = s.observer->OnToken(ev);
   FinishReason reason;
   if (eos) {
@@ -557,6 +646,7 @@ void Scheduler::Finish(std::vector<Done>& done) {
     s.stats.status = d.status;
     s.stats.completion_tokens = s.generated();
     s.stats.finish_time = absl::Now();
+    if (!s.energy_known) s.stats.energy_joules.reset();
     if (!d.status.ok() && d.reason == FinishReason::kFailed) {
       spdlog::warn("request {} failed: {}", s.request.id, d.status.ToString());
     }

@@ -18,6 +18,8 @@
 #include "scheduler/router.h"
 #include "scheduler/sequence.h"
 #include "scheduler/step_planner.h"
+#include "telemetry/energy_meter.h"
+#include "telemetry/metrics.h"
 
 namespace joule::scheduler {
 
@@ -41,6 +43,11 @@ struct SchedulerOptions {
   absl::Duration max_probe_backoff = absl::Seconds(10);
   // One priority level is worth this much waiting.
   absl::Duration priority_step = absl::Seconds(1);
+  // FLOPs to compute one token at a position, for splitting a step's
+  // energy by work. Unset: every token counts the same.
+  std::function<double(int position)> flops_at;
+  // Where step and token metrics go; may be null.
+  telemetry::Metrics* metrics = nullptr;
 };
 
 struct DeviceStatus {
@@ -54,6 +61,9 @@ struct DeviceStatus {
   double device_seconds = 0;     // Inside device calls.
   double scheduler_seconds = 0;  // The step loop's own work around them.
   double seconds_per_step = -1;  // Running average; -1 while unknown.
+  device::EnergySource energy_source = device::EnergySource::kNone;
+  std::string energy_description;
+  double total_joules = 0;  // Since start, idle included where known.
 };
 
 // Continuous batching across devices (after TGI's router and vLLM's
@@ -66,6 +76,10 @@ class Scheduler {
  public:
   // Devices must have their model loaded. `max_context` is the model's.
   Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
+            SchedulerOptions options);
+  // With an energy meter per device (null: none for that device).
+  Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
+            std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters,
             SchedulerOptions options);
   ~Scheduler();
 
@@ -105,6 +119,12 @@ class Scheduler {
   void RouteLocked(std::shared_ptr<Sequence> seq, std::vector<Done>* done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<DeviceLoad> LoadsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs one device call with its meter; the step's joules, if known.
+  std::optional<double> Metered(Loop* loop, bool prefill, absl::Status* status);
+  // Adds `joules` (or its absence) to the sequences of a call, by FLOPs.
+  void Attribute(std::optional<double> joules,
+                 const std::vector<Sequence*>& seqs,
+                 const std::vector<double>& work);
   // Samples the next token from `logits` and streams it; true if the
   // sequence is finished (then added to `done`).
   bool Emit(Loop* loop, Sequence& seq, absl::Span<float> logits,

@@ -49,6 +49,11 @@ struct Sequence {
   uint64_t admitted_at = 0;
 
   FinishEvent stats;  // Timings and counters, sent with OnFinish.
+  // Energy of the steps since the last emitted token; `pending_known` is
+  // false once any of them had no energy figure.
+  double pending_joules = 0;
+  bool pending_known = true;
+  bool energy_known = true;  // Every emitted token's energy was known.
   bool scheduled_once = false;
 };
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "proto/status_names.h"
 #include "server/text_stream.h"
 #include "spdlog/spdlog.h"
 
@@ -52,8 +53,9 @@ class RequestStream : public scheduler::GenerationObserver {
  public:
   RequestStream(const model::Tokenizer& tokenizer,
                 std::vector<std::string> stops, int prev_token,
-                absl::Time arrival)
+                absl::Time arrival, telemetry::Metrics* metrics)
       : tokenizer_(tokenizer),
+        metrics_(metrics),
         text_(std::move(stops)),
         prev_token_(prev_token),
         last_time_(arrival) {}
@@ -64,6 +66,11 @@ class RequestStream : public scheduler::GenerationObserver {
     t.set_special(e.special);
     t.set_device(e.device);
     t.set_latency_seconds(absl::ToDoubleSeconds(e.time - last_time_));
+    if (e.energy_joules.has_value()) t.set_energy_joules(*e.energy_joules);
+    t.set_energy_source(ToProto(e.energy_source));
+    if (metrics_ != nullptr && e.index > 0) {
+      metrics_->InterTokenLatency(e.device, e.time - last_time_);
+    }
     std::string text;
     if (!e.special)
       text = text_.Append(tokenizer_.Decode(prev_token_, e.token));
@@ -110,6 +117,7 @@ class RequestStream : public scheduler::GenerationObserver {
 
  private:
   const model::Tokenizer& tokenizer_;
+  telemetry::Metrics* const metrics_;
   // Scheduler thread only.
   TextStream text_;
   int prev_token_;
@@ -149,8 +157,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 JouleService::JouleService(const model::Checkpoint& checkpoint,
                            const model::Tokenizer& tokenizer,
-                           scheduler::Scheduler* scheduler)
-    : checkpoint_(checkpoint), tokenizer_(tokenizer), scheduler_(scheduler) {
+                           scheduler::Scheduler* scheduler,
+                           telemetry::Metrics* metrics)
+    : checkpoint_(checkpoint),
+      tokenizer_(tokenizer),
+      scheduler_(scheduler),
+      metrics_(metrics) {
   limits_.max_context = checkpoint.config().seq_len;
   limits_.max_prompt_bytes =
       checkpoint.config().seq_len * tokenizer.max_piece_bytes();
@@ -163,6 +175,20 @@ grpc::Status JouleService::Run(
     grpc::ServerContext* context, const v1::GenerateRequest& request,
     const std::function<bool(const v1::Token&)>& on_token,
     v1::GenerationSummary* summary) {
+  const absl::Time arrival = absl::Now();
+  Outcome outcome;
+  grpc::Status status = RunRequest(context, request, on_token, summary, &outcome);
+  if (metrics_ != nullptr) {
+    metrics_->Request(outcome.device, proto::StatusCodeName(status.error_code()),
+                      outcome.ttft, absl::Now() - arrival, outcome.queue);
+  }
+  return status;
+}
+
+grpc::Status JouleService::RunRequest(
+    grpc::ServerContext* context, const v1::GenerateRequest& request,
+    const std::function<bool(const v1::Token&)>& on_token,
+    v1::GenerationSummary* summary, Outcome* outcome) {
   const absl::Time arrival = absl::Now();
   if (absl::Status s = ValidateRequest(request, limits_); !s.ok()) {
     return ToGrpcStatus(s);
@@ -196,7 +222,7 @@ grpc::Status JouleService::Run(
   auto stream = std::make_shared<RequestStream>(
       tokenizer_,
       std::vector<std::string>(request.stop().begin(), request.stop().end()),
-      gen.prompt.back(), arrival);
+      gen.prompt.back(), arrival, metrics_);
   auto handle = scheduler_->Submit(std::move(gen), stream);
   if (!handle.ok()) return ToGrpcStatus(handle.status());
 
@@ -213,6 +239,11 @@ grpc::Status JouleService::Run(
     }
     if (finish.has_value()) {
       const scheduler::FinishEvent& f = *finish;
+      outcome->device = f.device;
+      if (f.first_token_time != absl::InfinitePast()) {
+        outcome->ttft = f.first_token_time - arrival;
+      }
+      if (!f.device.empty()) outcome->queue = f.queue_time;
       spdlog::info(
           "request {} on {}: {} prompt + {} generated tokens in {:.3f}s ({})",
           id, f.device, f.prompt_tokens, f.completion_tokens,
@@ -264,6 +295,13 @@ grpc::Status JouleService::Run(
       summary->set_decode_seconds(absl::ToDoubleSeconds(f.decode_time));
       summary->set_preemptions(f.preemptions);
       summary->set_failovers(f.failovers);
+      summary->set_energy_source(ToProto(f.energy_source));
+      if (f.energy_joules.has_value()) {
+        summary->set_energy_joules(*f.energy_joules);
+        if (f.completion_tokens > 0) {
+          summary->set_joules_per_token(*f.energy_joules / f.completion_tokens);
+        }
+      }
       return grpc::Status::OK;
     }
     if (context->IsCancelled()) {
@@ -329,7 +367,8 @@ grpc::Status JouleService::ListDevices(grpc::ServerContext*,
     out->set_queued_requests(d.queued);
     out->set_running_sequences(d.running);
     out->set_kv_usage(d.kv_usage);
-    out->set_energy_source(ToProto(c.energy_source));
+    out->set_energy_source(ToProto(d.energy_source));
+    out->set_energy_description(d.energy_description);
   }
   return grpc::Status::OK;
 }

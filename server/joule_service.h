@@ -2,6 +2,7 @@
 #define JOULE_SERVER_JOULE_SERVICE_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -12,6 +13,7 @@
 #include "proto/joule.grpc.pb.h"
 #include "scheduler/scheduler.h"
 #include "server/request_validation.h"
+#include "telemetry/metrics.h"
 
 namespace joule::server {
 
@@ -19,9 +21,10 @@ namespace joule::server {
 // the scheduler and turns its token events into responses.
 class JouleService final : public v1::Joule::Service {
  public:
+  // `metrics` may be null.
   JouleService(const model::Checkpoint& checkpoint,
                const model::Tokenizer& tokenizer,
-               scheduler::Scheduler* scheduler);
+               scheduler::Scheduler* scheduler, telemetry::Metrics* metrics);
 
   grpc::Status Generate(grpc::ServerContext* context,
                         const v1::GenerateRequest* request,
@@ -37,16 +40,27 @@ class JouleService final : public v1::Joule::Service {
                             v1::ModelInfo* response) override;
 
  private:
-  // Runs one request to the end. `on_token` returns false when the client
-  // can no longer be written to.
+  // What a request's metrics need, filled as far as it got.
+  struct Outcome {
+    std::string device;
+    std::optional<absl::Duration> ttft;
+    std::optional<absl::Duration> queue;
+  };
+  // Runs one request to the end and records its metrics. `on_token` returns
+  // false when the client can no longer be written to.
   grpc::Status Run(grpc::ServerContext* context,
                    const v1::GenerateRequest& request,
                    const std::function<bool(const v1::Token&)>& on_token,
                    v1::GenerationSummary* summary);
+  grpc::Status RunRequest(grpc::ServerContext* context,
+                          const v1::GenerateRequest& request,
+                          const std::function<bool(const v1::Token&)>& on_token,
+                          v1::GenerationSummary* summary, Outcome* outcome);
 
   const model::Checkpoint& checkpoint_;
   const model::Tokenizer& tokenizer_;
   scheduler::Scheduler* scheduler_;
+  telemetry::Metrics* metrics_;
   RequestLimits limits_;
 };
 

@@ -13,14 +13,24 @@
 #include "server/model_paths.h"
 #include "scheduler/router.h"
 #include "server/server.h"
+#include "telemetry/meter_factory.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one).");
 ABSL_FLAG(int, metrics_port, 9464,
-          "Prometheus metrics port (not served yet: per-token telemetry "
-          "lands with the telemetry work).");
+          "Prometheus metrics on http://<host>:<port>/metrics (0 picks a "
+          "free port, -1 turns them off).");
+ABSL_FLAG(std::string, cpu_energy, "auto",
+          "CPU energy: auto (Intel RAPL if readable, else the power model), "
+          "rapl (measured, or fail), model.");
+ABSL_FLAG(std::string, rapl_root, "/sys/class/powercap",
+          "Where the powercap sysfs tree is.");
+ABSL_FLAG(std::string, energy_model, "",
+          "Power models for devices without a meter, as "
+          "device=active_watts:idle_watts,... (default 15:5 W); their "
+          "figures are labeled modeled.");
 ABSL_FLAG(std::string, model, "",
           "llama2.c checkpoint (version 0, 1 or 2). Empty: the bundled "
           "stories260K.");
@@ -83,6 +93,15 @@ int main(int argc, char** argv) {
   options.port = absl::GetFlag(FLAGS_port);
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.energy.cpu_energy = absl::GetFlag(FLAGS_cpu_energy);
+  options.energy.rapl_root = absl::GetFlag(FLAGS_rapl_root);
+  auto models = joule::telemetry::ParsePowerModels(absl::GetFlag(FLAGS_energy_model));
+  if (!models.ok()) {
+    spdlog::error("--energy_model: {}", models.status().ToString());
+    return 1;
+  }
+  options.energy.models = *models;
   options.devices =
       absl::StrSplit(absl::GetFlag(FLAGS_devices), ',', absl::SkipWhitespace());
   scheduler::SchedulerOptions& sched = options.scheduler;
@@ -116,6 +135,10 @@ int main(int argc, char** argv) {
   }
   spdlog::info("joule_server listening on {}:{} (devices: {})", options.host,
                (*server)->port(), absl::GetFlag(FLAGS_devices));
+  if ((*server)->metrics_port() >= 0) {
+    spdlog::info("metrics on http://{}:{}/metrics", options.host,
+                 (*server)->metrics_port());
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);

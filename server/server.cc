@@ -46,15 +46,60 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
                  (*dev)->capabilities().description);
     devices.push_back(*std::move(dev));
   }
-  s->scheduler_ = std::make_unique<scheduler::Scheduler>(std::move(devices),
-                                                         options.scheduler);
+  s->metrics_ = std::make_unique<telemetry::Metrics>();
+  std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters;
+  for (const auto& d : devices) {
+    auto meter = telemetry::MakeMeter(d->capabilities(), options.energy);
+    if (!meter.ok()) {
+      return absl::Status(meter.status().code(),
+                          absl::StrCat("device ", d->capabilities().name,
+                                       ": energy meter: ", meter.status().message()));
+    }
+    spdlog::info("device {} energy: {}", d->capabilities().name, (*meter)->Describe());
+    meters.push_back(*std::move(meter));
+  }
+  scheduler::SchedulerOptions sched = options.scheduler;
+  sched.metrics = s->metrics_.get();
+  sched.flops_at = [config](int pos) { return config.FlopsPerToken(pos); };
+  s->scheduler_ = std::make_unique<scheduler::Scheduler>(
+      std::move(devices), std::move(meters), std::move(sched));
   JouleServer* self = s.get();
   s->scheduler_->SetHealthListener(
       [self](const std::string& device, bool healthy) {
         self->OnDeviceHealth(device, healthy);
       });
-  s->service_ = std::make_unique<JouleService>(*s->checkpoint_, *s->tokenizer_,
-                                               s->scheduler_.get());
+  s->service_ = std::make_unique<JouleService>(
+      *s->checkpoint_, *s->tokenizer_, s->scheduler_.get(), s->metrics_.get());
+  if (options.metrics_port >= 0) {
+    scheduler::Scheduler* sched_ptr = s->scheduler_.get();
+    s->gauges_ = std::make_shared<telemetry::GaugeCollector>([sched_ptr] {
+      std::vector<telemetry::DeviceGauges> out;
+      for (const auto& d : sched_ptr->Devices()) {
+        telemetry::DeviceGauges g;
+        g.device = d.capabilities.name;
+        g.source = d.energy_source;
+        g.healthy = d.healthy;
+        g.queued = d.queued;
+        g.running = d.running;
+        g.kv_usage = d.kv_usage;
+        g.total_joules = d.total_joules;
+        out.push_back(std::move(g));
+      }
+      return out;
+    });
+    const std::string bind = absl::StrCat(options.host, ":", options.metrics_port);
+    try {
+      s->exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
+    } catch (const std::exception& e) {
+      s->scheduler_->Shutdown();
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve metrics on ", bind, " (", e.what(),
+          "); pass --metrics_port to choose another, or -1 to turn them off"));
+    }
+    s->exposer_->RegisterCollectable(s->metrics_->registry());
+    s->exposer_->RegisterCollectable(s->gauges_);
+    s->metrics_port_ = s->exposer_->GetListeningPorts().front();
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -108,6 +153,7 @@ void JouleServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   scheduler_->Shutdown();
   server_->Wait();
+  exposer_.reset();  // Scrapes read the scheduler; stop them first.
 }
 
 JouleServer::~JouleServer() {

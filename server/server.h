@@ -15,7 +15,10 @@
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
 #include "scheduler/scheduler.h"
+#include "prometheus/exposer.h"
 #include "server/joule_service.h"
+#include "telemetry/meter_factory.h"
+#include "telemetry/metrics.h"
 
 namespace joule::server {
 
@@ -26,6 +29,9 @@ struct ServerOptions {
   std::string tokenizer_path;
   std::vector<std::string> devices = {"cpu"};
   scheduler::SchedulerOptions scheduler;
+  // Prometheus metrics on this port (0: a free one; -1: off).
+  int metrics_port = -1;
+  telemetry::EnergyConfig energy;
   // Makes a device from its name; tests put fakes here.
   std::function<absl::StatusOr<std::unique_ptr<device::Device>>(
       absl::string_view)>
@@ -41,6 +47,7 @@ class JouleServer {
   ~JouleServer();
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   const model::Checkpoint& checkpoint() const { return *checkpoint_; }
   // For benchmarks and tests that read the step loops' own counters.
   const scheduler::Scheduler& scheduler() const { return *scheduler_; }
@@ -62,6 +69,10 @@ class JouleServer {
   void OnDeviceHealth(const std::string& device, bool healthy);
   absl::Mutex health_mu_;
 
+  std::unique_ptr<telemetry::Metrics> metrics_;
+  std::shared_ptr<telemetry::GaugeCollector> gauges_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int metrics_port_ = -1;
   std::unique_ptr<model::Checkpoint> checkpoint_;
   std::unique_ptr<model::Tokenizer> tokenizer_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;

@@ -35,7 +35,8 @@ class ServerBinaryTest : public ::testing::Test {
     // The default model comes from the runfiles, as with `bazel run`.
     setenv("RUNFILES_DIR", std::getenv("TEST_SRCDIR"), 1);
     server_ = new testing::Subprocess(
-        {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0"},
+        {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
+         "--metrics_port=0"},
         *tmp_ + "/server.out", *tmp_ + "/server.err");
     ASSERT_TRUE(server_->started());
     const std::regex listening("listening on 127\\.0\\.0\\.1:(\\d+)");

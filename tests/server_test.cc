@@ -56,6 +56,8 @@ class ServerTest : public ::testing::Test {
     o.tokenizer_path = testing::SharedModel("tok512.bin");
     o.devices = {"cpu", "slow"};
     o.scheduler = sched;
+    // The power model, whatever the machine: figures are then predictable.
+    o.energy.cpu_energy = "model";
     o.device_factory = [this](absl::string_view name)
         -> absl::StatusOr<std::unique_ptr<device::Device>> {
       auto ref = std::make_unique<device::ReferenceEngine>(
@@ -134,11 +136,19 @@ TEST_F(ServerTest, GreedyStreamReproducesLlama2cReference) {
   EXPECT_FALSE(s.request_id().empty());
   EXPECT_NEAR(r.tokens[0].latency_seconds(), s.time_to_first_token_seconds(),
               0.05);
+  double joules = 0;
   for (const auto& t : r.tokens) {
     EXPECT_GE(t.latency_seconds(), 0);
     EXPECT_FALSE(t.device().empty());
-    EXPECT_FALSE(t.has_energy_joules());  // No meter yet: unset, not zero.
+    ASSERT_TRUE(t.has_energy_joules());
+    EXPECT_GT(t.energy_joules(), 0);
+    EXPECT_EQ(t.energy_source(), v1::ENERGY_SOURCE_MODELED);
+    joules += t.energy_joules();
   }
+  // Per-token energies add up to the request's; J/token is their mean.
+  EXPECT_EQ(s.energy_source(), v1::ENERGY_SOURCE_MODELED);
+  EXPECT_NEAR(s.energy_joules(), joules, 1e-9 * joules);
+  EXPECT_NEAR(s.joules_per_token(), joules / r.tokens.size(), 1e-12);
 }
 
 TEST_F(ServerTest, UnaryGenerateMatchesStream) {

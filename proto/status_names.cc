@@ -1,6 +1,6 @@
-#include "clients/status_names.h"
+#include "proto/status_names.h"
 
-namespace joule::clients {
+namespace joule::proto {
 
 const char* StatusCodeName(grpc::StatusCode code) {
   switch (code) {
@@ -43,4 +43,4 @@ const char* StatusCodeName(grpc::StatusCode code) {
   }
 }
 
-}  // namespace joule::clients
+}  // namespace joule::proto
