@@ -4,6 +4,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "telemetry/rapl_meter.h"
 
 namespace joule::telemetry {
@@ -12,6 +14,7 @@ absl::StatusOr<std::map<std::string, PowerModel>> ParsePowerModels(
     const std::string& spec) {
   std::map<std::string, PowerModel> models;
   for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    item = absl::StripAsciiWhitespace(item);
     std::vector<std::string> kv = absl::StrSplit(item, '=');
     std::vector<std::string> watts =
         kv.size() == 2 ? absl::StrSplit(kv[1], ':') : std::vector<std::string>();

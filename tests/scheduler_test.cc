@@ -12,6 +12,8 @@
 #include "gtest/gtest.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "telemetry/metrics.h"
+#include "telemetry/power_model_meter.h"
 #include "tests/fake_device.h"
 #include "tests/test_paths.h"
 
@@ -24,6 +26,7 @@ class Collect : public GenerationObserver {
     absl::MutexLock l(&mu);
     tokens.push_back(e.token);
     devices.push_back(e.device);
+    if (e.energy_joules.has_value()) energies.push_back(*e.energy_joules);
     return true;
   }
   void OnFinish(const FinishEvent& e) override {
@@ -37,6 +40,7 @@ class Collect : public GenerationObserver {
   absl::Mutex mu;
   std::vector<int> tokens;
   std::vector<std::string> devices;
+  std::vector<double> energies;
   FinishEvent finish;
   absl::Notification done;
 };
@@ -315,6 +319,47 @@ TEST_F(SchedulerTest, AdmissionLimitsRefuseAtOnce) {
   EXPECT_THAT(std::string(full.status().message()), ::testing::HasSubstr("2 requests"));
   s->Shutdown();
   EXPECT_TRUE(keep->Wait());
+}
+
+TEST_F(SchedulerTest, TokenEnergiesAddUpToTheStepEnergy) {
+  telemetry::Metrics metrics;
+  SchedulerOptions o;
+  o.metrics = &metrics;
+  o.max_step_tokens = 20;  // Chunked prefill shares steps with decodes.
+  const model::Config config = ckpt_->config();
+  o.flops_at = [config](int pos) { return config.FlopsPerToken(pos); };
+  std::vector<std::unique_ptr<device::Device>> devices;
+  devices.push_back(MakeDevice("cpu"));
+  std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters;
+  meters.push_back(std::make_unique<telemetry::PowerModelMeter>(
+      telemetry::PowerModel{30.0, 5.0}));
+  Scheduler s(std::move(devices), std::move(meters), o);
+  std::vector<std::shared_ptr<Collect>> obs;
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    obs.push_back(std::make_shared<Collect>());
+    ASSERT_TRUE(s.Submit(Request(kPrompts[i], 10 + 5 * i, 0.8f, i), obs.back()).ok());
+  }
+  double tokens_sum = 0;
+  for (auto& o : obs) {
+    ASSERT_TRUE(o->Wait());
+    ASSERT_EQ(o->energies.size(), o->tokens.size());
+    double mine = 0;
+    for (double e : o->energies) {
+      EXPECT_GT(e, 0);
+      mine += e;
+    }
+    ASSERT_TRUE(o->finish.energy_joules.has_value());
+    EXPECT_NEAR(*o->finish.energy_joules, mine, 1e-12 + 1e-9 * mine);
+    EXPECT_EQ(o->finish.energy_source, device::EnergySource::kModeled);
+    tokens_sum += mine;
+  }
+  double steps_sum = 0;
+  for (const auto& family : metrics.registry()->Collect()) {
+    if (family.name != "joule_energy_joules_total") continue;
+    for (const auto& m : family.metric) steps_sum += m.counter.value;
+  }
+  ASSERT_GT(steps_sum, 0);
+  EXPECT_NEAR(tokens_sum, steps_sum, 1e-3 * steps_sum);
 }
 
 TEST_F(SchedulerTest, ShutdownFinishesEveryAcceptedRequest) {
