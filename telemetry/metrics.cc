@@ -161,7 +161,7 @@ std::vector<prometheus::MetricFamily> GaugeCollector::Collect() const {
       if (h.first == d.device) samples = &h.second;
     }
     if (samples == nullptr) {
-      history_.push_back({d.device, {}});
+      history_.push_back({d.device, {{start_, 0.0}}});
       samples = &history_.back().second;
     }
     samples->push_back({now, d.total_joules});
@@ -171,7 +171,7 @@ std::vector<prometheus::MetricFamily> GaugeCollector::Collect() const {
     }
     const Sample& first = samples->front();
     const double dt = absl::ToDoubleSeconds(now - first.time);
-    if (dt <= 0) continue;  // First scrape: no rate yet.
+    if (dt <= 0) continue;
     power.metric.push_back(Gauge((d.total_joules - first.joules) / dt,
                                  {{"device", d.device}, {"source", SourceLabel(d.source)}}));
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "device/device.h"
 #include "prometheus/collectable.h"
@@ -83,6 +84,9 @@ class GaugeCollector : public prometheus::Collectable {
     double joules;
   };
   std::function<std::vector<DeviceGauges>()> read_;
+  // Meters count from zero when the server starts, about when this is made:
+  // the first scrape reports mean power since then.
+  const absl::Time start_ = absl::Now();
   mutable absl::Mutex mu_;
   // Per device, recent (time, total energy) samples.
   mutable std::vector<std::pair<std::string, std::vector<Sample>>> history_
