@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -131,15 +132,23 @@ int main(int argc, char** argv) {
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   const double decode_span =
       summary.total_seconds() - summary.time_to_first_token_seconds();
+  std::string energy;
+  if (summary.has_joules_per_token()) {
+    const char* source =
+        summary.energy_source() == joule::v1::ENERGY_SOURCE_MEASURED    ? "measured"
+        : summary.energy_source() == joule::v1::ENERGY_SOURCE_SIMULATED ? "simulated"
+                                                                        : "modeled";
+    energy = absl::StrFormat(", %.4g J/token (%s)", summary.joules_per_token(), source);
+  }
   std::fprintf(
       stderr,
-      "[%d tokens on %s, %.1f tok/s, TTFT %.1f ms, %.3f s total, stop: %s, "
+      "[%d tokens on %s, %.1f tok/s, TTFT %.1f ms, %.3f s total%s, stop: %s, "
       "seed %llu]\n",
       summary.completion_tokens(), summary.device().c_str(),
       summary.completion_tokens() > 1 && decode_span > 0
           ? (summary.completion_tokens() - 1) / decode_span
           : summary.completion_tokens() / wall,
-      summary.time_to_first_token_seconds() * 1e3, wall,
+      summary.time_to_first_token_seconds() * 1e3, wall, energy.c_str(),
       StopReasonName(summary.stop_reason()),
       static_cast<unsigned long long>(summary.seed()));
   return 0;
