@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/bench_models.h"
+#include "clients/load_report.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/joule.grpc.pb.h"
 #include "server/server.h"
@@ -28,16 +29,8 @@ ABSL_FLAG(std::string, concurrency, "1,4,16,64", "Stream counts to run.");
 ABSL_FLAG(int, tokens_per_level, 2048,
           "Tokens to generate at each concurrency (split over requests).");
 
-namespace {
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * v.size()));
-  return v[i];
-}
-
-}  // namespace
+using joule::clients::Percentile;
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -63,9 +56,9 @@ int main(int argc, char** argv) {
               "%d tokens per request, real gRPC over loopback\n",
               absl::GetFlag(FLAGS_shape).c_str(), absl::GetFlag(FLAGS_version),
               absl::GetFlag(FLAGS_devices).c_str(), tokens);
-  std::printf("%7s %9s %10s %10s %10s %10s %10s %10s %9s\n", "streams",
+  std::printf("%7s %9s %10s %10s %10s %10s %10s %10s %9s %11s\n", "streams",
               "tok/s", "TTFT p50", "TTFT p90", "TTFT p99", "ITL p50",
-              "ITL p90", "ITL p99", "sched %");
+              "ITL p90", "ITL p99", "sched %", "J/token");
   for (absl::string_view level : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
     const int streams = std::stoi(std::string(level));
     const int per_stream = std::max(
@@ -73,6 +66,9 @@ int main(int argc, char** argv) {
     absl::Mutex mu;
     std::vector<double> ttft, itl;
     int64_t generated = 0;
+    double joules = 0;
+    int64_t metered = 0;
+    std::string source = "none";
     int errors = 0;
     const auto before = (*server)->scheduler().Devices();
     const absl::Time start = absl::Now();
@@ -105,6 +101,12 @@ int main(int argc, char** argv) {
             }
             last = now;
             ++n;
+            if (msg.token().has_energy_joules()) {
+              absl::MutexLock l(&mu);
+              joules += msg.token().energy_joules();
+              ++metered;
+              source = joule::v1::EnergySource_Name(msg.token().energy_source());
+            }
           }
           const bool ok = reader->Finish().ok();
           absl::MutexLock l(&mu);
@@ -123,11 +125,12 @@ int main(int argc, char** argv) {
       sched += after[i].scheduler_seconds - before[i].scheduler_seconds;
       dev += after[i].device_seconds - before[i].device_seconds;
     }
-    std::printf("%7d %9.1f %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.2f%%%s\n",
+    std::printf("%7d %9.1f %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.2f%% %11.5f %s%s\n",
                 streams, generated / wall, Percentile(ttft, 50) * 1e3,
                 Percentile(ttft, 90) * 1e3, Percentile(ttft, 99) * 1e3,
                 Percentile(itl, 50) * 1e3, Percentile(itl, 90) * 1e3,
                 Percentile(itl, 99) * 1e3, 100.0 * sched / (sched + dev),
+                metered ? joules / metered : 0.0, source.c_str(),
                 errors ? (" errors: " + std::to_string(errors)).c_str() : "");
     std::fflush(stdout);
   }
