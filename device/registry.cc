@@ -4,10 +4,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "device/cpu/reference_engine.h"
+#include "device/riscv/riscv_device.h"
 
 namespace joule::device {
 
-absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name) {
+absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
+                                                     const DeviceOptions& options) {
+  if (name == "riscv") {
+    RiscvOptions o;
+    o.name = std::string(name);
+    o.address = options.riscv_sim_address;
+    o.daemon_binary = options.riscv_sim_binary;
+    o.daemon_config = options.riscv_sim_config;
+    o.max_batch_size = options.riscv_max_batch;
+    return std::make_unique<RiscvDevice>(o);
+  }
   if (name == "cpu" || name == "cpu-ref") {
     // Until the fast CPU engine lands, "cpu" is served by the reference.
     ReferenceEngine::Options options;
@@ -19,6 +30,6 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name) {
       "'; known devices: ", absl::StrJoin(KnownDeviceNames(), ", ")));
 }
 
-std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref"}; }
+std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref", "riscv"}; }
 
 }  // namespace joule::device

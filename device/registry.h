@@ -11,9 +11,20 @@
 
 namespace joule::device {
 
+// What drivers need from the command line.
+struct DeviceOptions {
+  // RISC-V simulator: a running daemon's address, else the binary to start.
+  std::string riscv_sim_address;
+  std::string riscv_sim_binary;
+  std::string riscv_sim_config;
+  int riscv_max_batch = 16;
+};
+
 // Creates a driver from its name on the command line (`--devices`).
-// Known: "cpu" (the CPU engine), "cpu-ref" (the reference engine).
-absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name);
+// Known: "cpu" (the CPU engine), "cpu-ref" (the reference engine), "riscv"
+// (the simulated RISC-V many-core).
+absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
+                                                     const DeviceOptions& options = {});
 
 std::vector<std::string> KnownDeviceNames();
 

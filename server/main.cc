@@ -38,7 +38,18 @@ ABSL_FLAG(std::string, tokenizer, "",
           "llama2.c tokenizer.bin. Empty: tok512.bin for the bundled model, "
           "else tokenizer.bin beside --model or the bundled Llama 2 one.");
 ABSL_FLAG(std::string, devices, "cpu",
-          "Comma-separated devices to serve on: cpu, cpu-ref.");
+          "Comma-separated devices to serve on: cpu, cpu-ref, riscv.");
+ABSL_FLAG(std::string, riscv_sim_address, "",
+          "Address of a running RISC-V simulator (unix:/path or "
+          "tcp:host:port). Empty: --devices=riscv starts its own.");
+ABSL_FLAG(std::string, riscv_sim_binary, "",
+          "The riscv_simd binary to start (default: the one built with the "
+          "server).");
+ABSL_FLAG(std::string, riscv_sim_config, "",
+          "Configuration file for a started simulator (see "
+          "device/riscv/sim/occamy.cfg).");
+ABSL_FLAG(int, riscv_max_batch, 16,
+          "Sequences the RISC-V device holds at once (its KV slots).");
 ABSL_FLAG(int, max_batch_size, 64,
           "Most sequences a device runs in one step (the device's own limit "
           "also applies).");
@@ -94,6 +105,14 @@ int main(int argc, char** argv) {
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.device_options.riscv_sim_address = absl::GetFlag(FLAGS_riscv_sim_address);
+  options.device_options.riscv_sim_binary = absl::GetFlag(FLAGS_riscv_sim_binary);
+  if (options.device_options.riscv_sim_binary.empty()) {
+    options.device_options.riscv_sim_binary =
+        joule::server::FindRunfile("device/riscv/sim/riscv_simd", argv[0]);
+  }
+  options.device_options.riscv_sim_config = absl::GetFlag(FLAGS_riscv_sim_config);
+  options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
   options.energy.cpu_energy = absl::GetFlag(FLAGS_cpu_energy);
   options.energy.rapl_root = absl::GetFlag(FLAGS_rapl_root);
   auto models = joule::telemetry::ParsePowerModels(absl::GetFlag(FLAGS_energy_model));

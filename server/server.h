@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "device/device.h"
+#include "device/registry.h"
 #include "grpcpp/grpcpp.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -32,6 +33,7 @@ struct ServerOptions {
   // Prometheus metrics on this port (0: a free one; -1: off).
   int metrics_port = -1;
   telemetry::EnergyConfig energy;
+  device::DeviceOptions device_options;
   // Makes a device from its name; tests put fakes here.
   std::function<absl::StatusOr<std::unique_ptr<device::Device>>(
       absl::string_view)>

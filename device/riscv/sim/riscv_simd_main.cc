@@ -1,0 +1,61 @@
+// riscv_simd: the simulated many-tiny-core RISC-V system, served over the
+// bridge protocol (protocol.md).
+//   riscv_simd --listen=unix:/tmp/joule-riscv.sock [--config=occamy.cfg]
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "device/riscv/sim/sim_config.h"
+#include "device/riscv/sim/sim_server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "tcp:127.0.0.1:7411",
+          "unix:/path or tcp:host:port (port 0 picks a free one).");
+ABSL_FLAG(std::string, config, "", "Configuration file (key = value); empty: defaults.");
+ABSL_FLAG(std::string, precision, "", "Override the configuration's precision.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Simulated Occamy-like RISC-V many-core system.");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("riscv_simd"));
+  joule::riscv::SimConfig config;
+  if (!absl::GetFlag(FLAGS_config).empty()) {
+    auto c = joule::riscv::LoadSimConfig(absl::GetFlag(FLAGS_config));
+    if (!c.ok()) {
+      spdlog::error("{}", c.status().ToString());
+      return 1;
+    }
+    config = *c;
+  }
+  if (!absl::GetFlag(FLAGS_precision).empty()) {
+    auto p = joule::riscv::ParsePrecision(absl::GetFlag(FLAGS_precision));
+    if (!p.ok()) {
+      spdlog::error("{}", p.status().ToString());
+      return 1;
+    }
+    config.precision = *p;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto server = joule::riscv::SimServer::Start(absl::GetFlag(FLAGS_listen), config);
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("{}", config.Describe());
+  spdlog::info("riscv_simd listening on {}", (*server)->address());
+  std::thread serve([&] { (*server)->Serve(); });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  (*server)->Stop();
+  serve.join();
+  return 0;
+}

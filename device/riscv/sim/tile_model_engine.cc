@@ -1,0 +1,418 @@
+#include "device/riscv/sim/tile_model_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "absl/strings/str_format.h"
+
+namespace joule::riscv {
+namespace {
+
+// IEEE binary16, round to nearest even, through its bit pattern.
+float RoundFp16(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  const uint32_t sign = b & 0x80000000u;
+  const int exp = static_cast<int>((b >> 23) & 0xFF) - 127;
+  if (exp > 15) return std::copysign(65504.0f, x);  // Saturate.
+  if (exp < -25) return std::copysign(0.0f, x);
+  // Keep 10 mantissa bits (fewer for subnormals).
+  const int drop = exp < -14 ? 13 + (-14 - exp) : 13;
+  const uint32_t mask = (1u << drop) - 1;
+  uint32_t m = b & 0x7FFFFFFFu;
+  const uint32_t half = 1u << (drop - 1);
+  const uint32_t rest = m & mask;
+  m &= ~mask;
+  if (rest > half || (rest == half && (m & (mask + 1)))) m += mask + 1;
+  m |= sign;
+  float out;
+  std::memcpy(&out, &m, 4);
+  return out;
+}
+
+// FP8 E4M3 (3 mantissa bits, max 448), round to nearest even.
+float RoundFp8(float x) {
+  const float a = std::fabs(x);
+  if (a >= 448.0f) return std::copysign(448.0f, x);
+  if (a < std::ldexp(1.0f, -10)) return std::copysign(0.0f, x);
+  int e;
+  std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1).
+  const int exp = std::max(e - 1, -6);
+  const float step = std::ldexp(1.0f, exp - 3);
+  return std::copysign(std::nearbyint(a / step) * step, x);
+}
+
+float Round(Precision p, float x) {
+  switch (p) {
+    case Precision::kFp16: return RoundFp16(x);
+    case Precision::kFp8: return RoundFp8(x);
+    default: return x;
+  }
+}
+
+absl::Status Args(const std::vector<uint64_t>& a, size_t n, const char* kernel) {
+  if (a.size() != n) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s takes %d arguments, got %d", kernel, n, a.size()));
+  }
+  return absl::OkStatus();
+}
+
+// Shapes become sizes in bytes; reject ones whose products overflow.
+absl::Status Span(const Memory& m, uint64_t addr, uint64_t count, uint64_t elt) {
+  if (count != 0 && elt > std::numeric_limits<uint64_t>::max() / count) {
+    return absl::InvalidArgumentError("tensor size overflows");
+  }
+  return m.Check(addr, count * elt);
+}
+
+void Done(Memory& m, uint64_t flag) {
+  if (flag != 0 && m.Check(flag, 4).ok()) {
+    const uint32_t one = 1;
+    m.Write(flag, &one, 4).IgnoreError();
+  }
+}
+
+constexpr uint64_t kMaxDim = 1 << 20;
+
+}  // namespace
+
+int TileModelEngine::element_bytes() const {
+  switch (config_.precision) {
+    case Precision::kFp64: return 8;
+    case Precision::kFp32: return 4;
+    case Precision::kFp16: return 2;
+    case Precision::kFp8: return 1;
+  }
+  return 4;
+}
+
+void TileModelEngine::Charge(const Work& w, Counters* c) const {
+  const SimConfig& k = config_;
+  const int p = static_cast<int>(k.precision);
+  const double clusters = w.clusters_used > 0 ? std::min(w.clusters_used, k.clusters())
+                                              : k.clusters();
+  const double per_cluster_flops =
+      k.cores_per_cluster * k.peak_flops_per_cycle[p] * std::max(0.01, w.utilization);
+  const double compute = w.flops / (clusters * per_cluster_flops);
+  // Each cluster's DMA moves its share, limited by its port and by its share
+  // of HBM bandwidth; every descriptor costs setup cycles.
+  const double hbm_per_cycle = k.hbm_bytes_per_second / k.frequency_hz;
+  const double bw = std::min(k.dma_bytes_per_cycle, hbm_per_cycle / clusters);
+  const double dma = w.hbm_bytes / clusters / bw + w.transfers / clusters * k.dma_setup_cycles;
+  // With several tiles, double buffering overlaps loads and compute except
+  // for the first tile's load; a single tile is loaded, then computed.
+  const double body = w.tiles > 1 ? std::max(compute, dma) + dma / w.tiles : compute + dma;
+  const double barriers =
+      w.barriers * k.barrier_cycles * (clusters > 1 ? 5.0 : 1.0);
+  const double cycles = body + barriers + k.launch_overhead_cycles;
+  const uint64_t whole = static_cast<uint64_t>(std::ceil(cycles));
+  c->cycles += whole;
+  c->flops[p] += static_cast<uint64_t>(w.flops);
+  c->dma_bytes += static_cast<uint64_t>(w.hbm_bytes);
+  c->tcdm_accesses += static_cast<uint64_t>(w.tcdm_accesses);
+  c->launches += 1;
+  c->energy_joules += w.flops * k.joules_per_flop[p] + w.hbm_bytes * k.joules_per_hbm_byte +
+                      w.tcdm_accesses * k.joules_per_tcdm_access +
+                      k.static_watts * whole / k.frequency_hz;
+}
+
+absl::Status TileModelEngine::Run(uint32_t kernel, const std::vector<uint64_t>& args,
+                                  Memory& memory, Counters* counters) {
+  switch (kernel) {
+    case kGemm: return Gemm(args, memory, counters);
+    case kRmsNorm: return RmsNorm(args, memory, counters);
+    case kRope: return Rope(args, memory, counters);
+    case kAttention: return Attention(args, memory, counters);
+    case kSwiGlu: return SwiGlu(args, memory, counters);
+    case kCopy: return Copy(args, memory, counters);
+  }
+  return absl::InvalidArgumentError(absl::StrFormat("unknown kernel %d", kernel));
+}
+
+absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+  if (absl::Status s = Args(a, 8, "GEMM"); !s.ok()) return s;
+  const uint64_t w = a[0], x = a[1], y = a[2], M = a[3], K = a[4], N = a[5];
+  const bool accumulate = a[6] != 0;
+  if (M == 0 || K == 0 || N == 0 || M > kMaxDim || K > kMaxDim || N > kMaxDim) {
+    return absl::InvalidArgumentError("GEMM: M, K, N must be in 1..2^20");
+  }
+  for (auto [addr, n] : {std::pair{w, M * K}, {x, N * K}, {y, N * M}}) {
+    if (absl::Status s = Span(mem, addr, n, 4); !s.ok()) return s;
+  }
+  const Precision p = config_.precision;
+  const float* W = mem.f32(w);
+  const float* X = mem.f32(x);
+  float* Y = mem.f32(y);
+  if (p == Precision::kFp32) {
+    for (uint64_t n = 0; n < N; ++n) {
+      const float* xr = X + n * K;
+      for (uint64_t m = 0; m < M; ++m) {
+        const float* wr = W + m * K;
+        float acc = 0.0f;
+        for (uint64_t k = 0; k < K; ++k) acc += wr[k] * xr[k];
+        Y[n * M + m] = accumulate ? Y[n * M + m] + acc : acc;
+      }
+    }
+  } else {
+    for (uint64_t n = 0; n < N; ++n) {
+      const float* xr = X + n * K;
+      for (uint64_t m = 0; m < M; ++m) {
+        const float* wr = W + m * K;
+        double acc = 0.0;
+        for (uint64_t k = 0; k < K; ++k) acc += double{Round(p, wr[k])} * Round(p, xr[k]);
+        const float r = static_cast<float>(acc);
+        Y[n * M + m] = accumulate ? Y[n * M + m] + r : r;
+      }
+    }
+  }
+  // Rows of W are split over clusters; each cluster keeps X (or a slice of
+  // its rows) in a quarter of the TCDM and streams W through two more
+  // quarters, so W is read once per slice of X.
+  const double e = element_bytes();
+  const double quarter = config_.tcdm_bytes / 4.0;
+  const double x_slice_rows = std::max(1.0, std::floor(quarter / (K * e)));
+  const double x_slices = std::ceil(N / x_slice_rows);
+  const double clusters = std::min<double>(config_.clusters(), M);
+  const double rows_per_cluster = std::ceil(M / clusters);
+  const double w_tile_rows = std::max(1.0, std::floor(quarter / (K * e)));
+  Work work;
+  work.flops = 2.0 * M * K * N;
+  work.utilization = config_.gemm_utilization[static_cast<int>(p)];
+  work.hbm_bytes = M * K * e * x_slices + N * K * e * clusters + N * M * e * (accumulate ? 2 : 1);
+  work.tiles = std::ceil(rows_per_cluster / w_tile_rows) * x_slices;
+  work.transfers = work.tiles * clusters + clusters * (x_slices + 1);
+  work.tcdm_accesses = 2.0 * M * K * N * e / 8.0 + work.hbm_bytes / 8.0;
+  work.clusters_used = static_cast<int>(clusters);
+  Charge(work, c);
+  Done(mem, a[7]);
+  return absl::OkStatus();
+}
+
+absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+  if (absl::Status s = Args(a, 6, "RMSNORM"); !s.ok()) return s;
+  const uint64_t x = a[0], w = a[1], out = a[2], N = a[3], D = a[4];
+  if (N == 0 || D == 0 || N > kMaxDim || D > kMaxDim) {
+    return absl::InvalidArgumentError("RMSNORM: N, D must be in 1..2^20");
+  }
+  for (auto [addr, n] : {std::pair{x, N * D}, {w, D}, {out, N * D}}) {
+    if (absl::Status s = Span(mem, addr, n, 4); !s.ok()) return s;
+  }
+  const float* W = mem.f32(w);
+  for (uint64_t n = 0; n < N; ++n) {
+    const float* xr = mem.f32(x) + n * D;
+    float* o = mem.f32(out) + n * D;
+    float ss = 0.0f;
+    for (uint64_t j = 0; j < D; ++j) ss += xr[j] * xr[j];
+    ss /= D;
+    ss += 1e-5f;
+    ss = 1.0f / sqrtf(ss);
+    for (uint64_t j = 0; j < D; ++j) o[j] = W[j] * (ss * xr[j]);
+  }
+  const double e = element_bytes();
+  Work work;
+  work.flops = 4.0 * N * D;
+  work.utilization = config_.elementwise_utilization;
+  work.hbm_bytes = (2.0 * N * D + D) * e;
+  work.transfers = 3.0 * std::min<double>(N, config_.clusters());
+  work.tcdm_accesses = 3.0 * N * D * e / 8.0;
+  work.clusters_used = static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
+  Charge(work, c);
+  Done(mem, a[5]);
+  return absl::OkStatus();
+}
+
+absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+  if (absl::Status s = Args(a, 10, "ROPE"); !s.ok()) return s;
+  const uint64_t base = a[0], positions = a[1], N = a[2], stride = a[3], q_off = a[4],
+                 k_off = a[5], dim = a[6], kv_dim = a[7], head = a[8];
+  if (N == 0 || N > kMaxDim || dim == 0 || dim > kMaxDim || head == 0 || head % 2 != 0 ||
+      kv_dim > dim || q_off + dim > stride || k_off + kv_dim > stride || stride > kMaxDim) {
+    return absl::InvalidArgumentError("ROPE: bad shape");
+  }
+  if (absl::Status s = Span(mem, base, N * stride, 4); !s.ok()) return s;
+  if (absl::Status s = Span(mem, positions, N, 4); !s.ok()) return s;
+  for (uint64_t n = 0; n < N; ++n) {
+    int32_t pos;
+    std::memcpy(&pos, mem.at(positions + 4 * n), 4);
+    float* q = mem.f32(base) + n * stride + q_off;
+    float* k = mem.f32(base) + n * stride + k_off;
+    for (uint64_t i = 0; i < dim; i += 2) {
+      const int head_dim = static_cast<int>(i % head);
+      const float freq = 1.0f / powf(10000.0f, head_dim / (float)head);
+      const float val = pos * freq;
+      const float fcr = cosf(val), fci = sinf(val);
+      const int rotn = i < kv_dim ? 2 : 1;
+      for (int r = 0; r < rotn; ++r) {
+        float* vec = r == 0 ? q : k;
+        const float v0 = vec[i], v1 = vec[i + 1];
+        vec[i] = v0 * fcr - v1 * fci;
+        vec[i + 1] = v0 * fci + v1 * fcr;
+      }
+    }
+  }
+  const double e = element_bytes();
+  Work work;
+  work.flops = 6.0 * N * (dim + kv_dim);
+  work.utilization = config_.elementwise_utilization;
+  work.hbm_bytes = 2.0 * N * (dim + kv_dim) * e;
+  work.transfers = 2.0 * std::min<double>(N, config_.clusters());
+  work.tcdm_accesses = 4.0 * N * (dim + kv_dim) * e / 8.0;
+  work.clusters_used = static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
+  Charge(work, c);
+  Done(mem, a[9]);
+  return absl::OkStatus();
+}
+
+absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& mem,
+                                        Counters* c) {
+  if (absl::Status s = Args(a, 9, "ATTENTION"); !s.ok()) return s;
+  const uint64_t q = a[0], q_stride = a[1], out = a[2], desc = a[3], N = a[4], heads = a[5],
+                 kv_heads = a[6], head = a[7];
+  if (N == 0 || N > kMaxDim || heads == 0 || kv_heads == 0 || heads % kv_heads != 0 ||
+      head == 0 || heads * head > q_stride || q_stride > kMaxDim) {
+    return absl::InvalidArgumentError("ATTENTION: bad shape");
+  }
+  const uint64_t dim = heads * head, kv_dim = kv_heads * head, kv_mul = heads / kv_heads;
+  if (absl::Status s = Span(mem, q, N * q_stride, 4); !s.ok()) return s;
+  if (absl::Status s = Span(mem, out, N * dim, 4); !s.ok()) return s;
+  if (absl::Status s = Span(mem, desc, N * 3, 8); !s.ok()) return s;
+  struct Query {
+    uint64_t k, v, keys;
+  };
+  std::vector<Query> qs(N);
+  for (uint64_t n = 0; n < N; ++n) {
+    std::memcpy(&qs[n], mem.at(desc + 24 * n), 24);
+    if (qs[n].keys == 0 || qs[n].keys > kMaxDim) {
+      return absl::InvalidArgumentError("ATTENTION: each query needs 1..2^20 keys");
+    }
+    for (uint64_t base : {qs[n].k, qs[n].v}) {
+      if (absl::Status s = Span(mem, base, qs[n].keys * kv_dim, 4); !s.ok()) return s;
+    }
+  }
+  // FlashAttention-2: keys in tiles of Bc, a running max and sum per head
+  // (online softmax), the output rescaled as the max grows.
+  constexpr uint64_t kBc = 32;
+  std::vector<float> acc(head), scores(kBc);
+  const float scale = 1.0f / sqrtf(static_cast<float>(head));
+  for (uint64_t n = 0; n < N; ++n) {
+    for (uint64_t h = 0; h < heads; ++h) {
+      const float* qh = mem.f32(q) + n * q_stride + h * head;
+      const uint64_t off = (h / kv_mul) * head;
+      float m = -std::numeric_limits<float>::infinity(), l = 0.0f;
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (uint64_t t0 = 0; t0 < qs[n].keys; t0 += kBc) {
+        const uint64_t t1 = std::min(qs[n].keys, t0 + kBc);
+        float tile_max = m;
+        for (uint64_t t = t0; t < t1; ++t) {
+          const float* kt = mem.f32(qs[n].k) + t * kv_dim + off;
+          float s = 0.0f;
+          for (uint64_t i = 0; i < head; ++i) s += qh[i] * kt[i];
+          scores[t - t0] = s * scale;
+          tile_max = std::max(tile_max, scores[t - t0]);
+        }
+        const float correction = expf(m - tile_max);
+        l *= correction;
+        for (float& v : acc) v *= correction;
+        for (uint64_t t = t0; t < t1; ++t) {
+          const float p = expf(scores[t - t0] - tile_max);
+          l += p;
+          const float* vt = mem.f32(qs[n].v) + t * kv_dim + off;
+          for (uint64_t i = 0; i < head; ++i) acc[i] += p * vt[i];
+        }
+        m = tile_max;
+      }
+      float* o = mem.f32(out) + n * dim + h * head;
+      for (uint64_t i = 0; i < head; ++i) o[i] = acc[i] / l;
+    }
+  }
+  // Queries of one sequence share its K/V tiles: each tile is loaded once
+  // per block of up to 16 queries (the Q block that fits beside it).
+  const double e = element_bytes();
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> groups;  // K base -> (queries, keys)
+  double flops = 0;
+  for (const Query& qq : qs) {
+    auto& g = groups[qq.k];
+    g.first++;
+    g.second = std::max(g.second, qq.keys);
+    flops += (4.0 * head + 5.0) * heads * qq.keys;
+  }
+  double kv_bytes = 0, tiles = 0;
+  for (const auto& [base, g] : groups) {
+    const double blocks = std::ceil(g.first / 16.0);
+    kv_bytes += blocks * 2.0 * g.second * kv_dim * e;
+    tiles += blocks * std::ceil(g.second / double{kBc});
+  }
+  Work work;
+  work.flops = flops;
+  work.utilization = config_.attention_utilization[static_cast<int>(config_.precision)];
+  work.hbm_bytes = kv_bytes + 2.0 * N * dim * e;
+  work.tiles = std::max(1.0, tiles / config_.clusters());
+  work.transfers = tiles * 2 + N;
+  work.tcdm_accesses = flops * e / 8.0 + work.hbm_bytes / 8.0;
+  work.barriers = 2;  // Distributed softmax: max and sum exchanges.
+  Charge(work, c);
+  Done(mem, a[8]);
+  return absl::OkStatus();
+}
+
+absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+  if (absl::Status s = Args(a, 5, "SWIGLU"); !s.ok()) return s;
+  const uint64_t h = a[0], out = a[1], N = a[2], H = a[3];
+  if (N == 0 || H == 0 || N > kMaxDim || H > kMaxDim) {
+    return absl::InvalidArgumentError("SWIGLU: N, H must be in 1..2^20");
+  }
+  if (absl::Status s = Span(mem, h, N * 2 * H, 4); !s.ok()) return s;
+  if (absl::Status s = Span(mem, out, N * H, 4); !s.ok()) return s;
+  for (uint64_t n = 0; n < N; ++n) {
+    const float* h1 = mem.f32(h) + n * 2 * H;
+    const float* h3 = h1 + H;
+    float* o = mem.f32(out) + n * H;
+    for (uint64_t j = 0; j < H; ++j) {
+      float val = h1[j];
+      val *= (1.0f / (1.0f + expf(-val)));
+      o[j] = val * h3[j];
+    }
+  }
+  const double e = element_bytes();
+  Work work;
+  work.flops = 6.0 * N * H;
+  work.utilization = config_.elementwise_utilization;
+  work.hbm_bytes = 3.0 * N * H * e;
+  work.transfers = 3.0 * config_.clusters();
+  work.tcdm_accesses = 3.0 * N * H * e / 8.0;
+  Charge(work, c);
+  Done(mem, a[4]);
+  return absl::OkStatus();
+}
+
+absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+  if (absl::Status s = Args(a, 3, "COPY"); !s.ok()) return s;
+  const uint64_t desc = a[0], count = a[1];
+  if (count > kMaxDim) return absl::InvalidArgumentError("COPY: too many descriptors");
+  if (absl::Status s = Span(mem, desc, count * 3, 8); !s.ok()) return s;
+  double bytes = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t d[3];
+    std::memcpy(d, mem.at(desc + 24 * i), 24);
+    if (absl::Status s = mem.Check(d[0], d[2]); !s.ok()) return s;
+    if (absl::Status s = mem.Check(d[1], d[2]); !s.ok()) return s;
+    std::memmove(mem.at(d[1]), mem.at(d[0]), d[2]);
+    bytes += d[2];
+  }
+  // Through the DMA: read from HBM, written back to HBM.
+  const double scale = element_bytes() / 4.0;
+  Work work;
+  work.hbm_bytes = 2.0 * bytes * scale;
+  work.transfers = 2.0 * count;
+  work.tcdm_accesses = 2.0 * bytes * scale / 8.0;
+  work.flops = 0;
+  Charge(work, c);
+  Done(mem, a[2]);
+  return absl::OkStatus();
+}
+
+}  // namespace joule::riscv
