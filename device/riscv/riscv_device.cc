@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -171,6 +170,11 @@ void RiscvDevice::Disconnect() {
     }
     pid_ = 0;
   }
+  if (!socket_path_.empty()) {
+    ::unlink(socket_path_.c_str());
+    ::rmdir(socket_path_.substr(0, socket_path_.rfind('/')).c_str());
+    socket_path_.clear();
+  }
   // Whatever the daemon held is gone with it.
   slots_.clear();
   free_slots_.clear();
@@ -183,8 +187,13 @@ absl::Status RiscvDevice::StartDaemon() {
         "' is not executable; pass --riscv_sim_address of a running riscv_simd or "
         "--riscv_sim_binary"));
   }
-  static std::atomic<int> counter{0};
-  socket_path_ = absl::StrFormat("/tmp/joule-riscv-%d-%d.sock", getpid(), counter++);
+  // A private directory: PIDs repeat across containers and sandboxes, and
+  // the path must stay short for sun_path.
+  char dir[] = "/tmp/joule-riscv-XXXXXX";
+  if (mkdtemp(dir) == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot create a socket directory: ", std::strerror(errno)));
+  }
+  socket_path_ = absl::StrCat(dir, "/sim.sock");
   std::vector<std::string> argv = {options_.daemon_binary, "--listen=unix:" + socket_path_};
   if (!options_.daemon_config.empty()) argv.push_back("--config=" + options_.daemon_config);
   std::vector<char*> args;

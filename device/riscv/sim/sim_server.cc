@@ -90,12 +90,14 @@ SimServer::SimServer(const SimConfig& config, Memory memory)
 
 SimServer::~SimServer() {
   Stop();
-  std::vector<std::thread> threads;
   {
+    // Connection threads notice stopping_ within their 200 ms poll.
     absl::MutexLock l(&conn_mu_);
-    threads.swap(connections_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_mu_) {
+      return open_connections_ == 0;
+    };
+    conn_mu_.Await(absl::Condition(&idle));
   }
-  for (auto& t : threads) t.join();
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
@@ -115,11 +117,15 @@ void SimServer::Serve() {
     }
     absl::MutexLock l(&conn_mu_);
     if (open_connections_ >= kMaxConnections) {
-      ::close(fd);  // Bounded threads and memory: refuse beyond the limit.
+      // Bounded threads and memory: refuse beyond the limit, saying why.
+      SendFrame(fd, kReplyBit, 0,
+                Reply(absl::ResourceExhaustedError("too many connections")))
+          .IgnoreError();
+      ::close(fd);
       continue;
     }
     ++open_connections_;
-    connections_.emplace_back([this, fd] { ServeConnection(fd); });
+    std::thread([this, fd] { ServeConnection(fd); }).detach();
   }
   ::close(listen_fd_);
   listen_fd_ = -1;

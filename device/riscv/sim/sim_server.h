@@ -53,8 +53,8 @@ class SimServer {
   uint64_t next_launch_ ABSL_GUARDED_BY(mu_) = 1;
   std::optional<std::pair<uint64_t, absl::Status>> first_error_ ABSL_GUARDED_BY(mu_);
 
+  // Connection threads are detached; the destructor waits for this to be 0.
   absl::Mutex conn_mu_;
-  std::vector<std::thread> connections_ ABSL_GUARDED_BY(conn_mu_);
   int open_connections_ ABSL_GUARDED_BY(conn_mu_) = 0;
 };
 
