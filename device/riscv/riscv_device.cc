@@ -137,6 +137,11 @@ RiscvDevice::~RiscvDevice() {
   Disconnect();
 }
 
+riscv::Counters RiscvDevice::last_step_counters() const {
+  absl::MutexLock l(&mu_);
+  return last_step_;
+}
+
 pid_t RiscvDevice::daemon_pid() const {
   absl::MutexLock l(&mu_);
   return pid_;
@@ -539,6 +544,12 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
   std::memcpy(out->logits.data(), logits.data(), logits.size());
   out->device_time = absl::Seconds((now.cycles - last_counters_.cycles) / frequency_hz_);
   out->energy_joules = now.energy_joules - last_counters_.energy_joules;
+  last_step_.cycles = now.cycles - last_counters_.cycles;
+  for (int i = 0; i < 4; ++i) last_step_.flops[i] = now.flops[i] - last_counters_.flops[i];
+  last_step_.dma_bytes = now.dma_bytes - last_counters_.dma_bytes;
+  last_step_.tcdm_accesses = now.tcdm_accesses - last_counters_.tcdm_accesses;
+  last_step_.launches = now.launches - last_counters_.launches;
+  last_step_.energy_joules = now.energy_joules - last_counters_.energy_joules;
   last_counters_ = now;
   for (size_t i = 0; i < batch.size(); ++i) {
     slots_[batch[i].seq].length = batch[i].start_pos + batch[i].tokens.size();

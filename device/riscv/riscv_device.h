@@ -46,6 +46,9 @@ class RiscvDevice : public Device {
 
   // The daemon this driver started (0 if it connects to one), for tests.
   pid_t daemon_pid() const;
+  // The simulator's counters for the last step (deltas), for tests and
+  // benchmarks.
+  riscv::Counters last_step_counters() const;
 
  private:
   struct Layout;
@@ -80,6 +83,7 @@ class RiscvDevice : public Device {
   absl::flat_hash_map<SequenceId, Slot> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<int> free_slots_ ABSL_GUARDED_BY(mu_);
   riscv::Counters last_counters_ ABSL_GUARDED_BY(mu_);
+  riscv::Counters last_step_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace joule::device
