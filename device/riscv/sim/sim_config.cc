@@ -22,7 +22,8 @@
 // Model assumptions, not published figures: HBM bandwidth 384 GB/s; FPU
 // utilization per kernel and precision (Potocnik et al., arXiv 2405.19284,
 // report over 79% on optimized layers); per-FLOP energies halving with
-// precision, 30 pJ per HBM byte and 2.5 W static, which together give
+// precision (FP8 set so a large FP8 GEMM lands near the paper's 294
+// GFLOPS/W), 30 pJ per HBM byte and 2.5 W static, which together give
 // about 10 W for a large FP64 GEMM at 1 GHz and about 290 GFLOPS/W for FP8,
 // next to the paper's 294 GFLOPS/W.
 namespace joule::riscv {
@@ -76,6 +77,7 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   num("hbm_bytes", &c.hbm_bytes);
   num("elementwise_utilization", &c.elementwise_utilization);
   num("barrier_cycles", &c.barrier_cycles);
+  num("double_buffering", &c.double_buffering);
   num("launch_overhead_cycles", &c.launch_overhead_cycles);
   num("joules_per_hbm_byte", &c.joules_per_hbm_byte);
   num("joules_per_tcdm_access", &c.joules_per_tcdm_access);

@@ -36,10 +36,13 @@ struct SimConfig {
   double gemm_utilization[4] = {0.90, 0.85, 0.80, 0.75};
   double attention_utilization[4] = {0.70, 0.65, 0.60, 0.55};
   double elementwise_utilization = 0.25;
+  // DMA double buffering overlaps each tile's load with the previous
+  // tile's compute; off, every load waits (the unoptimized baseline).
+  bool double_buffering = true;
   int barrier_cycles = 200;          // Cluster-wide; a global one costs 5x.
   int launch_overhead_cycles = 1500;  // Host offload and wake-up per kernel.
   // Energy model.
-  double joules_per_flop[4] = {20e-12, 10e-12, 5e-12, 2.2e-12};
+  double joules_per_flop[4] = {20e-12, 10e-12, 5e-12, 1.6e-12};
   double joules_per_hbm_byte = 30e-12;
   double joules_per_tcdm_access = 1.5e-12;  // One 64-bit bank access.
   double static_watts = 2.5;

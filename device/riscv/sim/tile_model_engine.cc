@@ -169,27 +169,40 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem, 
       }
     }
   }
-  // Rows of W are split over clusters; each cluster keeps X (or a slice of
-  // its rows) in a quarter of the TCDM and streams W through two more
-  // quarters, so W is read once per slice of X.
-  const double e = element_bytes();
-  const double quarter = config_.tcdm_bytes / 4.0;
-  const double x_slice_rows = std::max(1.0, std::floor(quarter / (K * e)));
-  const double x_slices = std::ceil(N / x_slice_rows);
-  const double clusters = std::min<double>(config_.clusters(), M);
-  const double rows_per_cluster = std::ceil(M / clusters);
-  const double w_tile_rows = std::max(1.0, std::floor(quarter / (K * e)));
-  Work work;
-  work.flops = 2.0 * M * K * N;
-  work.utilization = config_.gemm_utilization[static_cast<int>(p)];
-  work.hbm_bytes = M * K * e * x_slices + N * K * e * clusters + N * M * e * (accumulate ? 2 : 1);
-  work.tiles = std::ceil(rows_per_cluster / w_tile_rows) * x_slices;
-  work.transfers = work.tiles * clusters + clusters * (x_slices + 1);
-  work.tcdm_accesses = 2.0 * M * K * N * e / 8.0 + work.hbm_bytes / 8.0;
-  work.clusters_used = static_cast<int>(clusters);
-  Charge(work, c);
+  Charge(GemmWork(M, K, N, accumulate), c);
   Done(mem, a[7]);
   return absl::OkStatus();
+}
+
+TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
+                                               bool accumulate) const {
+  // Rows of W are split over clusters. Each cluster computes tm x tn output
+  // tiles over K in steps of tk, holding a W tile, an X tile and the
+  // accumulators in half the TCDM (the other half is the next tiles' double
+  // buffer). W is read once per column block of tn tokens, X once per row
+  // block of tm outputs.
+  const double e = element_bytes();
+  const double clusters = std::min<double>(config_.clusters(), M);
+  const double rows = std::ceil(M / clusters);
+  const double tm = std::min(rows, 64.0);
+  const double tn = std::min(N, 64.0);
+  double tk = 256;
+  while (tk > 8 && (tm + tn) * tk * e + tm * tn * 4 > config_.tcdm_bytes / 2.0) tk /= 2;
+  tk = std::min(tk, K);
+  const double m_blocks = std::ceil(rows / tm);
+  const double n_blocks = std::ceil(N / tn);
+  const double k_blocks = std::ceil(K / tk);
+  Work work;
+  work.flops = 2.0 * M * K * N;
+  work.utilization = config_.gemm_utilization[static_cast<int>(config_.precision)];
+  work.hbm_bytes = M * K * e * n_blocks + N * K * e * m_blocks * clusters +
+                   N * M * e * (accumulate ? 2 : 1);
+  const double tiles = m_blocks * n_blocks * k_blocks;
+  work.tiles = config_.double_buffering ? tiles : 1;
+  work.transfers = 2 * tiles * clusters + m_blocks * n_blocks * clusters;
+  work.tcdm_accesses = 2.0 * M * K * N * e / 8.0 + work.hbm_bytes / 8.0;
+  work.clusters_used = static_cast<int>(clusters);
+  return work;
 }
 
 absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
@@ -350,7 +363,7 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& 
   work.flops = flops;
   work.utilization = config_.attention_utilization[static_cast<int>(config_.precision)];
   work.hbm_bytes = kv_bytes + 2.0 * N * dim * e;
-  work.tiles = std::max(1.0, tiles / config_.clusters());
+  work.tiles = config_.double_buffering ? std::max(1.0, tiles / config_.clusters()) : 1;
   work.transfers = tiles * 2 + N;
   work.tcdm_accesses = flops * e / 8.0 + work.hbm_bytes / 8.0;
   work.barriers = 2;  // Distributed softmax: max and sum exchanges.

@@ -31,6 +31,8 @@ class TileModelEngine : public ExecutionEngine {
     int clusters_used = 0;   // 0: all.
   };
   void Charge(const Work& work, Counters* counters) const;
+  // What a GEMM of Y[N,M] (+)= X[N,K] W[M,K]^T costs (see Gemm()).
+  Work GemmWork(double M, double K, double N, bool accumulate) const;
 
  private:
   absl::Status Gemm(const std::vector<uint64_t>& a, Memory& m, Counters* c);
