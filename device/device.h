@@ -30,6 +30,9 @@ struct Capabilities {
   int64_t kv_capacity_tokens = 0;  // Cached positions over all sequences.
   std::string precision;           // e.g. "fp32", "int8 (Q8_0)".
   EnergySource energy_source = EnergySource::kNone;
+  // The device puts each step's energy in StepOutput::energy_joules itself
+  // (from energy_source); otherwise the server meters it.
+  bool reports_energy = false;
 };
 
 // One sequence's part of a step: `tokens` go at positions start_pos,

@@ -4,12 +4,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "device/cpu/reference_engine.h"
+#include "device/fpga/fpga_device.h"
 #include "device/riscv/riscv_device.h"
 
 namespace joule::device {
 
 absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
                                                      const DeviceOptions& options) {
+  if (name == "fpga") {
+    FpgaOptions o;
+    o.xclbin = options.fpga_xclbin;
+    o.xclbin_dir = options.fpga_xclbin_dir;
+    o.emulation = options.fpga_emulation;
+    o.device_index = options.fpga_device_index;
+    return std::make_unique<FpgaDevice>(o);
+  }
   if (name == "riscv") {
     RiscvOptions o;
     o.name = std::string(name);
@@ -30,6 +39,6 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
       "'; known devices: ", absl::StrJoin(KnownDeviceNames(), ", ")));
 }
 
-std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref", "riscv"}; }
+std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref", "riscv", "fpga"}; }
 
 }  // namespace joule::device

@@ -18,11 +18,16 @@ struct DeviceOptions {
   std::string riscv_sim_binary;
   std::string riscv_sim_config;
   int riscv_max_batch = 16;
+  // FPGA: the xclbin (or the directory of built ones), and emulation.
+  std::string fpga_xclbin;
+  std::string fpga_xclbin_dir;
+  bool fpga_emulation = false;
+  unsigned fpga_device_index = 0;
 };
 
 // Creates a driver from its name on the command line (`--devices`).
 // Known: "cpu" (the CPU engine), "cpu-ref" (the reference engine), "riscv"
-// (the simulated RISC-V many-core).
+// (the simulated RISC-V many-core), "fpga" (an FPGA through XRT).
 absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
                                                      const DeviceOptions& options = {});
 

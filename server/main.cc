@@ -38,7 +38,7 @@ ABSL_FLAG(std::string, tokenizer, "",
           "llama2.c tokenizer.bin. Empty: tok512.bin for the bundled model, "
           "else tokenizer.bin beside --model or the bundled Llama 2 one.");
 ABSL_FLAG(std::string, devices, "cpu",
-          "Comma-separated devices to serve on: cpu, cpu-ref, riscv.");
+          "Comma-separated devices to serve on: cpu, cpu-ref, riscv, fpga.");
 ABSL_FLAG(std::string, riscv_sim_address, "",
           "Address of a running RISC-V simulator (unix:/path or "
           "tcp:host:port). Empty: --devices=riscv starts its own.");
@@ -48,6 +48,13 @@ ABSL_FLAG(std::string, riscv_sim_binary, "",
 ABSL_FLAG(std::string, riscv_sim_config, "",
           "Configuration file for a started simulator (see "
           "device/riscv/sim/occamy.cfg).");
+ABSL_FLAG(bool, fpga_emulation, false,
+          "Run --devices=fpga without a board: XRT's noop device and the "
+          "kernel's C simulation, with modeled time and energy.");
+ABSL_FLAG(std::string, fpga_xclbin, "",
+          "xclbin for --devices=fpga (default: the one built for the model's "
+          "shape).");
+ABSL_FLAG(int, fpga_device_index, 0, "XRT device index of the board.");
 ABSL_FLAG(int, riscv_max_batch, 16,
           "Sequences the RISC-V device holds at once (its KV slots).");
 ABSL_FLAG(int, max_batch_size, 64,
@@ -113,6 +120,14 @@ int main(int argc, char** argv) {
   }
   options.device_options.riscv_sim_config = absl::GetFlag(FLAGS_riscv_sim_config);
   options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
+  options.device_options.fpga_emulation = absl::GetFlag(FLAGS_fpga_emulation);
+  options.device_options.fpga_xclbin = absl::GetFlag(FLAGS_fpga_xclbin);
+  options.device_options.fpga_device_index = absl::GetFlag(FLAGS_fpga_device_index);
+  if (std::string any = joule::server::FindRunfile("device/fpga/forward_stories260K.xclbin",
+                                                   argv[0]);
+      !any.empty()) {
+    options.device_options.fpga_xclbin_dir = any.substr(0, any.rfind('/'));
+  }
   options.energy.cpu_energy = absl::GetFlag(FLAGS_cpu_energy);
   options.energy.rapl_root = absl::GetFlag(FLAGS_rapl_root);
   auto models = joule::telemetry::ParsePowerModels(absl::GetFlag(FLAGS_energy_model));

@@ -33,14 +33,13 @@ absl::StatusOr<std::map<std::string, PowerModel>> ParsePowerModels(
 
 absl::StatusOr<std::unique_ptr<EnergyMeter>> MakeMeter(
     const device::Capabilities& caps, const EnergyConfig& config) {
-  if (caps.energy_source == device::EnergySource::kSimulated ||
-      caps.energy_source == device::EnergySource::kMeasured) {
+  if (caps.reports_energy) {
+    const char* kind = caps.energy_source == device::EnergySource::kSimulated  ? "simulated"
+                       : caps.energy_source == device::EnergySource::kMeasured ? "measured"
+                                                                                : "modeled";
     return std::make_unique<DeviceReportedMeter>(
         caps.energy_source,
-        absl::StrCat(caps.energy_source == device::EnergySource::kSimulated
-                         ? "simulated"
-                         : "measured",
-                     ": reported by the ", caps.name, " device for each step"));
+        absl::StrCat(kind, ": reported by the ", caps.name, " device for each step"));
   }
   auto it = config.models.find(caps.name);
   const PowerModel model = it != config.models.end() ? it->second : config.default_model;

@@ -118,6 +118,7 @@ TEST(MeterFactoryTest, PicksRaplForCpuWhenReadableElseTheModel) {
   sim.name = "riscv";
   sim.kind = device::DeviceKind::kRiscvSim;
   sim.energy_source = device::EnergySource::kSimulated;
+  sim.reports_energy = true;
   EXPECT_EQ((*MakeMeter(sim, config))->source(), device::EnergySource::kSimulated);
 
   auto models = ParsePowerModels("fpga=40:25, cpu=12.5:3");

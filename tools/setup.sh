@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   prometheus-cpp-dev libxrt-dev libbenchmark-dev
-  prometheus curl jq
+  prometheus curl jq uuid-dev
 )
 
 missing=()

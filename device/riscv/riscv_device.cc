@@ -159,6 +159,7 @@ Capabilities RiscvDevice::capabilities() const {
   c.kv_capacity_tokens = ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
   c.precision = "fp32 (simulated)";
   c.energy_source = EnergySource::kSimulated;
+  c.reports_energy = true;
   return c;
 }
 
