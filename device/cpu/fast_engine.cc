@@ -1,0 +1,324 @@
+#include "device/cpu/fast_engine.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace joule::device {
+
+// A sequence's KV cache: [layer][position][kv_dim] for keys, then values,
+// reserved for the whole context but backed by the OS only as it is written.
+struct FastEngine::Sequence {
+  float* base = nullptr;
+  size_t bytes = 0;
+  int length = 0;
+  ~Sequence() {
+    if (base != nullptr) munmap(base, bytes);
+  }
+};
+
+FastEngine::FastEngine(Options options)
+    : options_(std::move(options)),
+      kernels_(&cpu::SelectKernels(options_.isa)),
+      pool_(std::make_unique<cpu::ThreadPool>(options_.threads)) {}
+
+FastEngine::~FastEngine() = default;
+
+Capabilities FastEngine::capabilities() const {
+  Capabilities c;
+  c.name = options_.name;
+  c.kind = DeviceKind::kCpu;
+  c.description = absl::StrFormat("CPU engine: %s kernels, %d threads, batched steps",
+                                  kernels_->isa, pool_->size());
+  c.max_batch_size = options_.max_batch_size;
+  c.max_context = c_.seq_len;
+  c.kv_capacity_tokens = kv_capacity_;
+  c.precision = quantized_ ? "int8 weights and activations (Q8_0)" : "fp32";
+  return c;
+}
+
+absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
+  ckpt_ = &ckpt;
+  c_ = ckpt.config();
+  quantized_ = ckpt.format() == model::WeightFormat::kQ8_0;
+  gs_ = ckpt.group_size();
+  if (quantized_ && (c_.dim % gs_ != 0 || c_.hidden_dim % gs_ != 0)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "group size %d must divide dim %d and hidden_dim %d for int8 activations; "
+        "re-export with model:convert_tool",
+        gs_, c_.dim, c_.hidden_dim));
+  }
+  auto view = [](const model::Matrix& m) {
+    Matrix v;
+    v.q = m.q;
+    v.s = m.scales;
+    v.f = m.f32;
+    v.rows = m.rows;
+    v.cols = m.cols;
+    return v;
+  };
+  layers_.clear();
+  for (int l = 0; l < c_.n_layers; ++l) {
+    const model::LayerWeights& w = ckpt.layer(l);
+    layers_.push_back({w.rms_att, w.rms_ffn, view(w.wq), view(w.wk), view(w.wv), view(w.wo),
+                       view(w.w1), view(w.w2), view(w.w3)});
+  }
+  embedding_ = view(ckpt.token_embedding());
+  classifier_ = view(ckpt.classifier());
+  rms_final_ = ckpt.rms_final();
+  const int64_t per_token = int64_t{2} * c_.n_layers * c_.kv_dim() * sizeof(float);
+  kv_capacity_ = options_.kv_capacity_tokens > 0
+                     ? options_.kv_capacity_tokens
+                     : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) / per_token);
+  const size_t T = options_.max_step_tokens;
+  x_.assign(T * c_.dim, 0);
+  xb_.assign(T * c_.dim, 0);
+  xb2_.assign(T * c_.dim, 0);
+  q_.assign(T * c_.dim, 0);
+  k_.assign(T * c_.kv_dim(), 0);
+  v_.assign(T * c_.kv_dim(), 0);
+  att_out_.assign(T * c_.dim, 0);
+  hb_.assign(T * c_.hidden_dim, 0);
+  hb2_.assign(T * c_.hidden_dim, 0);
+  last_.assign(size_t(options_.max_batch_size) * c_.dim, 0);
+  const int widest = std::max(c_.dim, c_.hidden_dim);
+  xq_.assign(T * widest, 0);
+  xs_.assign(T * widest / std::max(1, gs_), 0);
+  return absl::OkStatus();
+}
+
+void FastEngine::Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats,
+                      const float* in, int n) {
+  const int cols = mats.begin()->first->cols;
+  if (quantized_) {
+    // Quantize the shared input once: rows of int8 with per-group scales.
+    const int groups = cols / gs_;
+    pool_->ParallelFor(n, [&](int b0, int b1) {
+      for (int t = b0; t < b1; ++t) {
+        cpu::QuantizeGroups(in + int64_t{t} * cols, cols, gs_, xq_.data() + int64_t{t} * cols,
+                            xs_.data() + int64_t{t} * groups);
+      }
+    }, 8);
+  }
+  int total = 0;
+  for (const auto& m : mats) total += m.first->rows;
+  pool_->ParallelFor(total, [&](int r0, int r1) {
+    int base = 0;
+    for (const auto& [m, out] : mats) {
+      const int lo = std::max(r0, base), hi = std::min(r1, base + m->rows);
+      if (lo < hi) {
+        if (quantized_) {
+          kernels_->q8_gemm(m->q, m->s, cols, gs_, xq_.data(), xs_.data(), n, out, m->rows,
+                            lo - base, hi - base);
+        } else {
+          kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base, hi - base);
+        }
+      }
+      base += m->rows;
+    }
+  }, 16);
+}
+
+absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+  return Step(batch, out);
+}
+
+absl::Status FastEngine::Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+  return Step(batch, out);
+}
+
+absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+  if (ckpt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
+  if (static_cast<int>(batch.size()) > options_.max_batch_size) {
+    return absl::InvalidArgumentError("batch exceeds the max batch size");
+  }
+  const absl::Time start = absl::Now();
+  const int D = c_.dim, KV = c_.kv_dim(), H = c_.hidden_dim, HS = c_.head_size();
+  const int kv_mul = c_.n_heads / c_.n_kv_heads;
+  // Rows of this step: (sequence, position, token).
+  struct Row {
+    Sequence* seq;
+    int pos;
+  };
+  std::vector<Row> rows;
+  std::vector<int> last_row(batch.size());
+  absl::MutexLock lock(&mu_);
+  int64_t new_tokens = 0;
+  for (const SequenceChunk& ch : batch) {
+    auto it = sequences_.find(ch.seq);
+    const int have = it == sequences_.end() ? 0 : it->second->length;
+    if (ch.tokens.empty() || ch.start_pos != have ||
+        ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c_.seq_len) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "sequence %d: chunk at %d of %d tokens does not follow its %d cached positions",
+          ch.seq, ch.start_pos, ch.tokens.size(), have));
+    }
+    for (int t : ch.tokens) {
+      if (t < 0 || t >= c_.vocab_size) return absl::InvalidArgumentError("token outside the vocabulary");
+    }
+    new_tokens += ch.tokens.size();
+  }
+  if (new_tokens > options_.max_step_tokens) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "step of %d tokens exceeds the engine's %d-token buffers", new_tokens,
+        options_.max_step_tokens));
+  }
+  if (kv_used_ + new_tokens > kv_capacity_) {
+    return absl::ResourceExhaustedError("KV cache full");
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const SequenceChunk& ch = batch[i];
+    auto& slot = sequences_[ch.seq];
+    if (slot == nullptr) {
+      slot = std::make_unique<Sequence>();
+      slot->bytes = sizeof(float) * 2 * size_t(c_.n_layers) * c_.seq_len * KV;
+      void* p = mmap(nullptr, slot->bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) {
+        sequences_.erase(ch.seq);
+        return absl::ResourceExhaustedError("cannot reserve a KV cache");
+      }
+      slot->base = static_cast<float*>(p);
+    }
+    for (size_t k = 0; k < ch.tokens.size(); ++k) {
+      const int r = static_cast<int>(rows.size());
+      rows.push_back({slot.get(), ch.start_pos + static_cast<int>(k)});
+      // Embedding row (dequantized for int8 checkpoints).
+      float* xr = x_.data() + int64_t{r} * D;
+      const int64_t e = int64_t{ch.tokens[k]} * D;
+      if (quantized_) {
+        for (int j = 0; j < D; ++j) xr[j] = embedding_.q[e + j] * embedding_.s[(e + j) / gs_];
+      } else {
+        std::memcpy(xr, embedding_.f + e, sizeof(float) * D);
+      }
+    }
+    last_row[i] = static_cast<int>(rows.size()) - 1;
+  }
+  const int N = static_cast<int>(rows.size());
+  auto key = [&](const Row& row, int layer, int pos) {
+    return row.seq->base + (int64_t{layer} * c_.seq_len + pos) * KV;
+  };
+  auto value = [&](const Row& row, int layer, int pos) {
+    return row.seq->base + (int64_t{c_.n_layers + layer} * c_.seq_len + pos) * KV;
+  };
+  auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w, int n) {
+    pool_->ParallelFor(n, [&](int t0, int t1) {
+      for (int t = t0; t < t1; ++t) {
+        const float* xr = in_rows + int64_t{t} * D;
+        float ss = kernels_->dot(xr, xr, D) / D + 1e-5f;
+        ss = 1.0f / sqrtf(ss);
+        float* o = out_rows + int64_t{t} * D;
+        for (int j = 0; j < D; ++j) o[j] = w[j] * (ss * xr[j]);
+      }
+    }, 4);
+  };
+
+  for (int l = 0; l < c_.n_layers; ++l) {
+    const Layer& L = layers_[l];
+    rmsnorm(xb_.data(), x_.data(), L.rms_att, N);
+    Gemm({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb_.data(), N);
+    // RoPE, and the new keys and values into each sequence's cache.
+    for (int t = 0; t < N; ++t) {
+      const int pos = rows[t].pos;
+      float* q = q_.data() + int64_t{t} * D;
+      float* k = k_.data() + int64_t{t} * KV;
+      for (int i = 0; i < D; i += 2) {
+        const int head_dim = i % HS;
+        const float freq = 1.0f / powf(10000.0f, head_dim / (float)HS);
+        const float val = pos * freq;
+        const float fcr = cosf(val), fci = sinf(val);
+        const float q0 = q[i], q1 = q[i + 1];
+        q[i] = q0 * fcr - q1 * fci;
+        q[i + 1] = q0 * fci + q1 * fcr;
+        if (i < KV) {
+          const float k0 = k[i], k1 = k[i + 1];
+          k[i] = k0 * fcr - k1 * fci;
+          k[i + 1] = k0 * fci + k1 * fcr;
+        }
+      }
+      std::memcpy(key(rows[t], l, pos), k, sizeof(float) * KV);
+      std::memcpy(value(rows[t], l, pos), v_.data() + int64_t{t} * KV, sizeof(float) * KV);
+    }
+    // Attention, parallel over (token, head).
+    const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
+    pool_->ParallelFor(N * c_.n_heads, [&](int j0, int j1) {
+      thread_local std::vector<float> scores;
+      scores.resize(c_.seq_len);
+      float* att = scores.data();
+      for (int j = j0; j < j1; ++j) {
+        const int t = j / c_.n_heads, h = j % c_.n_heads;
+        const Row& row = rows[t];
+        const float* qh = q_.data() + int64_t{t} * D + h * HS;
+        const int off = (h / kv_mul) * HS;
+        float max_val = -INFINITY;
+        for (int p = 0; p <= row.pos; ++p) {
+          att[p] = kernels_->dot(qh, key(row, l, p) + off, HS) * inv_sqrt;
+          max_val = std::max(max_val, att[p]);
+        }
+        float sum = 0.0f;
+        for (int p = 0; p <= row.pos; ++p) {
+          att[p] = expf(att[p] - max_val);
+          sum += att[p];
+        }
+        const float inv_sum = 1.0f / sum;
+        float* o = att_out_.data() + int64_t{t} * D + h * HS;
+        std::fill_n(o, HS, 0.0f);
+        for (int p = 0; p <= row.pos; ++p) {
+          kernels_->axpy(att[p] * inv_sum, value(row, l, p) + off, o, HS);
+        }
+      }
+    }, 1);
+    Gemm({{&L.wo, xb2_.data()}}, att_out_.data(), N);
+    for (int64_t i = 0; i < int64_t{N} * D; ++i) x_[i] += xb2_[i];
+
+    rmsnorm(xb_.data(), x_.data(), L.rms_ffn, N);
+    Gemm({{&L.w1, hb_.data()}, {&L.w3, hb2_.data()}}, xb_.data(), N);
+    pool_->ParallelFor(N * H, [&](int i0, int i1) {
+      for (int i = i0; i < i1; ++i) {
+        const float val = hb_[i];
+        hb_[i] = val * (1.0f / (1.0f + expf(-val))) * hb2_[i];
+      }
+    }, 1024);
+    Gemm({{&L.w2, xb2_.data()}}, hb_.data(), N);
+    for (int64_t i = 0; i < int64_t{N} * D; ++i) x_[i] += xb2_[i];
+  }
+
+  // Logits for each sequence's last position only.
+  const int B = static_cast<int>(batch.size());
+  for (int i = 0; i < B; ++i) {
+    std::memcpy(last_.data() + int64_t{i} * D, x_.data() + int64_t{last_row[i]} * D,
+                sizeof(float) * D);
+  }
+  rmsnorm(last_.data(), last_.data(), rms_final_, B);
+  out->vocab_size = c_.vocab_size;
+  out->logits.resize(size_t(B) * c_.vocab_size);
+  Gemm({{&classifier_, out->logits.data()}}, last_.data(), B);
+
+  for (const SequenceChunk& ch : batch) {
+    sequences_[ch.seq]->length = ch.start_pos + static_cast<int>(ch.tokens.size());
+  }
+  kv_used_ += new_tokens;
+  out->device_time = absl::Now() - start;
+  return absl::OkStatus();
+}
+
+void FastEngine::Release(SequenceId seq) {
+  absl::MutexLock lock(&mu_);
+  auto it = sequences_.find(seq);
+  if (it == sequences_.end()) return;
+  kv_used_ -= it->second->length;
+  sequences_.erase(it);
+}
+
+int64_t FastEngine::kv_used_tokens() const {
+  absl::MutexLock lock(&mu_);
+  return kv_used_;
+}
+
+}  // namespace joule::device

@@ -1,0 +1,88 @@
+#ifndef JOULE_DEVICE_CPU_FAST_ENGINE_H_
+#define JOULE_DEVICE_CPU_FAST_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "device/cpu/kernels.h"
+#include "device/cpu/thread_pool.h"
+#include "device/device.h"
+#include "model/checkpoint.h"
+
+namespace joule::device {
+
+// The fast CPU engine: int8 weights times int8-quantized activations (Q8_0,
+// exact int32 block dots, fp32 across groups) for version 2 checkpoints and
+// fp32 FMA kernels for version 0/1, with AVX-512 VNNI, AVX2 or generic code
+// chosen at run time. Every step is batched: each weight row is read once
+// for all the step's tokens (prefill chunks and every sequence's decode
+// token), and rows are split across a thread pool sized to the cores.
+class FastEngine : public Device {
+ public:
+  struct Options {
+    std::string name = "cpu";
+    int max_batch_size = 64;
+    int max_step_tokens = 1024;   // Rows of the activation buffers.
+    int64_t kv_capacity_tokens = 0;  // 0: 2 GiB worth, at least one context.
+    int threads = 0;               // 0: one per core.
+    std::string isa;               // "" best; "avx2"/"generic" to force.
+  };
+
+  explicit FastEngine(Options options);
+  ~FastEngine() override;
+
+  Capabilities capabilities() const override;
+  absl::Status LoadModel(const model::Checkpoint& ckpt) override;
+  absl::Status Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
+  absl::Status Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
+  void Release(SequenceId seq) override;
+  int64_t kv_used_tokens() const override;
+
+  const std::string& isa() const { return kernels_->isa; }
+
+ private:
+  struct Sequence;
+  struct Matrix {
+    const int8_t* q = nullptr;
+    const float* s = nullptr;
+    const float* f = nullptr;
+    int rows = 0, cols = 0;
+  };
+  struct Layer {
+    const float* rms_att;
+    const float* rms_ffn;
+    Matrix wq, wk, wv, wo, w1, w2, w3;
+  };
+  absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
+  // outs[i][t * rows_i + r] = mats[i] x rows of `in` (n tokens); one
+  // parallel loop over all the matrices' rows.
+  void Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats, const float* in, int n);
+
+  Options options_;
+  const cpu::Kernels* kernels_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  const model::Checkpoint* ckpt_ = nullptr;
+  model::Config c_;
+  bool quantized_ = false;
+  int gs_ = 0;
+  std::vector<Layer> layers_;
+  Matrix embedding_, classifier_;
+  const float* rms_final_ = nullptr;
+  int64_t kv_capacity_ = 0;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_ ABSL_GUARDED_BY(mu_);
+  int64_t kv_used_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Step buffers (one step at a time).
+  std::vector<float> x_, xb_, q_, k_, v_, att_out_, xb2_, hb_, hb2_, last_;
+  std::vector<int8_t> xq_;
+  std::vector<float> xs_;
+};
+
+}  // namespace joule::device
+
+#endif  // JOULE_DEVICE_CPU_FAST_ENGINE_H_

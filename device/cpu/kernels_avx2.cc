@@ -1,0 +1,134 @@
+// AVX2 + FMA kernels. Compiled with -mavx2 -mfma; only called after a
+// run-time check.
+#include <immintrin.h>
+
+#include "device/cpu/kernels.h"
+
+namespace joule::cpu {
+namespace {
+
+inline float Hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Exact int32 dot of 32 int8 pairs, as 8 lanes: |w| (unsigned) times x with
+// w's sign, so maddubs' int16 pair sums (at most 2 * 127 * 127) never
+// saturate.
+inline __m256i Dot32(__m256i w, __m256i x) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+template <int NB>
+void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
+            float* out, int out_stride, int r0, int r1) {
+  const int groups = cols / gs;
+  const int sub = gs / 32;  // 32-byte blocks per group.
+  for (int r = r0; r < r1; ++r) {
+    const int8_t* wr = w + int64_t{r} * cols;
+    const float* wsr = ws + int64_t{r} * groups;
+    __m256 acc[NB];
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; ++g) {
+      __m256i dot[NB];
+      for (int b = 0; b < NB; ++b) dot[b] = _mm256_setzero_si256();
+      for (int s = 0; s < sub; ++s) {
+        const int k = g * gs + s * 32;
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k));
+        for (int b = 0; b < NB; ++b) {
+          const __m256i xv =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + int64_t{b} * cols + k));
+          dot[b] = _mm256_add_epi32(dot[b], Dot32(wv, xv));
+        }
+      }
+      for (int b = 0; b < NB; ++b) {
+        const __m256 scale = _mm256_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]);
+        acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[b]), scale, acc[b]);
+      }
+    }
+    for (int b = 0; b < NB; ++b) out[int64_t{b} * out_stride + r] = Hsum(acc[b]);
+  }
+}
+
+void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
+            int batch, float* out, int out_stride, int r0, int r1) {
+  if (gs % 32 != 0) {
+    GenericKernels().q8_gemm(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
+    return;
+  }
+  const int groups = cols / gs;
+  int b = 0;
+  // Four sequences at a time share each loaded weight block.
+  for (; b + 4 <= batch; b += 4) {
+    Q8Rows<4>(w, ws, cols, gs, x + int64_t{b} * cols, xs + int64_t{b} * groups,
+              out + int64_t{b} * out_stride, out_stride, r0, r1);
+  }
+  for (; b < batch; ++b) {
+    Q8Rows<1>(w, ws, cols, gs, x + int64_t{b} * cols, xs + int64_t{b} * groups,
+              out + int64_t{b} * out_stride, out_stride, r0, r1);
+  }
+}
+
+template <int NB>
+void F32Rows(const float* w, int cols, const float* x, float* out, int out_stride, int r0,
+             int r1) {
+  for (int r = r0; r < r1; ++r) {
+    const float* wr = w + int64_t{r} * cols;
+    __m256 acc[NB];
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= cols; k += 8) {
+      const __m256 wv = _mm256_loadu_ps(wr + k);
+      for (int b = 0; b < NB; ++b) {
+        acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + int64_t{b} * cols + k), acc[b]);
+      }
+    }
+    for (int b = 0; b < NB; ++b) {
+      float s = Hsum(acc[b]);
+      for (int j = k; j < cols; ++j) s += wr[j] * x[int64_t{b} * cols + j];
+      out[int64_t{b} * out_stride + r] = s;
+    }
+  }
+}
+
+void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
+             int r0, int r1) {
+  int b = 0;
+  for (; b + 4 <= batch; b += 4) {
+    F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
+  }
+  for (; b < batch; ++b) {
+    F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
+  }
+}
+
+float Dot(const float* a, const float* b, int n) {
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float s = Hsum(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void Axpy(float a, const float* x, float* y, int n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const Kernels* Avx2Kernels() {
+  static const Kernels k{"avx2", &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k : nullptr;
+}
+
+}  // namespace joule::cpu

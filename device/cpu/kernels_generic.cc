@@ -1,0 +1,77 @@
+#include <cmath>
+
+#include "device/cpu/kernels.h"
+
+namespace joule::cpu {
+namespace {
+
+void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
+            int batch, float* out, int out_stride, int r0, int r1) {
+  const int groups = cols / gs;
+  for (int r = r0; r < r1; ++r) {
+    const int8_t* wr = w + int64_t{r} * cols;
+    const float* wsr = ws + int64_t{r} * groups;
+    for (int b = 0; b < batch; ++b) {
+      const int8_t* xb = x + int64_t{b} * cols;
+      const float* xsb = xs + int64_t{b} * groups;
+      float acc = 0.0f;
+      for (int g = 0; g < groups; ++g) {
+        int32_t dot = 0;
+        for (int k = g * gs; k < (g + 1) * gs; ++k) dot += int32_t{wr[k]} * xb[k];
+        acc += dot * wsr[g] * xsb[g];
+      }
+      out[int64_t{b} * out_stride + r] = acc;
+    }
+  }
+}
+
+void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
+             int r0, int r1) {
+  for (int r = r0; r < r1; ++r) {
+    for (int b = 0; b < batch; ++b) {
+      float acc = 0.0f;
+      for (int k = 0; k < cols; ++k) acc += w[int64_t{r} * cols + k] * x[int64_t{b} * cols + k];
+      out[int64_t{b} * out_stride + r] = acc;
+    }
+  }
+}
+
+float Dot(const float* a, const float* b, int n) {
+  float s = 0.0f;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void Axpy(float a, const float* x, float* y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const Kernels& GenericKernels() {
+  static const Kernels k{"generic", &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  return k;
+}
+
+void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
+  for (int g = 0; g < n / gs; ++g) {
+    float wmax = 0.0f;
+    for (int i = 0; i < gs; ++i) wmax = std::fmax(wmax, std::fabs(x[g * gs + i]));
+    const float s = wmax / 127.0f;
+    const float inv = s == 0.0f ? 0.0f : 1.0f / s;
+    scale[g] = s;
+    for (int i = 0; i < gs; ++i) q[g * gs + i] = static_cast<int8_t>(std::lround(x[g * gs + i] * inv));
+  }
+}
+
+const Kernels& SelectKernels(const std::string& isa) {
+  if (isa != "avx2" && isa != "generic") {
+    if (const Kernels* k = Avx512VnniKernels()) return *k;
+  }
+  if (isa != "generic") {
+    if (const Kernels* k = Avx2Kernels()) return *k;
+  }
+  return GenericKernels();
+}
+
+}  // namespace joule::cpu
