@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "device/cpu/fast_engine.h"
 #include "device/cpu/reference_engine.h"
 #include "device/fpga/fpga_device.h"
 #include "device/riscv/riscv_device.h"
@@ -28,11 +29,16 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
     o.max_batch_size = options.riscv_max_batch;
     return std::make_unique<RiscvDevice>(o);
   }
-  if (name == "cpu" || name == "cpu-ref") {
-    // Until the fast CPU engine lands, "cpu" is served by the reference.
-    ReferenceEngine::Options options;
-    options.name = std::string(name);
-    return std::make_unique<ReferenceEngine>(options);
+  if (name == "cpu") {
+    FastEngine::Options o;
+    o.name = "cpu";
+    o.threads = options.cpu_threads;
+    return std::make_unique<FastEngine>(o);
+  }
+  if (name == "cpu-ref") {
+    ReferenceEngine::Options o;
+    o.name = "cpu-ref";
+    return std::make_unique<ReferenceEngine>(o);
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown device '", name,

@@ -23,6 +23,7 @@ struct DeviceOptions {
   std::string fpga_xclbin_dir;
   bool fpga_emulation = false;
   unsigned fpga_device_index = 0;
+  int cpu_threads = 0;  // 0: one per core.
 };
 
 // Creates a driver from its name on the command line (`--devices`).

@@ -55,6 +55,7 @@ ABSL_FLAG(std::string, fpga_xclbin, "",
           "xclbin for --devices=fpga (default: the one built for the model's "
           "shape).");
 ABSL_FLAG(int, fpga_device_index, 0, "XRT device index of the board.");
+ABSL_FLAG(int, cpu_threads, 0, "Threads of the cpu device (0: one per core).");
 ABSL_FLAG(int, riscv_max_batch, 16,
           "Sequences the RISC-V device holds at once (its KV slots).");
 ABSL_FLAG(int, max_batch_size, 64,
@@ -121,6 +122,7 @@ int main(int argc, char** argv) {
   options.device_options.riscv_sim_config = absl::GetFlag(FLAGS_riscv_sim_config);
   options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
   options.device_options.fpga_emulation = absl::GetFlag(FLAGS_fpga_emulation);
+  options.device_options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
   options.device_options.fpga_xclbin = absl::GetFlag(FLAGS_fpga_xclbin);
   options.device_options.fpga_device_index = absl::GetFlag(FLAGS_fpga_device_index);
   if (std::string any = joule::server::FindRunfile("device/fpga/forward_stories260K.xclbin",

@@ -48,7 +48,7 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
   o.port = 0;
   o.checkpoint_path = Int8Stories260K();
   o.tokenizer_path = testing::SharedModel("tok512.bin");
-  o.devices = {"fpga", "cpu"};
+  o.devices = {"fpga", "cpu-ref"};
   o.energy.cpu_energy = "model";
   o.device_options.fpga_emulation = true;
   o.device_options.fpga_xclbin_dir = XclbinDir();
@@ -68,7 +68,7 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
     EXPECT_TRUE(stub->Generate(&ctx, req, &resp).ok());
     return resp;
   };
-  v1::GenerateResponse fpga = run("fpga"), cpu = run("cpu");
+  v1::GenerateResponse fpga = run("fpga"), cpu = run("cpu-ref");
   ASSERT_EQ(fpga.tokens_size(), 300);
   ASSERT_EQ(cpu.tokens_size(), 300);
   for (int i = 0; i < 300; ++i) ASSERT_EQ(fpga.tokens(i).id(), cpu.tokens(i).id()) << i;
