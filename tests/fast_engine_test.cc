@@ -32,30 +32,43 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> q(-127, 127);
   std::uniform_real_distribution<float> f(-1, 1);
-  for (int gs : {32, 64, 4}) {
-    const int rows = 37, cols = 256, batch = 11, groups = cols / gs;
+  for (auto [gs, cols] : {std::pair{32, 256}, {32, 288}, {64, 256}, {64, 768}, {4, 256}}) {
+    const int rows = 37, batch = 11, groups = cols / gs;
     std::vector<int8_t> w(rows * cols), x(batch * cols);
     std::vector<float> ws(rows * groups), xs(batch * groups), wf(rows * cols), xf(batch * cols);
     for (auto& v : w) v = q(rng);
-    for (auto& v : x) v = q(rng);
     for (auto& v : ws) v = f(rng) * 0.01f;
-    for (auto& v : xs) v = f(rng) * 0.01f;
     for (auto& v : wf) v = f(rng);
     for (auto& v : xf) v = f(rng);
+    std::vector<int32_t> sums(rows * groups);
+    for (int g = 0; g < rows * groups; ++g) {
+      for (int i = 0; i < gs; ++i) sums[g] += w[g * gs + i];
+    }
+    // Activations as floats; each ISA quantizes them its own way.
+    std::vector<float> xa(batch * cols);
+    for (auto& v : xa) v = f(rng);
+    auto quantize = [&](const cpu::Kernels& k) {
+      for (int b = 0; b < batch; ++b) {
+        k.quantize(xa.data() + b * cols, cols, gs, x.data() + b * cols, xs.data() + b * groups);
+      }
+    };
     std::vector<float> want(batch * rows), want_f(batch * rows);
-    cpu::GenericKernels().q8_gemm(w.data(), ws.data(), cols, gs, x.data(), xs.data(), batch,
-                                  want.data(), rows, 0, rows);
+    quantize(cpu::GenericKernels());
+    cpu::GenericKernels().q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(),
+                                  batch, want.data(), rows, 0, rows);
     cpu::GenericKernels().f32_gemm(wf.data(), cols, xf.data(), batch, want_f.data(), rows, 0, rows);
     for (const std::string& isa : Isas()) {
       const cpu::Kernels& k = cpu::SelectKernels(isa);
       ASSERT_EQ(k.isa, isa);
       std::vector<float> got(batch * rows, -1), got_f(batch * rows, -1);
+      quantize(k);
       // Split the rows as the thread pool does.
-      k.q8_gemm(w.data(), ws.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 0, 20);
-      k.q8_gemm(w.data(), ws.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 20, rows);
+      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 0, 20);
+      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 20, rows);
       k.f32_gemm(wf.data(), cols, xf.data(), batch, got_f.data(), rows, 0, rows);
       for (int i = 0; i < batch * rows; ++i) {
-        ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << isa << " gs " << gs << " " << i;
+        ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
+            << isa << " gs " << gs << " cols " << cols << " " << i;
         ASSERT_NEAR(got_f[i], want_f[i], 1e-4) << isa << " " << i;
       }
       EXPECT_NEAR(k.dot(wf.data(), xf.data(), 77), cpu::GenericKernels().dot(wf.data(), xf.data(), 77), 1e-4);

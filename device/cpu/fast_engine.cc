@@ -54,13 +54,25 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
         "re-export with model:convert_tool",
         gs_, c_.dim, c_.hidden_dim));
   }
-  auto view = [](const model::Matrix& m) {
+  weight_sums_.clear();
+  weight_sums_.reserve(7 * c_.n_layers + 2);
+  auto view = [&](const model::Matrix& m) {
     Matrix v;
     v.q = m.q;
     v.s = m.scales;
     v.f = m.f32;
     v.rows = m.rows;
     v.cols = m.cols;
+    if (m.quantized() && kernels_->unsigned_activations) {
+      std::vector<int32_t> sums(m.size() / gs_);
+      for (int64_t g = 0; g < static_cast<int64_t>(sums.size()); ++g) {
+        int32_t s = 0;
+        for (int i = 0; i < gs_; ++i) s += m.q[g * gs_ + i];
+        sums[g] = s;
+      }
+      weight_sums_.push_back(std::move(sums));
+      v.sums = weight_sums_.back().data();
+    }
     return v;
   };
   layers_.clear();
@@ -101,8 +113,8 @@ void FastEngine::Gemm(std::initializer_list<std::pair<const Matrix*, float*>> ma
     const int groups = cols / gs_;
     pool_->ParallelFor(n, [&](int b0, int b1) {
       for (int t = b0; t < b1; ++t) {
-        cpu::QuantizeGroups(in + int64_t{t} * cols, cols, gs_, xq_.data() + int64_t{t} * cols,
-                            xs_.data() + int64_t{t} * groups);
+        kernels_->quantize(in + int64_t{t} * cols, cols, gs_, xq_.data() + int64_t{t} * cols,
+                           xs_.data() + int64_t{t} * groups);
       }
     }, 8);
   }
@@ -114,8 +126,8 @@ void FastEngine::Gemm(std::initializer_list<std::pair<const Matrix*, float*>> ma
       const int lo = std::max(r0, base), hi = std::min(r1, base + m->rows);
       if (lo < hi) {
         if (quantized_) {
-          kernels_->q8_gemm(m->q, m->s, cols, gs_, xq_.data(), xs_.data(), n, out, m->rows,
-                            lo - base, hi - base);
+          kernels_->q8_gemm(m->q, m->s, m->sums, cols, gs_, xq_.data(), xs_.data(), n, out,
+                            m->rows, lo - base, hi - base);
         } else {
           kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base, hi - base);
         }

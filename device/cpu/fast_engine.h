@@ -49,6 +49,7 @@ class FastEngine : public Device {
     const int8_t* q = nullptr;
     const float* s = nullptr;
     const float* f = nullptr;
+    const int32_t* sums = nullptr;  // Per-group weight sums (unsigned form).
     int rows = 0, cols = 0;
   };
   struct Layer {
@@ -80,6 +81,7 @@ class FastEngine : public Device {
   // Step buffers (one step at a time).
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, xb2_, hb_, hb2_, last_;
   std::vector<int8_t> xq_;
+  std::vector<std::vector<int32_t>> weight_sums_;
   std::vector<float> xs_;
 };
 

@@ -11,13 +11,19 @@ namespace joule::cpu {
 // neither).
 struct Kernels {
   std::string isa;
+  // Quantizes activations for q8_gemm: int8 with per-group scales, stored
+  // as x + 128 (uint8) when `unsigned_activations` (VNNI's u8 x s8 dot).
+  bool unsigned_activations = false;
+  void (*quantize)(const float* x, int n, int gs, int8_t* q, float* scale);
   // out[b * out_stride + r] = sum over groups g of row r:
   //   (int32 dot of w[r, g] and x[b, g]) * w_scale[r, g] * x_scale[b, g]
   // for r in [r0, r1), b in [0, batch). Weights are row-major [rows x cols]
   // int8 with one scale per `gs` values; x is [batch x cols] int8 with
   // per-group scales. The int32 dots are exact.
-  void (*q8_gemm)(const int8_t* w, const float* w_scale, int cols, int gs, const int8_t* x,
-                  const float* x_scale, int batch, float* out, int out_stride, int r0, int r1);
+  // `w_sum` holds each group's sum of weights (for the unsigned form).
+  void (*q8_gemm)(const int8_t* w, const float* w_scale, const int32_t* w_sum, int cols, int gs,
+                  const int8_t* x, const float* x_scale, int batch, float* out, int out_stride,
+                  int r0, int r1);
   // out[b * out_stride + r] = dot(w[r], x[b]) in fp32.
   void (*f32_gemm)(const float* w, int cols, const float* x, int batch, float* out,
                    int out_stride, int r0, int r1);

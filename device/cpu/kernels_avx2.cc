@@ -53,10 +53,11 @@ void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
   }
 }
 
-void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
-            int batch, float* out, int out_stride, int r0, int r1) {
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int gs,
+            const int8_t* x, const float* xs, int batch, float* out, int out_stride, int r0,
+            int r1) {
   if (gs % 32 != 0) {
-    GenericKernels().q8_gemm(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
+    GenericKernels().q8_gemm(w, ws, wsum, cols, gs, x, xs, batch, out, out_stride, r0, r1);
     return;
   }
   const int groups = cols / gs;
@@ -123,10 +124,33 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// Q8_0 activations: max |x| per group, then a rounding conversion.
+void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
+  if (gs % 8 != 0) return QuantizeGroups(x, n, gs, q, scale);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int g = 0; g < n / gs; ++g) {
+    const float* xg = x + g * gs;
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < gs; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xg + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float s = _mm_cvtss_f32(m4) / 127.0f;
+    scale[g] = s;
+    const __m256 inv = _mm256_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
+    for (int i = 0; i < gs; i += 8) {
+      const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + i), inv));
+      alignas(32) int32_t tmp[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v);
+      for (int j = 0; j < 8; ++j) q[g * gs + i + j] = static_cast<int8_t>(tmp[j]);
+    }
+  }
+}
+
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2", &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k : nullptr;
 }

@@ -9,29 +9,27 @@
 namespace joule::cpu {
 namespace {
 
-// Exact int32 dot of 64 int8 pairs as 16 lanes: vpdpbusd on |w| (unsigned)
-// and x negated where w is negative.
-inline __m512i Dot64(__m512i acc, __m512i w, __m512i x) {
-  const __mmask64 neg = _mm512_movepi8_mask(w);
-  const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-  return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(w), sx);
-}
-
+// Activations arrive as x + 128 (uint8), so vpdpbusd multiplies them with
+// the signed weights directly; the +128 adds 128 * sum(w) to each group's
+// dot, which is subtracted exactly (sums precomputed per weight group).
 template <int NB>
-void Q8Rows64(const int8_t* w, const float* ws, int cols, const int8_t* x, const float* xs,
-              float* out, int out_stride, int r0, int r1) {
-  // Group size 64: one vpdpbusd per group and sequence.
+void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
+              const float* xs, float* out, int out_stride, int r0, int r1) {
   const int groups = cols / 64;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
     const float* wsr = ws + int64_t{r} * groups;
+    const int32_t* sumr = wsum + int64_t{r} * groups;
     __m512 acc[NB];
     for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
     for (int g = 0; g < groups; ++g) {
       const __m512i wv = _mm512_loadu_si512(wr + g * 64);
+      // The correction lands in lane 0 only (the lanes are summed at the
+      // end); every other lane starts at zero.
+      const __m512i corr = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
       for (int b = 0; b < NB; ++b) {
         const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 64);
-        const __m512i d = Dot64(_mm512_setzero_si512(), wv, xv);
+        const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
         acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
                                  _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc[b]);
       }
@@ -41,22 +39,25 @@ void Q8Rows64(const int8_t* w, const float* ws, int cols, const int8_t* x, const
 }
 
 template <int NB>
-void Q8Rows32(const int8_t* w, const float* ws, int cols, const int8_t* x, const float* xs,
-              float* out, int out_stride, int r0, int r1) {
+void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
+              const float* xs, float* out, int out_stride, int r0, int r1) {
   // Group size 32: each 64-byte load covers two groups; lanes 0-7 take the
-  // first group's scale and lanes 8-15 the second's.
+  // first group's scale and correction, lanes 8-15 the second's.
   const int groups = cols / 32;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
     const float* wsr = ws + int64_t{r} * groups;
+    const int32_t* sumr = wsum + int64_t{r} * groups;
     __m512 acc[NB];
     for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
-    int g = 0;
-    for (; g + 2 <= groups; g += 2) {
+    const int even = groups & ~1;
+    for (int g = 0; g < even; g += 2) {
       const __m512i wv = _mm512_loadu_si512(wr + g * 32);
+      const __m512i corr = _mm512_mask_set1_epi32(
+          _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]), 0x0100, -128 * sumr[g + 1]);
       for (int b = 0; b < NB; ++b) {
         const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 32);
-        const __m512i d = Dot64(_mm512_setzero_si512(), wv, xv);
+        const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
         const float* xsb = xs + int64_t{b} * groups;
         // Lanes 0-7: group g's scale; 8-15: group g+1's (AVX512F only).
         const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
@@ -67,9 +68,16 @@ void Q8Rows32(const int8_t* w, const float* ws, int cols, const int8_t* x, const
     }
     for (int b = 0; b < NB; ++b) {
       float s = _mm512_reduce_add_ps(acc[b]);
-      if (g < groups) {  // An odd last group.
-        int32_t dot = 0;
-        for (int k = g * 32; k < cols; ++k) dot += int32_t{wr[k]} * x[int64_t{b} * cols + k];
+      if (groups != even) {  // An odd last group: one 256-bit dot.
+        const int g = even;
+        const __m256i d = _mm256_dpbusd_epi32(
+            _mm256_setzero_si256(),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + int64_t{b} * cols + g * 32)),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + g * 32)));
+        __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0x4E));
+        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0xB1));
+        const int32_t dot = _mm_cvtsi128_si32(d4) - 128 * sumr[g];
         s += dot * wsr[g] * xs[int64_t{b} * groups + g];
       }
       out[int64_t{b} * out_stride + r] = s;
@@ -77,21 +85,43 @@ void Q8Rows32(const int8_t* w, const float* ws, int cols, const int8_t* x, const
   }
 }
 
-void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
-            int batch, float* out, int out_stride, int r0, int r1) {
+// Any other group size: plain loops on the unsigned form. GCC 12 turns
+// this (u8 - 128) x s8 reduction into vpdpbusd without the -128 term when
+// it auto-vectorizes it, so vectorization is off here.
+__attribute__((optimize("no-tree-vectorize"))) void Q8Generic(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
+               const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
+  const int groups = cols / gs;
+  for (int r = r0; r < r1; ++r) {
+    for (int b = 0; b < batch; ++b) {
+      float acc = 0.0f;
+      for (int g = 0; g < groups; ++g) {
+        int32_t dot = 0;
+        for (int k = g * gs; k < (g + 1) * gs; ++k) {
+          dot += int32_t{w[int64_t{r} * cols + k]} *
+                 (static_cast<uint8_t>(x[int64_t{b} * cols + k]) - 128);
+        }
+        acc += dot * ws[int64_t{r} * groups + g] * xs[int64_t{b} * groups + g];
+      }
+      out[int64_t{b} * out_stride + r] = acc;
+    }
+  }
+}
+
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int gs,
+            const int8_t* x, const float* xs, int batch, float* out, int out_stride, int r0,
+            int r1) {
   if (gs != 64 && gs != 32) {
-    const Kernels* avx2 = Avx2Kernels();
-    (avx2 ? *avx2 : GenericKernels()).q8_gemm(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
+    Q8Generic(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
     return;
   }
   const int groups = cols / gs;
   auto rows = [&](auto nb, int b) {
     constexpr int NB = decltype(nb)::value;
     if (gs == 64) {
-      Q8Rows64<NB>(w, ws, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
+      Q8Rows64<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
                    out + int64_t{b} * out_stride, out_stride, r0, r1);
     } else {
-      Q8Rows32<NB>(w, ws, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
+      Q8Rows32<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
                    out + int64_t{b} * out_stride, out_stride, r0, r1);
     }
   };
@@ -99,6 +129,28 @@ void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
   for (; b + 8 <= batch; b += 8) rows(std::integral_constant<int, 8>(), b);
   for (; b + 4 <= batch; b += 4) rows(std::integral_constant<int, 4>(), b);
   for (; b < batch; ++b) rows(std::integral_constant<int, 1>(), b);
+}
+
+// Activations to x + 128 (uint8) with per-group scales.
+__attribute__((optimize("no-tree-vectorize"))) void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
+  if (gs % 16 != 0) {
+    QuantizeGroups(x, n, gs, q, scale);
+    for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(static_cast<uint8_t>(q[i] + 128));
+    return;
+  }
+  for (int g = 0; g < n / gs; ++g) {
+    const float* xg = x + g * gs;
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < gs; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
+    const float s = _mm512_reduce_max_ps(m) / 127.0f;
+    scale[g] = s;
+    const __m512 inv = _mm512_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
+    const __m512i bias = _mm512_set1_epi32(128);
+    for (int i = 0; i < gs; i += 16) {
+      const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xg + i), inv)), bias);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + g * gs + i), _mm512_cvtepi32_epi8(v));
+    }
+  }
 }
 
 template <int NB>
@@ -158,7 +210,7 @@ void Axpy(float a, const float* x, float* y, int n) {
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni", &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

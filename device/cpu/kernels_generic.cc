@@ -5,8 +5,8 @@
 namespace joule::cpu {
 namespace {
 
-void Q8Gemm(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
-            int batch, float* out, int out_stride, int r0, int r1) {
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs, const int8_t* x,
+            const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
   const int groups = cols / gs;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
@@ -48,11 +48,6 @@ void Axpy(float a, const float* x, float* y, int n) {
 
 }  // namespace
 
-const Kernels& GenericKernels() {
-  static const Kernels k{"generic", &Q8Gemm, &F32Gemm, &Dot, &Axpy};
-  return k;
-}
-
 void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
   for (int g = 0; g < n / gs; ++g) {
     float wmax = 0.0f;
@@ -60,8 +55,14 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
     const float s = wmax / 127.0f;
     const float inv = s == 0.0f ? 0.0f : 1.0f / s;
     scale[g] = s;
-    for (int i = 0; i < gs; ++i) q[g * gs + i] = static_cast<int8_t>(std::lround(x[g * gs + i] * inv));
+    // Round to nearest even (as SIMD conversions do), not through libm.
+    for (int i = 0; i < gs; ++i) q[g * gs + i] = static_cast<int8_t>(std::nearbyint(x[g * gs + i] * inv));
   }
+}
+
+const Kernels& GenericKernels() {
+  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  return k;
 }
 
 const Kernels& SelectKernels(const std::string& isa) {

@@ -1,0 +1,115 @@
+// The fast CPU engine against the memory-bandwidth roofline measured in the
+// same run: batch-1 decode, aggregate decode at 1/4/16/32 sequences and
+// 256-token prefill, on stories15M- and stories110M-shaped synthetic
+// checkpoints, fp32 (v0) and int8 (v2).
+//   bazel run -c opt //bench:cpu_engine_bench [-- --shapes=stories110M --versions=2]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/bench_models.h"
+#include "device/cpu/fast_engine.h"
+#include "device/cpu/thread_pool.h"
+#include "model/sampler.h"
+
+ABSL_FLAG(std::string, shapes, "stories15M,stories110M", "Shapes.");
+ABSL_FLAG(std::string, versions, "0,2", "Checkpoint versions.");
+ABSL_FLAG(std::string, batches, "1,4,16,32", "Aggregate decode batch sizes.");
+ABSL_FLAG(int, decode_steps, 64, "Decode steps per measurement.");
+
+namespace {
+
+// Read bandwidth of this machine: all cores summing a buffer far larger
+// than the caches, best of five.
+double MeasureBandwidth(joule::cpu::ThreadPool& pool) {
+  const size_t n = size_t{1} << 27;  // 1 GiB of uint64.
+  std::vector<uint64_t> buf(n, 1);
+  std::vector<uint64_t> sums(64);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const absl::Time t0 = absl::Now();
+    pool.ParallelFor(static_cast<int>(n / 4096), [&](int c0, int c1) {
+      uint64_t s = 0;
+      for (size_t i = size_t(c0) * 4096; i < size_t(c1) * 4096; ++i) s += buf[i];
+      sums[c0 % 64] = s;
+    });
+    const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+    best = std::max(best, n * 8.0 / secs);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  joule::cpu::ThreadPool pool(0);
+  const double bw = MeasureBandwidth(pool);
+  std::printf("cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s (measured now)\n\n",
+              pool.size(), bw / 1e9);
+  std::printf("%-12s %3s %-10s %9s %9s %7s %9s %9s %9s %9s %11s\n", "shape", "v", "isa",
+              "b1 tok/s", "roofline", "% roof", "agg@1", "agg@4", "agg@16", "agg@32", "prefill256");
+  std::vector<int> batches;
+  for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    batches.push_back(std::stoi(std::string(b)));
+  }
+  const int steps = absl::GetFlag(FLAGS_decode_steps);
+  for (absl::string_view shape : absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
+    for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_versions), ',')) {
+      const int version = std::stoi(std::string(v));
+      auto ckpt = joule::bench::Synthetic(std::string(shape), version);
+      const joule::model::Config& c = ckpt->config();
+      joule::device::FastEngine::Options o;
+      o.max_batch_size = 64;
+      joule::device::FastEngine dev(o);
+      if (!dev.LoadModel(*ckpt).ok()) return 1;
+      // Bytes a decode step must read: every weight once (the shared
+      // classifier is the embedding), plus the KV cache it attends over.
+      const double weight_bytes =
+          version == 0 ? 4.0 * c.ParameterCount()
+                       : c.ParameterCount() * (1.0 + 4.0 / ckpt->group_size());
+      const double kv_bytes = 2.0 * c.n_layers * c.kv_dim() * 4 * (steps / 2.0);
+      const double roofline = bw / (weight_bytes + kv_bytes);
+      joule::device::StepOutput out;
+      uint64_t next_seq = 1;
+      auto decode = [&](int batch) {
+        std::vector<std::vector<int>> toks(batch, std::vector<int>{1});
+        std::vector<uint64_t> ids(batch);
+        for (auto& id : ids) id = next_seq++;
+        const absl::Time t0 = absl::Now();
+        for (int pos = 0; pos < steps; ++pos) {
+          std::vector<joule::device::SequenceChunk> chunks;
+          for (int b = 0; b < batch; ++b) chunks.push_back({ids[b], pos, toks[b]});
+          if (!dev.Decode(chunks, &out).ok()) std::abort();
+          for (int b = 0; b < batch; ++b) toks[b][0] = joule::model::Argmax(out.row(b));
+        }
+        const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+        for (uint64_t id : ids) dev.Release(id);
+        return batch * steps / secs;
+      };
+      decode(1);  // Warm up: page in the weights.
+      const double b1 = decode(1);
+      std::vector<double> agg;
+      for (int b : batches) agg.push_back(b == 1 ? b1 : decode(b));
+      const int plen = std::min(256, c.seq_len - 1);
+      std::vector<int> prompt(plen);
+      for (int i = 0; i < plen; ++i) prompt[i] = 1 + (i * 31) % 1000;
+      const absl::Time t0 = absl::Now();
+      if (!dev.Prefill({{next_seq, 0, prompt}}, &out).ok()) std::abort();
+      const double prefill = plen / absl::ToDoubleSeconds(absl::Now() - t0);
+      dev.Release(next_seq++);
+      std::printf("%-12s %3d %-10s %9.1f %9.1f %6.0f%%", std::string(shape).c_str(), version,
+                  dev.isa().c_str(), b1, roofline, 100 * b1 / roofline);
+      for (double a : agg) std::printf(" %9.1f", a);
+      std::printf(" %11.1f\n", prefill);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
