@@ -72,6 +72,15 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
         ASSERT_NEAR(got_f[i], want_f[i], 1e-4) << isa << " " << i;
       }
       EXPECT_NEAR(k.dot(wf.data(), xf.data(), 77), cpu::GenericKernels().dot(wf.data(), xf.data(), 77), 1e-4);
+      std::vector<float> h(101), g(101), h_ref;
+      for (int i = 0; i < 101; ++i) {
+        h[i] = (i - 50) * 0.37f;
+        g[i] = 1.0f + i * 0.01f;
+      }
+      h_ref = h;
+      cpu::GenericKernels().swiglu(h_ref.data(), g.data(), 101);
+      k.swiglu(h.data(), g.data(), 101);
+      for (int i = 0; i < 101; ++i) ASSERT_NEAR(h[i], h_ref[i], 1e-5 * (1 + std::fabs(h_ref[i]))) << isa;
     }
   }
 }

@@ -88,6 +88,17 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   kv_capacity_ = options_.kv_capacity_tokens > 0
                      ? options_.kv_capacity_tokens
                      : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) / per_token);
+  const int HS = c_.head_size();
+  rope_cos_.assign(size_t(c_.seq_len) * HS / 2, 0);
+  rope_sin_.assign(rope_cos_.size(), 0);
+  for (int pos = 0; pos < c_.seq_len; ++pos) {
+    for (int head_dim = 0; head_dim < HS; head_dim += 2) {
+      const float freq = 1.0f / powf(10000.0f, head_dim / (float)HS);
+      const float val = pos * freq;
+      rope_cos_[size_t(pos) * HS / 2 + head_dim / 2] = cosf(val);
+      rope_sin_[size_t(pos) * HS / 2 + head_dim / 2] = sinf(val);
+    }
+  }
   const size_t T = options_.max_step_tokens;
   x_.assign(T * c_.dim, 0);
   xb_.assign(T * c_.dim, 0);
@@ -240,11 +251,11 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
       const int pos = rows[t].pos;
       float* q = q_.data() + int64_t{t} * D;
       float* k = k_.data() + int64_t{t} * KV;
+      const float* cos_row = rope_cos_.data() + size_t(pos) * HS / 2;
+      const float* sin_row = rope_sin_.data() + size_t(pos) * HS / 2;
       for (int i = 0; i < D; i += 2) {
-        const int head_dim = i % HS;
-        const float freq = 1.0f / powf(10000.0f, head_dim / (float)HS);
-        const float val = pos * freq;
-        const float fcr = cosf(val), fci = sinf(val);
+        const int pair = (i % HS) / 2;
+        const float fcr = cos_row[pair], fci = sin_row[pair];
         const float q0 = q[i], q1 = q[i + 1];
         q[i] = q0 * fcr - q1 * fci;
         q[i + 1] = q0 * fci + q1 * fcr;
@@ -292,7 +303,11 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
     rmsnorm(xb_.data(), x_.data(), L.rms_ffn, N);
     Gemm({{&L.w1, hb_.data()}, {&L.w3, hb2_.data()}}, xb_.data(), N);
     pool_->ParallelFor(N * H, [&](int i0, int i1) {
-      for (int i = i0; i < i1; ++i) {
+      if (quantized_) {
+        kernels_->swiglu(hb_.data() + i0, hb2_.data() + i0, i1 - i0);
+        return;
+      }
+      for (int i = i0; i < i1; ++i) {  // fp32: libm's expf, as the reference.
         const float val = hb_[i];
         hb_[i] = val * (1.0f / (1.0f + expf(-val))) * hb2_[i];
       }

@@ -82,6 +82,9 @@ class FastEngine : public Device {
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, xb2_, hb_, hb2_, last_;
   std::vector<int8_t> xq_;
   std::vector<std::vector<int32_t>> weight_sums_;
+  // RoPE rotation per position and pair, computed once with the reference's
+  // formula (bit-identical values, no powf/cosf/sinf per token).
+  std::vector<float> rope_cos_, rope_sin_;
   std::vector<float> xs_;
 };
 

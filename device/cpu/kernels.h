@@ -30,6 +30,9 @@ struct Kernels {
   float (*dot)(const float* a, const float* b, int n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);
+  // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
+  // int8 path, whose activations are quantized anyway.
+  void (*swiglu)(float* h, const float* g, int n);
 };
 
 // The best kernels this CPU supports (or the one `isa` names: "avx512vnni",

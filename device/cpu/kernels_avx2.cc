@@ -2,6 +2,8 @@
 // run-time check.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "device/cpu/kernels.h"
 
 namespace joule::cpu {
@@ -124,6 +126,38 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// exp(v) for v <= 0 (Cephes-style polynomial, about 2 ulp).
+inline __m256 ExpNeg(__m256 v) {
+  v = _mm256_max_ps(v, _mm256_set1_ps(-87.0f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), v);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+void SwiGlu(float* h, const float* g, int n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(h + i);
+    // sigmoid(x) from e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) below.
+    const __m256 e = ExpNeg(_mm256_or_ps(x, sign));
+    const __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    const __m256 sig = _mm256_blendv_ps(inv, _mm256_mul_ps(e, inv), x);
+    _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(g + i)));
+  }
+  for (; i < n; ++i) h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
+}
+
 // Q8_0 activations: max |x| per group, then a rounding conversion.
 void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   if (gs % 8 != 0) return QuantizeGroups(x, n, gs, q, scale);
@@ -150,7 +184,7 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &SwiGlu};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k : nullptr;
 }

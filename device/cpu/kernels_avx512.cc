@@ -2,6 +2,7 @@
 // called after a run-time check.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "device/cpu/kernels.h"
@@ -115,20 +116,26 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int
     return;
   }
   const int groups = cols / gs;
-  auto rows = [&](auto nb, int b) {
+  auto rows = [&](auto nb, int b, int ra, int re) {
     constexpr int NB = decltype(nb)::value;
     if (gs == 64) {
       Q8Rows64<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-                   out + int64_t{b} * out_stride, out_stride, r0, r1);
+                   out + int64_t{b} * out_stride, out_stride, ra, re);
     } else {
       Q8Rows32<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-                   out + int64_t{b} * out_stride, out_stride, r0, r1);
+                   out + int64_t{b} * out_stride, out_stride, ra, re);
     }
   };
-  int b = 0;
-  for (; b + 8 <= batch; b += 8) rows(std::integral_constant<int, 8>(), b);
-  for (; b + 4 <= batch; b += 4) rows(std::integral_constant<int, 4>(), b);
-  for (; b < batch; ++b) rows(std::integral_constant<int, 1>(), b);
+  // Blocks of rows, each finished for the whole batch before the next: the
+  // block stays in L1 while every group of sequences uses it, so weights
+  // come from memory once per step.
+  for (int rb = r0; rb < r1; rb += 16) {
+    const int re = std::min(r1, rb + 16);
+    int b = 0;
+    for (; b + 8 <= batch; b += 8) rows(std::integral_constant<int, 8>(), b, rb, re);
+    for (; b + 4 <= batch; b += 4) rows(std::integral_constant<int, 4>(), b, rb, re);
+    for (; b < batch; ++b) rows(std::integral_constant<int, 1>(), b, rb, re);
+  }
 }
 
 // Activations to x + 128 (uint8) with per-group scales.
@@ -177,15 +184,18 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
 
 void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
              int r0, int r1) {
-  int b = 0;
-  for (; b + 8 <= batch; b += 8) {
-    F32Rows<8>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
-  }
-  for (; b + 4 <= batch; b += 4) {
-    F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
-  }
-  for (; b < batch; ++b) {
-    F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
+  for (int rb = r0; rb < r1; rb += 8) {  // Row blocks stay in L1 (see Q8Gemm).
+    const int re = std::min(r1, rb + 8);
+    int b = 0;
+    for (; b + 8 <= batch; b += 8) {
+      F32Rows<8>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+    }
+    for (; b + 4 <= batch; b += 4) {
+      F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+    }
+    for (; b < batch; ++b) {
+      F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+    }
   }
 }
 
@@ -210,7 +220,8 @@ void Axpy(float a, const float* x, float* y, int n) {
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy,
+                         Avx2Kernels()->swiglu};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

@@ -46,6 +46,10 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void SwiGlu(float* h, const float* g, int n) {
+  for (int i = 0; i < n; ++i) h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
+}
+
 }  // namespace
 
 void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
@@ -61,7 +65,7 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy};
+  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &SwiGlu};
   return k;
 }
 
