@@ -277,24 +277,10 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
       for (int j = j0; j < j1; ++j) {
         const int t = j / c_.n_heads, h = j % c_.n_heads;
         const Row& row = rows[t];
-        const float* qh = q_.data() + int64_t{t} * D + h * HS;
         const int off = (h / kv_mul) * HS;
-        float max_val = -INFINITY;
-        for (int p = 0; p <= row.pos; ++p) {
-          att[p] = kernels_->dot(qh, key(row, l, p) + off, HS) * inv_sqrt;
-          max_val = std::max(max_val, att[p]);
-        }
-        float sum = 0.0f;
-        for (int p = 0; p <= row.pos; ++p) {
-          att[p] = expf(att[p] - max_val);
-          sum += att[p];
-        }
-        const float inv_sum = 1.0f / sum;
-        float* o = att_out_.data() + int64_t{t} * D + h * HS;
-        std::fill_n(o, HS, 0.0f);
-        for (int p = 0; p <= row.pos; ++p) {
-          kernels_->axpy(att[p] * inv_sum, value(row, l, p) + off, o, HS);
-        }
+        kernels_->attend(q_.data() + int64_t{t} * D + h * HS, key(row, l, 0) + off,
+                         value(row, l, 0) + off, KV, row.pos + 1, HS, inv_sqrt, att,
+                         att_out_.data() + int64_t{t} * D + h * HS);
       }
     }, 1);
     Gemm({{&L.wo, xb2_.data()}}, att_out_.data(), N);

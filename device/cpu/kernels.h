@@ -30,6 +30,11 @@ struct Kernels {
   float (*dot)(const float* a, const float* b, int n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);
+  // One query head over `n` cached positions: out = softmax(q . k_t * scale)
+  // weighted sum of v_t; keys/values of position t at keys + t * stride.
+  // `scores` has room for n floats. libm's expf, as the reference.
+  void (*attend)(const float* q, const float* keys, const float* values, int stride, int n,
+                 int head_size, float scale, float* scores, float* out);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
   // int8 path, whose activations are quantized anyway.
   void (*swiglu)(float* h, const float* g, int n);

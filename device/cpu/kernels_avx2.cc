@@ -2,6 +2,7 @@
 // run-time check.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "device/cpu/kernels.h"
@@ -126,6 +127,23 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
+            float scale, float* scores, float* out) {
+  float max_val = -INFINITY;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
+    max_val = std::max(max_val, scores[t]);
+  }
+  float sum = 0.0f;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = expf(scores[t] - max_val);
+    sum += scores[t];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
+  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
+}
+
 // exp(v) for v <= 0 (Cephes-style polynomial, about 2 ulp).
 inline __m256 ExpNeg(__m256 v) {
   v = _mm256_max_ps(v, _mm256_set1_ps(-87.0f));
@@ -184,7 +202,7 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &SwiGlu};
+  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend, &SwiGlu};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k : nullptr;
 }

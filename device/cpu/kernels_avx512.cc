@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "device/cpu/kernels.h"
@@ -21,8 +22,10 @@ void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
     const int8_t* wr = w + int64_t{r} * cols;
     const float* wsr = ws + int64_t{r} * groups;
     const int32_t* sumr = wsum + int64_t{r} * groups;
-    __m512 acc[NB];
-    for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
+    // Alternate groups between two accumulators per sequence: with one
+    // sequence the fmadd chain's latency, not bandwidth, would bound it.
+    __m512 acc[2][NB];
+    for (int b = 0; b < NB; ++b) acc[0][b] = acc[1][b] = _mm512_setzero_ps();
     for (int g = 0; g < groups; ++g) {
       const __m512i wv = _mm512_loadu_si512(wr + g * 64);
       // The correction lands in lane 0 only (the lanes are summed at the
@@ -31,11 +34,14 @@ void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
       for (int b = 0; b < NB; ++b) {
         const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 64);
         const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
-        acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                                 _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc[b]);
+        acc[g & 1][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                                        _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]),
+                                        acc[g & 1][b]);
       }
     }
-    for (int b = 0; b < NB; ++b) out[int64_t{b} * out_stride + r] = _mm512_reduce_add_ps(acc[b]);
+    for (int b = 0; b < NB; ++b) {
+      out[int64_t{b} * out_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
+    }
   }
 }
 
@@ -163,6 +169,27 @@ __attribute__((optimize("no-tree-vectorize"))) void Quantize(const float* x, int
 template <int NB>
 void F32Rows(const float* w, int cols, const float* x, float* out, int out_stride, int r0,
              int r1) {
+  if constexpr (NB == 1) {
+    // One sequence: four independent chains hide the FMA latency.
+    for (int r = r0; r < r1; ++r) {
+      const float* wr = w + int64_t{r} * cols;
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      int k = 0;
+      for (; k + 64 <= cols; k += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 16), _mm512_loadu_ps(x + k + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 32), _mm512_loadu_ps(x + k + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 48), _mm512_loadu_ps(x + k + 48), a3);
+      }
+      for (; k + 16 <= cols; k += 16) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k), a0);
+      }
+      float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+      for (; k < cols; ++k) s += wr[k] * x[k];
+      out[r] = s;
+    }
+    return;
+  }
   for (int r = r0; r < r1; ++r) {
     const float* wr = w + int64_t{r} * cols;
     __m512 acc[NB];
@@ -217,10 +244,27 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
+            float scale, float* scores, float* out) {
+  float max_val = -INFINITY;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
+    max_val = std::max(max_val, scores[t]);
+  }
+  float sum = 0.0f;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = expf(scores[t] - max_val);
+    sum += scores[t];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
+  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
+}
+
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy,
+  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend,
                          Avx2Kernels()->swiglu};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "device/cpu/kernels.h"
@@ -46,6 +47,23 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
+            float scale, float* scores, float* out) {
+  float max_val = -INFINITY;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
+    max_val = std::max(max_val, scores[t]);
+  }
+  float sum = 0.0f;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = expf(scores[t] - max_val);
+    sum += scores[t];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
+  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
+}
+
 void SwiGlu(float* h, const float* g, int n) {
   for (int i = 0; i < n; ++i) h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
 }
@@ -65,7 +83,7 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &SwiGlu};
+  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend, &SwiGlu};
   return k;
 }
 
