@@ -26,7 +26,7 @@ void ThreadPool::Work(int index) {
   while (true) {
     // Spin a little for the next job, then sleep until one comes.
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
+    while (generation_.load(std::memory_order_acquire) == seen && spins < 2000) {
       _mm_pause();
       ++spins;
     }
