@@ -2,7 +2,8 @@
 // same run: batch-1 decode, aggregate decode at 1/4/16/32 sequences and
 // 256-token prefill, on stories15M- and stories110M-shaped synthetic
 // checkpoints, fp32 (v0) and int8 (v2).
-//   bazel run -c opt //bench:cpu_engine_bench [-- --shapes=stories110M --versions=2]
+//   bazel run -c opt //bench:cpu_engine_bench [-- --shapes=stories110M
+//   --versions=2]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -54,17 +55,23 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   joule::cpu::ThreadPool pool(0);
   const double bw = MeasureBandwidth(pool);
-  std::printf("cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s (measured now)\n\n",
-              pool.size(), bw / 1e9);
-  std::printf("%-12s %3s %-10s %9s %9s %7s %9s %9s %9s %9s %11s\n", "shape", "v", "isa",
-              "b1 tok/s", "roofline", "% roof", "agg@1", "agg@4", "agg@16", "agg@32", "prefill256");
+  std::printf(
+      "cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s (measured "
+      "now)\n\n",
+      pool.size(), bw / 1e9);
+  std::printf("%-12s %3s %-10s %9s %9s %7s %9s %9s %9s %9s %11s\n", "shape",
+              "v", "isa", "b1 tok/s", "roofline", "% roof", "agg@1", "agg@4",
+              "agg@16", "agg@32", "prefill256");
   std::vector<int> batches;
-  for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+  for (absl::string_view b :
+       absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     batches.push_back(std::stoi(std::string(b)));
   }
   const int steps = absl::GetFlag(FLAGS_decode_steps);
-  for (absl::string_view shape : absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
-    for (absl::string_view v : absl::StrSplit(absl::GetFlag(FLAGS_versions), ',')) {
+  for (absl::string_view shape :
+       absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
+    for (absl::string_view v :
+         absl::StrSplit(absl::GetFlag(FLAGS_versions), ',')) {
       const int version = std::stoi(std::string(v));
       auto ckpt = joule::bench::Synthetic(std::string(shape), version);
       const joule::model::Config& c = ckpt->config();
@@ -88,9 +95,11 @@ int main(int argc, char** argv) {
         const absl::Time t0 = absl::Now();
         for (int pos = 0; pos < steps; ++pos) {
           std::vector<joule::device::SequenceChunk> chunks;
-          for (int b = 0; b < batch; ++b) chunks.push_back({ids[b], pos, toks[b]});
+          for (int b = 0; b < batch; ++b)
+            chunks.push_back({ids[b], pos, toks[b]});
           if (!dev.Decode(chunks, &out).ok()) std::abort();
-          for (int b = 0; b < batch; ++b) toks[b][0] = joule::model::Argmax(out.row(b));
+          for (int b = 0; b < batch; ++b)
+            toks[b][0] = joule::model::Argmax(out.row(b));
         }
         const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
         for (uint64_t id : ids) dev.Release(id);
@@ -107,8 +116,9 @@ int main(int argc, char** argv) {
       if (!dev.Prefill({{next_seq, 0, prompt}}, &out).ok()) std::abort();
       const double prefill = plen / absl::ToDoubleSeconds(absl::Now() - t0);
       dev.Release(next_seq++);
-      std::printf("%-12s %3d %-10s %9.1f %9.1f %6.0f%%", std::string(shape).c_str(), version,
-                  dev.isa().c_str(), b1, roofline, 100 * b1 / roofline);
+      std::printf("%-12s %3d %-10s %9.1f %9.1f %6.0f%%",
+                  std::string(shape).c_str(), version, dev.isa().c_str(), b1,
+                  roofline, 100 * b1 / roofline);
       for (double a : agg) std::printf(" %9.1f", a);
       std::printf(" %11.1f\n", prefill);
       std::fflush(stdout);

@@ -35,15 +35,22 @@ int main() {
   const double cpu_watts = 15.0;  // The CPU power model's default (modeled).
   const double cpu_j = cpu_watts * cpu_s;
 
-  std::printf("fpga_bench: stories110M shape, int8 Q8_0 (group size %d)\n", ckpt->group_size());
+  std::printf("fpga_bench: stories110M shape, int8 Q8_0 (group size %d)\n",
+              ckpt->group_size());
   std::printf("  FPGA (MODELED: %s)\n", fpga.Describe().c_str());
-  std::printf("    %.1f tok/s, %.4f J/token, %.0f cycles/token at position 0\n", 1.0 / fpga_s,
-              fpga_j, double(fpga.CyclesPerToken(c, 0)));
-  std::printf("  CPU here (reference engine, measured time, modeled %.0f W): %.1f tok/s, %.4f J/token\n",
-              cpu_watts, 1.0 / cpu_s, cpu_j);
-  std::printf("  FPGA vs this CPU: %.2fx the speed, %.2fx less energy per token\n", cpu_s / fpga_s,
-              cpu_j / fpga_j);
-  std::printf("  HLSTransform reports: 2.46x the speed of a Xeon E5-2686 v4 with 12.75x less\n"
-              "  energy per token; 0.53x the speed of an RTX 3090 with 8.25x less energy.\n");
+  std::printf("    %.1f tok/s, %.4f J/token, %.0f cycles/token at position 0\n",
+              1.0 / fpga_s, fpga_j, double(fpga.CyclesPerToken(c, 0)));
+  std::printf(
+      "  CPU here (reference engine, measured time, modeled %.0f W): %.1f "
+      "tok/s, %.4f J/token\n",
+      cpu_watts, 1.0 / cpu_s, cpu_j);
+  std::printf(
+      "  FPGA vs this CPU: %.2fx the speed, %.2fx less energy per token\n",
+      cpu_s / fpga_s, cpu_j / fpga_j);
+  std::printf(
+      "  HLSTransform reports: 2.46x the speed of a Xeon E5-2686 v4 with "
+      "12.75x less\n"
+      "  energy per token; 0.53x the speed of an RTX 3090 with 8.25x less "
+      "energy.\n");
   return 0;
 }

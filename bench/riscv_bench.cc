@@ -16,7 +16,8 @@
 #include "device/riscv/sim/tile_model_engine.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, shapes, "stories15M,stories110M", "Model shapes to decode.");
+ABSL_FLAG(std::string, shapes, "stories15M,stories110M",
+          "Model shapes to decode.");
 ABSL_FLAG(int, tokens, 16, "Decode steps per measurement.");
 ABSL_FLAG(int, batch, 8, "Sequences in the batched decode measurement.");
 
@@ -35,9 +36,12 @@ std::string Daemon() {
 }
 
 void GemmFigures() {
-  std::printf("Large GEMM (2048 x 2048 weights, 512 tokens), default parameters:\n");
-  std::printf("  %-5s %10s %12s %12s %10s\n", "prec", "FPU util", "GFLOPS", "GFLOPS/W", "power W");
-  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16, Precision::kFp8}) {
+  std::printf(
+      "Large GEMM (2048 x 2048 weights, 512 tokens), default parameters:\n");
+  std::printf("  %-5s %10s %12s %12s %10s\n", "prec", "FPU util", "GFLOPS",
+              "GFLOPS/W", "power W");
+  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16,
+                      Precision::kFp8}) {
     SimConfig config;
     config.precision = p;
     TileModelEngine engine(config);
@@ -45,19 +49,21 @@ void GemmFigures() {
     engine.Charge(engine.GemmWork(2048, 2048, 512, false), &c);
     const double seconds = c.cycles / config.frequency_hz;
     const double flops = c.flops[static_cast<int>(p)];
-    std::printf("  %-5s %9.1f%% %12.1f %12.1f %10.2f\n", joule::riscv::PrecisionName(p),
-                100.0 * flops / (seconds * config.peak_flops(p)), flops / seconds / 1e9,
-                flops / c.energy_joules / 1e9, c.energy_joules / seconds);
+    std::printf(
+        "  %-5s %9.1f%% %12.1f %12.1f %10.2f\n", joule::riscv::PrecisionName(p),
+        100.0 * flops / (seconds * config.peak_flops(p)), flops / seconds / 1e9,
+        flops / c.energy_joules / 1e9, c.energy_joules / seconds);
   }
   std::printf("  paper: peak FPU utilization over 79%%, 294 GFLOPS/W\n\n");
 }
 
 struct DecodeResult {
-  double tok_per_s = 0, joules_per_token = 0, host_ms_per_step = 0, prefill_s = 0;
+  double tok_per_s = 0, joules_per_token = 0, host_ms_per_step = 0,
+         prefill_s = 0;
 };
 
-DecodeResult Decode(const joule::model::Checkpoint& ckpt, const std::string& config_file,
-                    int batch, int tokens) {
+DecodeResult Decode(const joule::model::Checkpoint& ckpt,
+                    const std::string& config_file, int batch, int tokens) {
   joule::device::RiscvOptions o;
   o.daemon_binary = Daemon();
   o.daemon_config = config_file;
@@ -77,7 +83,9 @@ DecodeResult Decode(const joule::model::Checkpoint& ckpt, const std::string& con
   const absl::Time start = absl::Now();
   for (int step = 0; step < tokens; ++step) {
     std::vector<joule::device::SequenceChunk> dec;
-    for (int b = 0; b < batch; ++b) dec.push_back({uint64_t(b + 1), 32 + step, absl::MakeConstSpan(&tok[b], 1)});
+    for (int b = 0; b < batch; ++b)
+      dec.push_back(
+          {uint64_t(b + 1), 32 + step, absl::MakeConstSpan(&tok[b], 1)});
     if (!dev.Decode(dec, &out).ok()) std::abort();
     sim_seconds += absl::ToDoubleSeconds(out.device_time);
     joules += *out.energy_joules;
@@ -93,7 +101,9 @@ DecodeResult Decode(const joule::model::Checkpoint& ckpt, const std::string& con
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   spdlog::set_level(spdlog::level::warn);
-  std::printf("riscv_bench: SIMULATED figures of Joule's Occamy-like model (24 clusters x 8 cores, 1 GHz)\n\n");
+  std::printf(
+      "riscv_bench: SIMULATED figures of Joule's Occamy-like model (24 "
+      "clusters x 8 cores, 1 GHz)\n\n");
   GemmFigures();
   // The unoptimized baseline: no SSR/FREP (an FMA every ~8 cycles, as with
   // plain loads and loop overhead), no DMA double buffering, and operands
@@ -101,28 +111,36 @@ int main(int argc, char** argv) {
   // (about 2 B/cycle per cluster) instead of by the 512-bit DMA.
   const std::string baseline = "/tmp/joule_riscv_baseline.cfg";
   FILE* f = std::fopen(baseline.c_str(), "w");
-  std::fprintf(f,
-               "gemm_utilization_fp32 = 0.125\nattention_utilization_fp32 = 0.08\n"
-               "elementwise_utilization = 0.1\ndouble_buffering = 0\n"
-               "dma_bytes_per_cycle = 2\n");
+  std::fprintf(
+      f,
+      "gemm_utilization_fp32 = 0.125\nattention_utilization_fp32 = 0.08\n"
+      "elementwise_utilization = 0.1\ndouble_buffering = 0\n"
+      "dma_bytes_per_cycle = 2\n");
   std::fclose(f);
   const int tokens = absl::GetFlag(FLAGS_tokens);
   const int batch = absl::GetFlag(FLAGS_batch);
-  std::printf("Decode, fp32, 32-token prompt then %d steps (synthetic weights):\n", tokens);
-  std::printf("  %-12s %6s %12s %12s %14s %16s\n", "shape", "batch", "sim tok/s", "J/token",
-              "host ms/step", "prefill 32 tok");
-  for (absl::string_view shape : absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
+  std::printf(
+      "Decode, fp32, 32-token prompt then %d steps (synthetic weights):\n",
+      tokens);
+  std::printf("  %-12s %6s %12s %12s %14s %16s\n", "shape", "batch",
+              "sim tok/s", "J/token", "host ms/step", "prefill 32 tok");
+  for (absl::string_view shape :
+       absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
     auto ckpt = joule::bench::Synthetic(std::string(shape), 0);
     for (int b : {1, batch}) {
       DecodeResult r = Decode(*ckpt, "", b, tokens);
-      std::printf("  %-12s %6d %12.1f %12.6f %14.1f %14.3f ms\n", std::string(shape).c_str(), b,
-                  r.tok_per_s, r.joules_per_token, r.host_ms_per_step, r.prefill_s * 1e3);
+      std::printf("  %-12s %6d %12.1f %12.6f %14.1f %14.3f ms\n",
+                  std::string(shape).c_str(), b, r.tok_per_s,
+                  r.joules_per_token, r.host_ms_per_step, r.prefill_s * 1e3);
     }
     DecodeResult opt = Decode(*ckpt, "", 1, tokens);
     DecodeResult base = Decode(*ckpt, baseline, 1, tokens);
-    std::printf("  %-12s modeled speedup over the baseline: decode (AR) %.1fx, prefill (NAR) %.1fx"
-                "   [paper: AR up to 35.6x, NAR 16.1x]\n",
-                std::string(shape).c_str(), opt.tok_per_s / base.tok_per_s, base.prefill_s / opt.prefill_s);
+    std::printf(
+        "  %-12s modeled speedup over the baseline: decode (AR) %.1fx, prefill "
+        "(NAR) %.1fx"
+        "   [paper: AR up to 35.6x, NAR 16.1x]\n",
+        std::string(shape).c_str(), opt.tok_per_s / base.tok_per_s,
+        base.prefill_s / opt.prefill_s);
   }
   return 0;
 }

@@ -29,7 +29,6 @@ ABSL_FLAG(std::string, concurrency, "1,4,16,64", "Stream counts to run.");
 ABSL_FLAG(int, tokens_per_level, 2048,
           "Tokens to generate at each concurrency (split over requests).");
 
-
 using joule::clients::Percentile;
 
 int main(int argc, char** argv) {
@@ -48,21 +47,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 1;
   }
-  auto channel = grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()),
-      grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                          grpc::InsecureChannelCredentials());
   const int tokens = absl::GetFlag(FLAGS_tokens);
-  std::printf("serving_bench: %s-shaped synthetic v%d checkpoint, devices=%s, "
-              "%d tokens per request, real gRPC over loopback\n",
-              absl::GetFlag(FLAGS_shape).c_str(), absl::GetFlag(FLAGS_version),
-              absl::GetFlag(FLAGS_devices).c_str(), tokens);
+  std::printf(
+      "serving_bench: %s-shaped synthetic v%d checkpoint, devices=%s, "
+      "%d tokens per request, real gRPC over loopback\n",
+      absl::GetFlag(FLAGS_shape).c_str(), absl::GetFlag(FLAGS_version),
+      absl::GetFlag(FLAGS_devices).c_str(), tokens);
   std::printf("%7s %9s %10s %10s %10s %10s %10s %10s %9s %11s\n", "streams",
-              "tok/s", "TTFT p50", "TTFT p90", "TTFT p99", "ITL p50",
-              "ITL p90", "ITL p99", "sched %", "J/token");
-  for (absl::string_view level : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+              "tok/s", "TTFT p50", "TTFT p90", "TTFT p99", "ITL p50", "ITL p90",
+              "ITL p99", "sched %", "J/token");
+  for (absl::string_view level :
+       absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
     const int streams = std::stoi(std::string(level));
-    const int per_stream = std::max(
-        1, absl::GetFlag(FLAGS_tokens_per_level) / (streams * tokens));
+    const int per_stream =
+        std::max(1, absl::GetFlag(FLAGS_tokens_per_level) / (streams * tokens));
     absl::Mutex mu;
     std::vector<double> ttft, itl;
     int64_t generated = 0;
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
         auto stub = joule::v1::Joule::NewStub(channel);
         for (int r = 0; r < per_stream; ++r) {
           joule::v1::GenerateRequest req;
-          req.set_prompt("Once upon a time, in a small village by the sea, lived");
+          req.set_prompt(
+              "Once upon a time, in a small village by the sea, lived");
           req.set_max_tokens(tokens);
           req.set_ignore_eos(true);
           req.set_temperature(0.8f);
@@ -105,7 +107,8 @@ int main(int argc, char** argv) {
               absl::MutexLock l(&mu);
               joules += msg.token().energy_joules();
               ++metered;
-              source = joule::v1::EnergySource_Name(msg.token().energy_source());
+              source =
+                  joule::v1::EnergySource_Name(msg.token().energy_source());
             }
           }
           const bool ok = reader->Finish().ok();
@@ -125,13 +128,15 @@ int main(int argc, char** argv) {
       sched += after[i].scheduler_seconds - before[i].scheduler_seconds;
       dev += after[i].device_seconds - before[i].device_seconds;
     }
-    std::printf("%7d %9.1f %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.2f%% %11.5f %s%s\n",
-                streams, generated / wall, Percentile(ttft, 50) * 1e3,
-                Percentile(ttft, 90) * 1e3, Percentile(ttft, 99) * 1e3,
-                Percentile(itl, 50) * 1e3, Percentile(itl, 90) * 1e3,
-                Percentile(itl, 99) * 1e3, 100.0 * sched / (sched + dev),
-                metered ? joules / metered : 0.0, source.c_str(),
-                errors ? (" errors: " + std::to_string(errors)).c_str() : "");
+    std::printf(
+        "%7d %9.1f %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.2f%% "
+        "%11.5f %s%s\n",
+        streams, generated / wall, Percentile(ttft, 50) * 1e3,
+        Percentile(ttft, 90) * 1e3, Percentile(ttft, 99) * 1e3,
+        Percentile(itl, 50) * 1e3, Percentile(itl, 90) * 1e3,
+        Percentile(itl, 99) * 1e3, 100.0 * sched / (sched + dev),
+        metered ? joules / metered : 0.0, source.c_str(),
+        errors ? (" errors: " + std::to_string(errors)).c_str() : "");
     std::fflush(stdout);
   }
   (*server)->Shutdown(absl::Seconds(5));

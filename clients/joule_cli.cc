@@ -13,9 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "proto/status_names.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/joule.grpc.pb.h"
+#include "proto/status_names.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address.");
 ABSL_FLAG(std::string, prompt, "", "Text to continue.");
@@ -135,10 +135,13 @@ int main(int argc, char** argv) {
   std::string energy;
   if (summary.has_joules_per_token()) {
     const char* source =
-        summary.energy_source() == joule::v1::ENERGY_SOURCE_MEASURED    ? "measured"
-        : summary.energy_source() == joule::v1::ENERGY_SOURCE_SIMULATED ? "simulated"
-                                                                        : "modeled";
-    energy = absl::StrFormat(", %.4g J/token (%s)", summary.joules_per_token(), source);
+        summary.energy_source() == joule::v1::ENERGY_SOURCE_MEASURED
+            ? "measured"
+        : summary.energy_source() == joule::v1::ENERGY_SOURCE_SIMULATED
+            ? "simulated"
+            : "modeled";
+    energy = absl::StrFormat(", %.4g J/token (%s)", summary.joules_per_token(),
+                             source);
   }
   std::fprintf(
       stderr,

@@ -1,6 +1,7 @@
 // joule_loadgen: drives GenerateStream at a concurrency or a request rate and
 // reports throughput, latency percentiles, J/token by device and errors.
-//   bazel run //clients:joule_loadgen -- --target=localhost:50051 --concurrency=8 --requests=200
+//   bazel run //clients:joule_loadgen -- --target=localhost:50051
+//   --concurrency=8 --requests=200
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -31,7 +32,8 @@ ABSL_FLAG(std::string, prompt_file, "",
 ABSL_FLAG(int, max_tokens, 64, "Tokens per request.");
 ABSL_FLAG(double, temperature, 1.0, "Sampling temperature.");
 ABSL_FLAG(bool, ignore_eos, true, "Generate max_tokens every time.");
-ABSL_FLAG(std::string, device, "", "Preferred device (empty: the server routes).");
+ABSL_FLAG(std::string, device, "",
+          "Preferred device (empty: the server routes).");
 ABSL_FLAG(double, deadline_seconds, 120, "Per-request deadline.");
 ABSL_FLAG(std::string, format, "table", "table, json or both.");
 ABSL_FLAG(std::string, output, "", "Also write the JSON report here.");
@@ -43,7 +45,8 @@ using joule::clients::RequestRecord;
 std::vector<std::string> LoadPrompts(const std::string& path) {
   if (path.empty()) {
     return {"Once upon a time", "Lily and Tom went to the park",
-            "The little dog was very happy because", "One day, a girl named Sue"};
+            "The little dog was very happy because",
+            "One day, a girl named Sue"};
   }
   std::ifstream in(path);
   std::vector<std::string> prompts;
@@ -55,14 +58,19 @@ std::vector<std::string> LoadPrompts(const std::string& path) {
 
 const char* SourceName(joule::v1::EnergySource s) {
   switch (s) {
-    case joule::v1::ENERGY_SOURCE_MEASURED: return "measured";
-    case joule::v1::ENERGY_SOURCE_SIMULATED: return "simulated";
-    case joule::v1::ENERGY_SOURCE_MODELED: return "modeled";
-    default: return "unknown";
+    case joule::v1::ENERGY_SOURCE_MEASURED:
+      return "measured";
+    case joule::v1::ENERGY_SOURCE_SIMULATED:
+      return "simulated";
+    case joule::v1::ENERGY_SOURCE_MODELED:
+      return "modeled";
+    default:
+      return "unknown";
   }
 }
 
-RequestRecord RunOne(joule::v1::Joule::Stub& stub, const std::string& prompt, uint64_t seed) {
+RequestRecord RunOne(joule::v1::Joule::Stub& stub, const std::string& prompt,
+                     uint64_t seed) {
   joule::v1::GenerateRequest req;
   req.set_prompt(prompt);
   req.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
@@ -106,27 +114,32 @@ RequestRecord RunOne(joule::v1::Joule::Stub& stub, const std::string& prompt, ui
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Load-tests a Joule server over GenerateStream.");
+  absl::SetProgramUsageMessage(
+      "Load-tests a Joule server over GenerateStream.");
   absl::ParseCommandLine(argc, argv);
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
   const int total = absl::GetFlag(FLAGS_requests);
   const double duration = absl::GetFlag(FLAGS_duration);
   const double rate = absl::GetFlag(FLAGS_rate);
   if (concurrency < 1 || (total <= 0 && duration <= 0) || rate < 0) {
-    std::fprintf(stderr,
-                 "error: need --concurrency >= 1, --requests or --duration > 0, "
-                 "--rate >= 0\n");
+    std::fprintf(
+        stderr,
+        "error: need --concurrency >= 1, --requests or --duration > 0, "
+        "--rate >= 0\n");
     return 2;
   }
-  const std::vector<std::string> prompts = LoadPrompts(absl::GetFlag(FLAGS_prompt_file));
+  const std::vector<std::string> prompts =
+      LoadPrompts(absl::GetFlag(FLAGS_prompt_file));
   if (prompts.empty()) {
-    std::fprintf(stderr, "error: no prompts in %s\n", absl::GetFlag(FLAGS_prompt_file).c_str());
+    std::fprintf(stderr, "error: no prompts in %s\n",
+                 absl::GetFlag(FLAGS_prompt_file).c_str());
     return 2;
   }
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target),
                                      grpc::InsecureChannelCredentials());
   const absl::Time start = absl::Now();
-  const absl::Time end = duration > 0 ? start + absl::Seconds(duration) : absl::InfiniteFuture();
+  const absl::Time end =
+      duration > 0 ? start + absl::Seconds(duration) : absl::InfiniteFuture();
   std::atomic<int64_t> next{0};
   absl::Mutex mu;
   std::vector<RequestRecord> records;
@@ -153,11 +166,15 @@ int main(int argc, char** argv) {
   const std::string options = absl::StrFormat(
       "{\"call\": \"joule.v1.Joule.GenerateStream\", \"host\": \"%s\", "
       "\"concurrency\": %d, \"rate\": %g, \"maxTokens\": %d}",
-      absl::GetFlag(FLAGS_target), concurrency, rate, absl::GetFlag(FLAGS_max_tokens));
-  joule::clients::LoadReport report(std::move(records), absl::Now() - start, options);
+      absl::GetFlag(FLAGS_target), concurrency, rate,
+      absl::GetFlag(FLAGS_max_tokens));
+  joule::clients::LoadReport report(std::move(records), absl::Now() - start,
+                                    options);
   const std::string format = absl::GetFlag(FLAGS_format);
-  if (format == "table" || format == "both") std::fputs(report.Table().c_str(), stdout);
-  if (format == "json" || format == "both") std::fputs(report.Json().c_str(), stdout);
+  if (format == "table" || format == "both")
+    std::fputs(report.Table().c_str(), stdout);
+  if (format == "json" || format == "both")
+    std::fputs(report.Json().c_str(), stdout);
   if (!absl::GetFlag(FLAGS_output).empty()) {
     std::ofstream(absl::GetFlag(FLAGS_output)) << report.Json();
   }

@@ -15,10 +15,18 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -76,67 +84,53 @@ double Percentile(std::vector<double>& v, double p) {
 
 LoadReport::LoadReport(std::vector<RequestRecord> records, absl::Duration wall,
                        std::string options_json)
-    : records_(std::move(records)), wall_(wall), options_json_(std::move(options_json)) {
-  for (const RequestRecord& r : records_) errors_ += r.code != "OK";
+    : records_(std::move(records)),
+      wall_(wall),
+      options_json_(std::move(options_json)) {
+  for (const RequestRecord& r : records_) {
+    errors_ += r.code != "OK";
+    codes_[r.code]++;
+    if (r.code != "OK") error_messages_[absl::StrCat(r.code, ": ", r.error)]++;
+    total_.push_back(absl::ToDoubleSeconds(r.total));
+    if (r.ttft != absl::InfiniteDuration())
+      ttft_.push_back(absl::ToDoubleSeconds(r.ttft));
+    for (absl::Duration d : r.inter_token)
+      itl_.push_back(absl::ToDoubleSeconds(d));
+    tokens_ += r.tokens;
+    for (const auto& [device, e] : r.energy) {
+      energy_[device].tokens += e.tokens;
+      energy_[device].joules += e.joules;
+      energy_[device].source = e.source;
+    }
+  }
 }
 
 std::string LoadReport::Table() const {
-  std::vector<double> ttft, itl, total;
-  std::map<std::string, int> codes;
-  std::map<std::string, RequestRecord::Energy> energy;
-  int64_t tokens = 0;
-  for (const RequestRecord& r : records_) {
-    codes[r.code]++;
-    total.push_back(absl::ToDoubleSeconds(r.total));
-    if (r.ttft != absl::InfiniteDuration()) ttft.push_back(absl::ToDoubleSeconds(r.ttft));
-    for (absl::Duration d : r.inter_token) itl.push_back(absl::ToDoubleSeconds(d));
-    tokens += r.tokens;
-    for (const auto& [device, e] : r.energy) {
-      energy[device].tokens += e.tokens;
-      energy[device].joules += e.joules;
-      energy[device].source = e.source;
-    }
-  }
   const double wall = absl::ToDoubleSeconds(wall_);
   std::string out = absl::StrFormat(
       "Summary:\n  requests %d (%d failed) in %.2f s: %.2f req/s, %.1f "
       "generated tok/s\n\nLatency (ms):            min      mean       p50  "
       "     p90       p95       p99       max\n",
-      records_.size(), errors_, wall, records_.size() / wall, tokens / wall);
-  out += StatsRow("time to first token", Summarize(ttft));
-  out += StatsRow("inter-token", Summarize(itl));
-  out += StatsRow("end to end", Summarize(total));
+      records_.size(), errors_, wall, records_.size() / wall, tokens_ / wall);
+  out += StatsRow("time to first token", Summarize(ttft_));
+  out += StatsRow("inter-token", Summarize(itl_));
+  out += StatsRow("end to end", Summarize(total_));
   out += "\nEnergy by device:\n";
-  if (energy.empty()) out += "  (no device reported energy)\n";
-  for (const auto& [device, e] : energy) {
-    out += absl::StrFormat("  %-12s %10.6f J/token over %d tokens (%s)\n", device,
-                           e.tokens ? e.joules / e.tokens : 0.0, e.tokens, e.source);
+  if (energy_.empty()) out += "  (no device reported energy)\n";
+  for (const auto& [device, e] : energy_) {
+    out += absl::StrFormat("  %-12s %10.6f J/token over %d tokens (%s)\n",
+                           device, e.tokens ? e.joules / e.tokens : 0.0,
+                           e.tokens, e.source);
   }
   out += "\nStatus codes:\n";
-  for (const auto& [code, n] : codes) out += absl::StrFormat("  [%s] %d\n", code, n);
+  for (const auto& [code, n] : codes_)
+    out += absl::StrFormat("  [%s] %d\n", code, n);
   return out;
 }
 
 std::string LoadReport::Json() const {
-  std::vector<double> ttft, itl, total;
-  std::map<std::string, int> codes, errors;
-  std::map<std::string, RequestRecord::Energy> energy;
-  int64_t tokens = 0;
-  for (const RequestRecord& r : records_) {
-    codes[r.code]++;
-    if (r.code != "OK") errors[absl::StrCat(r.code, ": ", r.error)]++;
-    total.push_back(absl::ToDoubleSeconds(r.total));
-    if (r.ttft != absl::InfiniteDuration()) ttft.push_back(absl::ToDoubleSeconds(r.ttft));
-    for (absl::Duration d : r.inter_token) itl.push_back(absl::ToDoubleSeconds(d));
-    tokens += r.tokens;
-    for (const auto& [device, e] : r.energy) {
-      energy[device].tokens += e.tokens;
-      energy[device].joules += e.joules;
-      energy[device].source = e.source;
-    }
-  }
-  const Stats t = Summarize(total);
-  std::vector<double> sorted = total;
+  const Stats t = Summarize(total_);
+  std::vector<double> sorted = total_;
   std::vector<std::string> dist;
   for (int p : {10, 25, 50, 75, 90, 95, 99}) {
     dist.push_back(absl::StrFormat("{\"percentage\": %d, \"latency\": %.0f}", p,
@@ -144,11 +138,12 @@ std::string LoadReport::Json() const {
   }
   auto counts = [](const std::map<std::string, int>& m) {
     std::vector<std::string> items;
-    for (const auto& [k, v] : m) items.push_back(absl::StrCat(JsonString(k), ": ", v));
+    for (const auto& [k, v] : m)
+      items.push_back(absl::StrCat(JsonString(k), ": ", v));
     return absl::StrCat("{", absl::StrJoin(items, ", "), "}");
   };
   std::vector<std::string> energy_items;
-  for (const auto& [device, e] : energy) {
+  for (const auto& [device, e] : energy_) {
     energy_items.push_back(absl::StrFormat(
         "{\"device\": %s, \"source\": %s, \"tokens\": %d, \"joules\": %.9g, "
         "\"joulesPerToken\": %.9g}",
@@ -158,18 +153,20 @@ std::string LoadReport::Json() const {
   const double wall = absl::ToDoubleSeconds(wall_);
   return absl::StrFormat(
       "{\n  \"date\": %s,\n  \"options\": %s,\n  \"count\": %d,\n  \"total\": "
-      "%.0f,\n  \"average\": %.0f,\n  \"fastest\": %.0f,\n  \"slowest\": %.0f,\n"
+      "%.0f,\n  \"average\": %.0f,\n  \"fastest\": %.0f,\n  \"slowest\": "
+      "%.0f,\n"
       "  \"rps\": %.4f,\n  \"latencyDistribution\": [%s],\n"
       "  \"statusCodeDistribution\": %s,\n  \"errorDistribution\": %s,\n"
       "  \"joule\": {\n    \"tokens\": %d,\n    \"tokensPerSecond\": %.4f,\n"
       "    \"timeToFirstToken\": %s,\n    \"interTokenLatency\": %s,\n"
       "    \"energy\": [%s]\n  }\n}\n",
-      JsonString(absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())),
+      JsonString(absl::FormatTime(absl::RFC3339_sec, absl::Now(),
+                                  absl::UTCTimeZone())),
       options_json_.empty() ? "{}" : options_json_, records_.size(), wall * 1e9,
       t.mean * 1e9, t.min * 1e9, t.max * 1e9, records_.size() / wall,
-      absl::StrJoin(dist, ", "), counts(codes), counts(errors), tokens, tokens / wall,
-      StatsJson(Summarize(ttft)), StatsJson(Summarize(itl)),
-      absl::StrJoin(energy_items, ", "));
+      absl::StrJoin(dist, ", "), counts(codes_), counts(error_messages_),
+      tokens_, tokens_ / wall, StatsJson(Summarize(ttft_)),
+      StatsJson(Summarize(itl_)), absl::StrJoin(energy_items, ", "));
 }
 
 }  // namespace joule::clients

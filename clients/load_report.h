@@ -1,6 +1,7 @@
 #ifndef JOULE_CLIENTS_LOAD_REPORT_H_
 #define JOULE_CLIENTS_LOAD_REPORT_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -11,8 +12,8 @@ namespace joule::clients {
 
 // What one streamed request did, as the client saw it.
 struct RequestRecord {
-  std::string code = "OK";  // gRPC status name.
-  std::string error;        // Message, for failures.
+  std::string code = "OK";                         // gRPC status name.
+  std::string error;                               // Message, for failures.
   absl::Duration ttft = absl::InfiniteDuration();  // Infinite: no token.
   std::vector<absl::Duration> inter_token;
   absl::Duration total;
@@ -49,6 +50,11 @@ class LoadReport {
   absl::Duration wall_;
   std::string options_json_;
   int errors_ = 0;
+  // Totals over all records, gathered once.
+  std::vector<double> ttft_, itl_, total_;  // Seconds.
+  std::map<std::string, int> codes_, error_messages_;
+  std::map<std::string, RequestRecord::Energy> energy_;
+  int64_t tokens_ = 0;
 };
 
 }  // namespace joule::clients

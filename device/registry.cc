@@ -10,8 +10,8 @@
 
 namespace joule::device {
 
-absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
-                                                     const DeviceOptions& options) {
+absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
+    absl::string_view name, const DeviceOptions& options) {
   if (name == "fpga") {
     FpgaOptions o;
     o.xclbin = options.fpga_xclbin;
@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
       "'; known devices: ", absl::StrJoin(KnownDeviceNames(), ", ")));
 }
 
-std::vector<std::string> KnownDeviceNames() { return {"cpu", "cpu-ref", "riscv", "fpga"}; }
+std::vector<std::string> KnownDeviceNames() {
+  return {"cpu", "cpu-ref", "riscv", "fpga"};
+}
 
 }  // namespace joule::device

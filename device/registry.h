@@ -29,8 +29,8 @@ struct DeviceOptions {
 // Creates a driver from its name on the command line (`--devices`).
 // Known: "cpu" (the CPU engine), "cpu-ref" (the reference engine), "riscv"
 // (the simulated RISC-V many-core), "fpga" (an FPGA through XRT).
-absl::StatusOr<std::unique_ptr<Device>> CreateDevice(absl::string_view name,
-                                                     const DeviceOptions& options = {});
+absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
+    absl::string_view name, const DeviceOptions& options = {});
 
 std::vector<std::string> KnownDeviceNames();
 

@@ -18,7 +18,7 @@ void ExpNonPositive(float* __restrict y, int n) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;
   constexpr float kLn2Lo = -2.12194440e-4f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: rounds to integer.
+  constexpr float kRound = 12582912.0f;     // 1.5 * 2^23: rounds to integer.
   constexpr uint32_t kMag87 = 0x42AE0000u;  // 87.0f
   for (int i = 0; i < n; ++i) {
     // The clamp works on the bits: a float compare would stop GCC from

@@ -9,8 +9,9 @@ absl::StatusOr<RoutingPolicy> ParseRoutingPolicy(absl::string_view name) {
   if (name == "latency") return RoutingPolicy::kLatency;
   if (name == "energy") return RoutingPolicy::kEnergy;
   if (name == "round_robin") return RoutingPolicy::kRoundRobin;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown routing policy '", name, "'; use latency, energy or round_robin"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown routing policy '", name,
+                   "'; use latency, energy or round_robin"));
 }
 
 double Router::ExpectedSeconds(const DeviceLoad& d) {
@@ -51,8 +52,8 @@ int Router::Pick(const std::vector<DeviceLoad>& devices,
     double cost = ExpectedSeconds(d);
     if (policy_ == RoutingPolicy::kEnergy && d.joules_per_token > 0) {
       // Energy first; load only breaks near-ties (within 1%).
-      cost = d.joules_per_token * (1.0 + 0.01 * ExpectedSeconds(d) /
-                                             (ExpectedSeconds(d) + 1.0));
+      cost = d.joules_per_token *
+             (1.0 + 0.01 * ExpectedSeconds(d) / (ExpectedSeconds(d) + 1.0));
     }
     if (best < 0 || cost < best_cost) {
       best = i;

@@ -29,7 +29,8 @@ struct Scheduler::Loop {
         meter(std::move(m)),
         source(meter ? meter->source() : device::EnergySource::kNone),
         kv(caps.kv_capacity_tokens, o.kv_block_size) {
-    limits.max_batch_size = std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
+    limits.max_batch_size =
+        std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
     limits.max_step_tokens = std::max(1, o.max_step_tokens);
   }
 
@@ -82,13 +83,15 @@ Scheduler::Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
                      SchedulerOptions options)
     : Scheduler(std::move(devices), {}, std::move(options)) {}
 
-Scheduler::Scheduler(std::vector<std::unique_ptr<device::Device>> devices,
-                     std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters,
-                     SchedulerOptions options)
+Scheduler::Scheduler(
+    std::vector<std::unique_ptr<device::Device>> devices,
+    std::vector<std::unique_ptr<telemetry::EnergyMeter>> meters,
+    SchedulerOptions options)
     : options_(std::move(options)), router_(options_.routing) {
   meters.resize(devices.size());
   for (size_t i = 0; i < devices.size(); ++i) {
-    loops_.push_back(std::make_unique<Loop>(static_cast<int>(i), std::move(devices[i]),
+    loops_.push_back(std::make_unique<Loop>(static_cast<int>(i),
+                                            std::move(devices[i]),
                                             std::move(meters[i]), options_));
     const int ctx = loops_.back()->caps.max_context;
     max_context_ = max_context_ == 0 ? ctx : std::min(max_context_, ctx);
@@ -137,9 +140,9 @@ absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
     return absl::InvalidArgumentError("a generation needs at least one token");
   }
   if (prompt_len > max_context_) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "prompt of %d tokens exceeds the context of %d", prompt_len,
-        max_context_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("prompt of %d tokens exceeds the context of %d",
+                        prompt_len, max_context_));
   }
   absl::MutexLock lock(&mu_);
   if (shutdown_) return absl::UnavailableError("the server is shutting down");
@@ -152,12 +155,14 @@ absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
     }
   }
   if (!known) {
-    return absl::NotFoundError(absl::StrCat("no device named '", request.device, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no device named '", request.device, "'"));
   }
   // The last generated token is never fed back, so a full context of
   // max_context positions yields max_context - prompt + 1 tokens; a device
   // whose whole KV cache is smaller bounds it further.
-  int64_t max_gen = std::min<int64_t>(request.max_tokens, max_context_ - prompt_len + 1);
+  int64_t max_gen =
+      std::min<int64_t>(request.max_tokens, max_context_ - prompt_len + 1);
   max_gen = std::min<int64_t>(max_gen, kv_max - prompt_len);
   if (max_gen < 1) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -184,21 +189,24 @@ absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
   }
   auto seq = std::make_shared<Sequence>(std::move(request), std::move(observer),
                                         static_cast<int>(max_gen));
-  seq->rank_time = seq->request.arrival - seq->request.priority * options_.priority_step;
+  seq->rank_time =
+      seq->request.arrival - seq->request.priority * options_.priority_step;
   seq->order = next_id_++;
   seq->stats.prompt_tokens = prompt_len;
   std::vector<Done> done;
   RouteLocked(seq, &done);
   if (!done.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "device ", seq->request.device,
-        " is unavailable and the request is pinned to it"));
+    return absl::UnavailableError(
+        absl::StrCat("device ", seq->request.device,
+                     " is unavailable and the request is pinned to it"));
   }
   return seq->handle;
 }
 
-void Scheduler::RouteLocked(std::shared_ptr<Sequence> seq, std::vector<Done>* done) {
-  const int i = router_.Pick(LoadsLocked(), seq->request.device, seq->request.pin_device);
+void Scheduler::RouteLocked(std::shared_ptr<Sequence> seq,
+                            std::vector<Done>* done) {
+  const int i =
+      router_.Pick(LoadsLocked(), seq->request.device, seq->request.pin_device);
   if (i >= 0) {
     loops_[i]->queue.Push(std::move(seq));
   } else if (seq->request.pin_device) {
@@ -208,9 +216,9 @@ void Scheduler::RouteLocked(std::shared_ptr<Sequence> seq, std::vector<Done>* do
       if (l->caps.name == name) why = l->last_error;
     }
     done->push_back({std::move(seq), FinishReason::kFailed,
-                     absl::UnavailableError(absl::StrCat(
-                         "device ", name, " is unavailable (", why,
-                         ") and the request is pinned to it"))});
+                     absl::UnavailableError(
+                         absl::StrCat("device ", name, " is unavailable (", why,
+                                      ") and the request is pinned to it"))});
   } else {
     parked_.Push(std::move(seq));
   }
@@ -267,8 +275,9 @@ void Scheduler::Run(Loop* loop) {
     for (auto& s : loop->running) {
       loop->kv.Free(s->id);
       loop->device->Release(s->id);
-      done.push_back({s, FinishReason::kCancelled,
-                      absl::UnavailableError("the server shut down during generation")});
+      done.push_back(
+          {s, FinishReason::kCancelled,
+           absl::UnavailableError("the server shut down during generation")});
     }
     loop->running.clear();
     loop->running_count = 0;
@@ -292,9 +301,11 @@ void Scheduler::Iterate(Loop* loop) {
         loop->kv.Free(s.id);
         loop->device->Release(s.id);
         const bool cancelled = s.handle->cancelled();
-        done.push_back({*it, cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
-                        cancelled ? absl::CancelledError("generation cancelled")
-                                  : absl::DeadlineExceededError("deadline exceeded")});
+        done.push_back(
+            {*it,
+             cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
+             cancelled ? absl::CancelledError("generation cancelled")
+                       : absl::DeadlineExceededError("deadline exceeded")});
         it = running.erase(it);
       } else {
         ++it;
@@ -305,7 +316,9 @@ void Scheduler::Iterate(Loop* loop) {
       while (!loop->queue.empty()) {
         Sequence& s = *loop->queue.front();
         s.id = next_id_++;
-        if (!TryAdmit(s, loop->kv, static_cast<int>(running.size()), loop->limits)) break;
+        if (!TryAdmit(s, loop->kv, static_cast<int>(running.size()),
+                      loop->limits))
+          break;
         std::shared_ptr<Sequence> seq = loop->queue.PopFront();
         seq->admitted_at = seq->id;
         seq->stats.device = loop->caps.name;
@@ -344,14 +357,16 @@ void Scheduler::Iterate(Loop* loop) {
       loop->token_buf.insert(loop->token_buf.end(),
                              c.seq->context.begin() + c.seq->cached,
                              c.seq->context.begin() + c.seq->cached + c.tokens);
-      loop->prefill_in.push_back({c.seq->id, c.seq->cached,
-                                  absl::MakeConstSpan(loop->token_buf).subspan(at, c.tokens)});
+      loop->prefill_in.push_back(
+          {c.seq->id, c.seq->cached,
+           absl::MakeConstSpan(loop->token_buf).subspan(at, c.tokens)});
     }
     for (Sequence* s : plan.decode) {
       const size_t at = loop->token_buf.size();
       loop->token_buf.push_back(s->context[s->cached]);
       loop->decode_in.push_back(
-          {s->id, s->cached, absl::MakeConstSpan(loop->token_buf).subspan(at, 1)});
+          {s->id, s->cached,
+           absl::MakeConstSpan(loop->token_buf).subspan(at, 1)});
     }
     epoch = loop->epoch;
     if (!idle) loop->step_started_ns = NowNanos();
@@ -392,19 +407,22 @@ void Scheduler::Iterate(Loop* loop) {
         for (const auto& c : plan.prefill) {
           seqs.push_back(c.seq);
           double w = 0;
-          for (int p = c.seq->cached; p < c.seq->cached + c.tokens; ++p) w += flops(p);
+          for (int p = c.seq->cached; p < c.seq->cached + c.tokens; ++p)
+            w += flops(p);
           work.push_back(w);
         }
         Attribute(prefill_joules, seqs, work);
-        if (m) m->Step(loop->caps.name, loop->source, "prefill",
-                       loop->prefill_out.device_time, prefill_joules);
+        if (m)
+          m->Step(loop->caps.name, loop->source, "prefill",
+                  loop->prefill_out.device_time, prefill_joules);
       }
       if (!plan.decode.empty()) {
         std::vector<double> work;
         for (Sequence* s : plan.decode) work.push_back(flops(s->cached));
         Attribute(decode_joules, plan.decode, work);
-        if (m) m->Step(loop->caps.name, loop->source, "decode",
-                       loop->decode_out.device_time, decode_joules);
+        if (m)
+          m->Step(loop->caps.name, loop->source, "decode",
+                  loop->decode_out.device_time, decode_joules);
       }
       for (size_t i = 0; i < plan.prefill.size(); ++i) {
         Sequence& s = *plan.prefill[i].seq;
@@ -442,14 +460,15 @@ void Scheduler::Iterate(Loop* loop) {
 }
 
 std::optional<double> Scheduler::Metered(Loop* loop, bool prefill,
-                                        absl::Status* status) {
+                                         absl::Status* status) {
   device::StepOutput& out = prefill ? loop->prefill_out : loop->decode_out;
   out.energy_joules.reset();
   if (loop->meter) loop->meter->BeginStep();
   *status = prefill ? loop->device->Prefill(loop->prefill_in, &out)
                     : loop->device->Decode(loop->decode_in, &out);
   if (!status->ok() || loop->meter == nullptr) return std::nullopt;
-  absl::StatusOr<double> joules = loop->meter->EndStep(out.device_time, out.energy_joules);
+  absl::StatusOr<double> joules =
+      loop->meter->EndStep(out.device_time, out.energy_joules);
   if (!joules.ok()) {
     if (!loop->meter_warned) {
       spdlog::warn("device {}: no energy for a step: {}", loop->caps.name,
@@ -488,7 +507,8 @@ bool Scheduler::Emit(Loop* loop, Sequence& s, absl::Span<float> logits,
   ev.energy_source = loop->source;
   if (s.pending_known && loop->meter != nullptr) {
     ev.energy_joules = s.pending_joules;
-    s.stats.energy_joules = s.stats.energy_joules.value_or(0) + s.pending_joules;
+    s.stats.energy_joules =
+        s.stats.energy_joules.value_or(0) + s.pending_joules;
   } else {
     s.energy_known = false;
   }
@@ -520,9 +540,10 @@ bool Scheduler::Emit(Loop* loop, Sequence& s, absl::Span<float> logits,
   return true;
 }
 
-void Scheduler::FailLoop(Loop* loop, const absl::Status& why, std::vector<Done>* done) {
-  spdlog::warn("device {} failed: {}; moving {} running sequences", loop->caps.name,
-               why.ToString(), loop->running.size());
+void Scheduler::FailLoop(Loop* loop, const absl::Status& why,
+                         std::vector<Done>* done) {
+  spdlog::warn("device {} failed: {}; moving {} running sequences",
+               loop->caps.name, why.ToString(), loop->running.size());
   std::vector<std::shared_ptr<Sequence>> moved;
   moved.swap(loop->running);
   loop->running_count = 0;
@@ -551,7 +572,8 @@ void Scheduler::FailLoop(Loop* loop, const absl::Status& why, std::vector<Done>*
 void Scheduler::Probe(Loop* loop) {
   {
     absl::MutexLock lock(&mu_);
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+    auto stop = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
     mu_.AwaitWithTimeout(absl::Condition(&stop), loop->backoff);
     if (shutdown_) return;
   }
@@ -589,8 +611,9 @@ void Scheduler::Probe(Loop* loop) {
     } else {
       loop->last_error = std::string(status.message());
       loop->backoff = std::min(loop->backoff * 2, options_.max_probe_backoff);
-      spdlog::warn("device {} still unhealthy: {}; next probe in {}", loop->caps.name,
-                   status.ToString(), absl::FormatDuration(loop->backoff));
+      spdlog::warn("device {} still unhealthy: {}; next probe in {}",
+                   loop->caps.name, status.ToString(),
+                   absl::FormatDuration(loop->backoff));
     }
   }
   if (recovered) NotifyHealth(loop->caps.name, true);
@@ -602,7 +625,8 @@ void Scheduler::Watchdog() {
     std::vector<Done> done;
     {
       absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+      auto stop = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
       mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(10));
       if (shutdown_) return;
       // Waiting requests that were cancelled or ran out of time end now,
@@ -616,23 +640,27 @@ void Scheduler::Watchdog() {
       }
       for (auto& s : gone) {
         const bool cancelled = s->handle->cancelled();
-        done.push_back({s, cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
-                        cancelled ? absl::CancelledError("generation cancelled")
-                                  : absl::DeadlineExceededError("deadline exceeded while queued")});
+        done.push_back(
+            {s, cancelled ? FinishReason::kCancelled : FinishReason::kDeadline,
+             cancelled ? absl::CancelledError("generation cancelled")
+                       : absl::DeadlineExceededError(
+                             "deadline exceeded while queued")});
       }
     }
     const int64_t now_ns = NowNanos();
     for (auto& l : loops_) {
       const int64_t started = l->step_started_ns.load();
-      if (started == 0 || now_ns - started < absl::ToInt64Nanoseconds(options_.step_timeout)) {
+      if (started == 0 ||
+          now_ns - started < absl::ToInt64Nanoseconds(options_.step_timeout)) {
         continue;
       }
       absl::MutexLock sl(&l->step_mu);
       if (l->step_started_ns.load() != started) continue;  // It just finished.
       l->step_started_ns = 0;  // Report a hang once.
-      FailLoop(l.get(), absl::DeadlineExceededError(absl::StrCat(
-                            "a step ran longer than ",
-                            absl::FormatDuration(options_.step_timeout))),
+      FailLoop(l.get(),
+               absl::DeadlineExceededError(
+                   absl::StrCat("a step ran longer than ",
+                                absl::FormatDuration(options_.step_timeout))),
                &done);
     }
     Finish(done);
@@ -678,9 +706,10 @@ void Scheduler::Shutdown() {
   for (auto& l : loops_) {
     if (!l->thread.joinable()) continue;
     const int64_t started = l->step_started_ns.load();
-    const bool hung = l->in_device_call.load() &&
-                      (started == 0 || NowNanos() - started >=
-                                           absl::ToInt64Nanoseconds(options_.step_timeout));
+    const bool hung =
+        l->in_device_call.load() &&
+        (started == 0 || NowNanos() - started >=
+                             absl::ToInt64Nanoseconds(options_.step_timeout));
     if (hung) {
       // A device call that never returns cannot be joined: the thread is
       // left with its loop and device, which are never freed, and exits

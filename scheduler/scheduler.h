@@ -118,7 +118,8 @@ class Scheduler {
   void FailLoop(Loop* loop, const absl::Status& why, std::vector<Done>* done);
   void RouteLocked(std::shared_ptr<Sequence> seq, std::vector<Done>* done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<DeviceLoad> LoadsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<DeviceLoad> LoadsLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs one device call with its meter; the step's joules, if known.
   std::optional<double> Metered(Loop* loop, bool prefill, absl::Status* status);
   // Adds `joules` (or its absence) to the sequences of a call, by FLOPs.

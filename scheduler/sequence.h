@@ -36,7 +36,9 @@ struct Sequence {
   const int prompt_len;
   const int max_generated;
 
-  int generated() const { return static_cast<int>(context.size()) - prompt_len; }
+  int generated() const {
+    return static_cast<int>(context.size()) - prompt_len;
+  }
   int uncached() const { return static_cast<int>(context.size()) - cached; }
 
   // Placement on a device; a fresh id each time it is admitted, so a stale

@@ -177,10 +177,12 @@ grpc::Status JouleService::Run(
     v1::GenerationSummary* summary) {
   const absl::Time arrival = absl::Now();
   Outcome outcome;
-  grpc::Status status = RunRequest(context, request, on_token, summary, &outcome);
+  grpc::Status status =
+      RunRequest(context, request, on_token, summary, &outcome);
   if (metrics_ != nullptr) {
-    metrics_->Request(outcome.device, proto::StatusCodeName(status.error_code()),
-                      outcome.ttft, absl::Now() - arrival, outcome.queue);
+    metrics_->Request(outcome.device,
+                      proto::StatusCodeName(status.error_code()), outcome.ttft,
+                      absl::Now() - arrival, outcome.queue);
   }
   return status;
 }

@@ -10,12 +10,12 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "server/model_paths.h"
 #include "scheduler/router.h"
+#include "server/model_paths.h"
 #include "server/server.h"
-#include "telemetry/meter_factory.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "telemetry/meter_factory.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one).");
@@ -113,26 +113,31 @@ int main(int argc, char** argv) {
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
-  options.device_options.riscv_sim_address = absl::GetFlag(FLAGS_riscv_sim_address);
-  options.device_options.riscv_sim_binary = absl::GetFlag(FLAGS_riscv_sim_binary);
+  options.device_options.riscv_sim_address =
+      absl::GetFlag(FLAGS_riscv_sim_address);
+  options.device_options.riscv_sim_binary =
+      absl::GetFlag(FLAGS_riscv_sim_binary);
   if (options.device_options.riscv_sim_binary.empty()) {
     options.device_options.riscv_sim_binary =
         joule::server::FindRunfile("device/riscv/sim/riscv_simd", argv[0]);
   }
-  options.device_options.riscv_sim_config = absl::GetFlag(FLAGS_riscv_sim_config);
+  options.device_options.riscv_sim_config =
+      absl::GetFlag(FLAGS_riscv_sim_config);
   options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
   options.device_options.fpga_emulation = absl::GetFlag(FLAGS_fpga_emulation);
   options.device_options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
   options.device_options.fpga_xclbin = absl::GetFlag(FLAGS_fpga_xclbin);
-  options.device_options.fpga_device_index = absl::GetFlag(FLAGS_fpga_device_index);
-  if (std::string any = joule::server::FindRunfile("device/fpga/forward_stories260K.xclbin",
-                                                   argv[0]);
+  options.device_options.fpga_device_index =
+      absl::GetFlag(FLAGS_fpga_device_index);
+  if (std::string any = joule::server::FindRunfile(
+          "device/fpga/forward_stories260K.xclbin", argv[0]);
       !any.empty()) {
     options.device_options.fpga_xclbin_dir = any.substr(0, any.rfind('/'));
   }
   options.energy.cpu_energy = absl::GetFlag(FLAGS_cpu_energy);
   options.energy.rapl_root = absl::GetFlag(FLAGS_rapl_root);
-  auto models = joule::telemetry::ParsePowerModels(absl::GetFlag(FLAGS_energy_model));
+  auto models =
+      joule::telemetry::ParsePowerModels(absl::GetFlag(FLAGS_energy_model));
   if (!models.ok()) {
     spdlog::error("--energy_model: {}", models.status().ToString());
     return 1;

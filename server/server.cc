@@ -34,8 +34,9 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
             absl::StrCat("device '", name, "' is listed twice in --devices"));
       }
     }
-    auto dev = options.device_factory ? options.device_factory(name)
-                                      : device::CreateDevice(name, options.device_options);
+    auto dev = options.device_factory
+                   ? options.device_factory(name)
+                   : device::CreateDevice(name, options.device_options);
     if (!dev.ok()) return dev.status();
     if (absl::Status st = (*dev)->LoadModel(*s->checkpoint_); !st.ok()) {
       return absl::Status(
@@ -51,11 +52,13 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
   for (const auto& d : devices) {
     auto meter = telemetry::MakeMeter(d->capabilities(), options.energy);
     if (!meter.ok()) {
-      return absl::Status(meter.status().code(),
-                          absl::StrCat("device ", d->capabilities().name,
-                                       ": energy meter: ", meter.status().message()));
+      return absl::Status(
+          meter.status().code(),
+          absl::StrCat("device ", d->capabilities().name,
+                       ": energy meter: ", meter.status().message()));
     }
-    spdlog::info("device {} energy: {}", d->capabilities().name, (*meter)->Describe());
+    spdlog::info("device {} energy: {}", d->capabilities().name,
+                 (*meter)->Describe());
     meters.push_back(*std::move(meter));
   }
   scheduler::SchedulerOptions sched = options.scheduler;
@@ -87,7 +90,8 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
       }
       return out;
     });
-    const std::string bind = absl::StrCat(options.host, ":", options.metrics_port);
+    const std::string bind =
+        absl::StrCat(options.host, ":", options.metrics_port);
     try {
       s->exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
     } catch (const std::exception& e) {
@@ -124,7 +128,8 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
     auto* health = s->server_->GetHealthCheckService();
     bool any = false;
     for (const auto& d : s->scheduler_->Devices()) {
-      health->SetServingStatus(DeviceHealthName(d.capabilities.name), d.healthy);
+      health->SetServingStatus(DeviceHealthName(d.capabilities.name),
+                               d.healthy);
       any = any || d.healthy;
     }
     health->SetServingStatus(kServiceName, any);

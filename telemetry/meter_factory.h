@@ -23,7 +23,8 @@ struct EnergyConfig {
   PowerModel default_model;
 };
 
-// Parses "--energy_model" values: "cpu=15:5,fpga=40:25" (device=active W:idle W).
+// Parses "--energy_model" values: "cpu=15:5,fpga=40:25" (device=active W:idle
+// W).
 absl::StatusOr<std::map<std::string, PowerModel>> ParsePowerModels(
     const std::string& spec);
 

@@ -9,21 +9,22 @@ using prometheus::BuildCounter;
 using prometheus::BuildHistogram;
 using prometheus::Histogram;
 
-const Histogram::BucketBoundaries kJoules = {
-    1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10};
+const Histogram::BucketBoundaries kJoules = {1e-6, 3e-6, 1e-5, 3e-5, 1e-4,
+                                             3e-4, 1e-3, 3e-3, 0.01, 0.03,
+                                             0.1,  0.3,  1,    3,    10};
 const Histogram::BucketBoundaries kTtft = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                            0.5,   1,    2.5,   5,    10,  30};
-const Histogram::BucketBoundaries kItl = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.05,
-                                          0.1,   0.2,    0.5,   1,    2.5};
-const Histogram::BucketBoundaries kRequest = {0.05, 0.1, 0.25, 0.5, 1,  2.5,
+const Histogram::BucketBoundaries kItl = {
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2.5};
+const Histogram::BucketBoundaries kRequest = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
                                               5,    10,  30,   60,  120, 300};
-const Histogram::BucketBoundaries kQueue = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
-                                            0.5,    1,     5,     10,   30};
-const Histogram::BucketBoundaries kStep = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                           0.05,   0.1,   0.25,   0.5,   1,    2.5};
+const Histogram::BucketBoundaries kQueue = {
+    0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30};
+const Histogram::BucketBoundaries kStep = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
-prometheus::ClientMetric Gauge(double value,
-                               std::vector<prometheus::ClientMetric::Label> labels) {
+prometheus::ClientMetric Gauge(
+    double value, std::vector<prometheus::ClientMetric::Label> labels) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
   m.gauge.value = value;
@@ -34,20 +35,25 @@ prometheus::ClientMetric Gauge(double value,
 
 std::string SourceLabel(device::EnergySource source) {
   switch (source) {
-    case device::EnergySource::kMeasured: return "measured";
-    case device::EnergySource::kSimulated: return "simulated";
-    case device::EnergySource::kModeled: return "modeled";
-    case device::EnergySource::kNone: return "none";
+    case device::EnergySource::kMeasured:
+      return "measured";
+    case device::EnergySource::kSimulated:
+      return "simulated";
+    case device::EnergySource::kModeled:
+      return "modeled";
+    case device::EnergySource::kNone:
+      return "none";
   }
   return "none";
 }
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      energy_(BuildCounter()
-                  .Name("joule_energy_joules_total")
-                  .Help("Energy used by device steps, by energy source and phase.")
-                  .Register(*registry_)),
+      energy_(
+          BuildCounter()
+              .Name("joule_energy_joules_total")
+              .Help("Energy used by device steps, by energy source and phase.")
+              .Register(*registry_)),
       token_energy_(BuildHistogram()
                         .Name("joule_token_energy_joules")
                         .Help("Energy attributed to each generated token.")
@@ -91,7 +97,10 @@ void Metrics::Step(const std::string& device, device::EnergySource source,
   step_.Add({{"device", device}, {"phase", phase}}, kStep)
       .Observe(absl::ToDoubleSeconds(duration));
   if (joules.has_value()) {
-    energy_.Add({{"device", device}, {"source", SourceLabel(source)}, {"phase", phase}})
+    energy_
+        .Add({{"device", device},
+              {"source", SourceLabel(source)},
+              {"phase", phase}})
         .Increment(*joules);
   }
 }
@@ -100,7 +109,8 @@ void Metrics::Token(const std::string& device, device::EnergySource source,
                     std::optional<double> joules) {
   generated_.Add({{"device", device}}).Increment();
   if (joules.has_value()) {
-    token_energy_.Add({{"device", device}, {"source", SourceLabel(source)}}, kJoules)
+    token_energy_
+        .Add({{"device", device}, {"source", SourceLabel(source)}}, kJoules)
         .Observe(*joules);
   }
 }
@@ -109,7 +119,8 @@ void Metrics::PromptTokens(const std::string& device, int tokens) {
   prompt_.Add({{"device", device}}).Increment(tokens);
 }
 
-void Metrics::InterTokenLatency(const std::string& device, absl::Duration latency) {
+void Metrics::InterTokenLatency(const std::string& device,
+                                absl::Duration latency) {
   itl_.Add({{"device", device}}, kItl).Observe(absl::ToDoubleSeconds(latency));
 }
 
@@ -119,11 +130,14 @@ void Metrics::Request(const std::string& device, const std::string& code,
   requests_.Add({{"code", code}}).Increment();
   if (device.empty()) return;
   if (ttft.has_value()) {
-    ttft_.Add({{"device", device}}, kTtft).Observe(absl::ToDoubleSeconds(*ttft));
+    ttft_.Add({{"device", device}}, kTtft)
+        .Observe(absl::ToDoubleSeconds(*ttft));
   }
-  duration_.Add({{"device", device}}, kRequest).Observe(absl::ToDoubleSeconds(total));
+  duration_.Add({{"device", device}}, kRequest)
+      .Observe(absl::ToDoubleSeconds(total));
   if (queue.has_value()) {
-    queue_.Add({{"device", device}}, kQueue).Observe(absl::ToDoubleSeconds(*queue));
+    queue_.Add({{"device", device}}, kQueue)
+        .Observe(absl::ToDoubleSeconds(*queue));
   }
 }
 
@@ -139,15 +153,18 @@ std::vector<prometheus::MetricFamily> GaugeCollector::Collect() const {
     f.type = prometheus::MetricType::Gauge;
     return f;
   };
-  prometheus::MetricFamily queue = family("joule_queue_depth", "Requests waiting for the device.");
-  prometheus::MetricFamily batch =
-      family("joule_running_sequences", "Sequences in the device's running batch.");
-  prometheus::MetricFamily kv =
-      family("joule_kv_usage_ratio", "Share of the device's KV cache blocks in use.");
-  prometheus::MetricFamily power = family(
-      "joule_device_power_watts", "Device power over the last ~10 s, by energy source.");
+  prometheus::MetricFamily queue =
+      family("joule_queue_depth", "Requests waiting for the device.");
+  prometheus::MetricFamily batch = family(
+      "joule_running_sequences", "Sequences in the device's running batch.");
+  prometheus::MetricFamily kv = family(
+      "joule_kv_usage_ratio", "Share of the device's KV cache blocks in use.");
+  prometheus::MetricFamily power =
+      family("joule_device_power_watts",
+             "Device power over the last ~10 s, by energy source.");
   prometheus::MetricFamily health =
-      family("joule_device_healthy", "1 while the device is healthy, 0 while it is re-probed.");
+      family("joule_device_healthy",
+             "1 while the device is healthy, 0 while it is re-probed.");
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
   for (const DeviceGauges& d : devices) {
@@ -166,14 +183,16 @@ std::vector<prometheus::MetricFamily> GaugeCollector::Collect() const {
     }
     samples->push_back({now, d.total_joules});
     // Keep one sample older than the window as the rate's start.
-    while (samples->size() > 2 && now - (*samples)[1].time > absl::Seconds(10)) {
+    while (samples->size() > 2 &&
+           now - (*samples)[1].time > absl::Seconds(10)) {
       samples->erase(samples->begin());
     }
     const Sample& first = samples->front();
     const double dt = absl::ToDoubleSeconds(now - first.time);
     if (dt <= 0) continue;
-    power.metric.push_back(Gauge((d.total_joules - first.joules) / dt,
-                                 {{"device", d.device}, {"source", SourceLabel(d.source)}}));
+    power.metric.push_back(
+        Gauge((d.total_joules - first.joules) / dt,
+              {{"device", d.device}, {"source", SourceLabel(d.source)}}));
   }
   return {queue, batch, kv, power, health};
 }

@@ -71,7 +71,8 @@ RaplMeter::RaplMeter(std::vector<Zone> zones) : zones_(std::move(zones)) {
 
 std::string RaplMeter::Describe() const {
   std::vector<std::string> names;
-  for (const Zone& z : zones_) names.push_back(z.name.empty() ? z.path : z.name);
+  for (const Zone& z : zones_)
+    names.push_back(z.name.empty() ? z.path : z.name);
   return absl::StrCat("measured: Intel RAPL (", absl::StrJoin(names, ", "),
                       "), whole-package energy during each step");
 }

@@ -20,7 +20,8 @@ namespace joule::telemetry {
 class RaplMeter : public EnergyMeter {
  public:
   // NotFound if `root` has no readable package zone.
-  static absl::StatusOr<std::unique_ptr<RaplMeter>> Open(const std::string& root);
+  static absl::StatusOr<std::unique_ptr<RaplMeter>> Open(
+      const std::string& root);
 
   device::EnergySource source() const override {
     return device::EnergySource::kMeasured;

@@ -1,11 +1,11 @@
 #ifndef JOULE_TESTS_FAKE_DEVICE_H_
 #define JOULE_TESTS_FAKE_DEVICE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
-#include <algorithm>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -116,7 +116,9 @@ class FakeDevice : public device::Device {
       absl::MutexLock l(&mu_);
       if (hang_) {
         hanging_ = true;
-        auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !hanging_; };
+        auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return !hanging_;
+        };
         mu_.Await(absl::Condition(&released));
       }
       delay = delay_;

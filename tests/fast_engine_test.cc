@@ -32,10 +32,12 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> q(-127, 127);
   std::uniform_real_distribution<float> f(-1, 1);
-  for (auto [gs, cols] : {std::pair{32, 256}, {32, 288}, {64, 256}, {64, 768}, {4, 256}}) {
+  for (auto [gs, cols] :
+       {std::pair{32, 256}, {32, 288}, {64, 256}, {64, 768}, {4, 256}}) {
     const int rows = 37, batch = 11, groups = cols / gs;
     std::vector<int8_t> w(rows * cols), x(batch * cols);
-    std::vector<float> ws(rows * groups), xs(batch * groups), wf(rows * cols), xf(batch * cols);
+    std::vector<float> ws(rows * groups), xs(batch * groups), wf(rows * cols),
+        xf(batch * cols);
     for (auto& v : w) v = q(rng);
     for (auto& v : ws) v = f(rng) * 0.01f;
     for (auto& v : wf) v = f(rng);
@@ -49,29 +51,36 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
     for (auto& v : xa) v = f(rng);
     auto quantize = [&](const cpu::Kernels& k) {
       for (int b = 0; b < batch; ++b) {
-        k.quantize(xa.data() + b * cols, cols, gs, x.data() + b * cols, xs.data() + b * groups);
+        k.quantize(xa.data() + b * cols, cols, gs, x.data() + b * cols,
+                   xs.data() + b * groups);
       }
     };
     std::vector<float> want(batch * rows), want_f(batch * rows);
     quantize(cpu::GenericKernels());
-    cpu::GenericKernels().q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(),
-                                  batch, want.data(), rows, 0, rows);
-    cpu::GenericKernels().f32_gemm(wf.data(), cols, xf.data(), batch, want_f.data(), rows, 0, rows);
+    cpu::GenericKernels().q8_gemm(w.data(), ws.data(), sums.data(), cols, gs,
+                                  x.data(), xs.data(), batch, want.data(), rows,
+                                  0, rows);
+    cpu::GenericKernels().f32_gemm(wf.data(), cols, xf.data(), batch,
+                                   want_f.data(), rows, 0, rows);
     for (const std::string& isa : Isas()) {
       const cpu::Kernels& k = cpu::SelectKernels(isa);
       ASSERT_EQ(k.isa, isa);
       std::vector<float> got(batch * rows, -1), got_f(batch * rows, -1);
       quantize(k);
       // Split the rows as the thread pool does.
-      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 0, 20);
-      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(), batch, got.data(), rows, 20, rows);
-      k.f32_gemm(wf.data(), cols, xf.data(), batch, got_f.data(), rows, 0, rows);
+      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(),
+                batch, got.data(), rows, 0, 20);
+      k.q8_gemm(w.data(), ws.data(), sums.data(), cols, gs, x.data(), xs.data(),
+                batch, got.data(), rows, 20, rows);
+      k.f32_gemm(wf.data(), cols, xf.data(), batch, got_f.data(), rows, 0,
+                 rows);
       for (int i = 0; i < batch * rows; ++i) {
         ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
             << isa << " gs " << gs << " cols " << cols << " " << i;
         ASSERT_NEAR(got_f[i], want_f[i], 1e-4) << isa << " " << i;
       }
-      EXPECT_NEAR(k.dot(wf.data(), xf.data(), 77), cpu::GenericKernels().dot(wf.data(), xf.data(), 77), 1e-4);
+      EXPECT_NEAR(k.dot(wf.data(), xf.data(), 77),
+                  cpu::GenericKernels().dot(wf.data(), xf.data(), 77), 1e-4);
       std::vector<float> h(101), g(101), h_ref;
       for (int i = 0; i < 101; ++i) {
         h[i] = (i - 50) * 0.37f;
@@ -80,12 +89,14 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
       h_ref = h;
       cpu::GenericKernels().swiglu(h_ref.data(), g.data(), 101);
       k.swiglu(h.data(), g.data(), 101);
-      for (int i = 0; i < 101; ++i) ASSERT_NEAR(h[i], h_ref[i], 1e-5 * (1 + std::fabs(h_ref[i]))) << isa;
+      for (int i = 0; i < 101; ++i)
+        ASSERT_NEAR(h[i], h_ref[i], 1e-5 * (1 + std::fabs(h_ref[i]))) << isa;
     }
   }
 }
 
-std::string Greedy(device::Device& dev, const model::Tokenizer& tok, int steps) {
+std::string Greedy(device::Device& dev, const model::Tokenizer& tok,
+                   int steps) {
   device::StepOutput out;
   std::vector<int> t = {1};
   std::string text;
@@ -119,9 +130,16 @@ TEST(FastEngineTest, GreedyStories260KMatchesLlama2cOnEveryIsa) {
 void CompareLogits(const std::string& shape, int version, double tolerance) {
   model::Config c = *model::ShapePreset(shape);
   c.seq_len = 64;
-  const std::string path = testing::TempDir() + "/" + shape + std::to_string(version) + ".bin";
-  ASSERT_TRUE(model::WriteCheckpoint(path, c, version, 0 == version ? 0 : 64 > c.dim ? 32 : (c.dim % 64 == 0 && c.hidden_dim % 64 == 0 ? 64 : 32),
-                                     model::SyntheticWeights(c, 11)).ok());
+  const std::string path =
+      testing::TempDir() + "/" + shape + std::to_string(version) + ".bin";
+  ASSERT_TRUE(model::WriteCheckpoint(
+                  path, c, version,
+                  0 == version ? 0
+                  : 64 > c.dim
+                      ? 32
+                      : (c.dim % 64 == 0 && c.hidden_dim % 64 == 0 ? 64 : 32),
+                  model::SyntheticWeights(c, 11))
+                  .ok());
   auto ckpt = model::Checkpoint::Open(path);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   device::ReferenceEngine ref({});
@@ -144,13 +162,15 @@ void CompareLogits(const std::string& shape, int version, double tolerance) {
     // The fast engine decodes it inside a batch with other sequences.
     std::vector<device::SequenceChunk> batch = {{1, 6 + step, t}};
     std::vector<std::vector<int>> others(4, std::vector<int>{7});
-    for (int o = 0; o < 4; ++o) batch.push_back({uint64_t(100 + o), step, others[o]});
+    for (int o = 0; o < 4; ++o)
+      batch.push_back({uint64_t(100 + o), step, others[o]});
     ASSERT_TRUE(fast.Decode(batch, &b).ok());
   }
-  EXPECT_LT(worst, tolerance * scale) << shape << " v" << version << ": max |diff| " << worst
-                                      << " of max |logit| " << scale;
-  std::printf("%s v%d: logits max |diff| %.2e of max |logit| %.2f (%s)\n", shape.c_str(), version,
-              worst, scale, fast.isa().c_str());
+  EXPECT_LT(worst, tolerance * scale)
+      << shape << " v" << version << ": max |diff| " << worst
+      << " of max |logit| " << scale;
+  std::printf("%s v%d: logits max |diff| %.2e of max |logit| %.2f (%s)\n",
+              shape.c_str(), version, worst, scale, fast.isa().c_str());
 }
 
 TEST(FastEngineTest, SyntheticShapesWithinTolerance) {

@@ -1,10 +1,11 @@
 // The FPGA device through the real XRT runtime in noop emulation: the
 // xclbin Joule writes is loaded by XRT, the host path runs (device, xclbin,
 // buffer objects, syncs, start/wait) and the kernel's C simulation computes.
+#include "device/fpga/fpga_device.h"
+
 #include <fstream>
 #include <string>
 
-#include "device/fpga/fpga_device.h"
 #include "device/fpga/kernel/built_shapes.h"
 #include "device/fpga/xclbin_file.h"
 #include "gmock/gmock.h"
@@ -21,11 +22,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string XclbinDir() { return std::string(std::getenv("TEST_SRCDIR")) + "/joule/device/fpga"; }
+std::string XclbinDir() {
+  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/device/fpga";
+}
 
 std::string Int8Stories260K() {
   static const std::string path = [] {
-    auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    auto fp32 =
+        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
     const std::string p = testing::TempDir() + "/s260k_q8_fpga.bin";
     EXPECT_TRUE(model::ConvertCheckpoint(**fp32, p, 2, 0).ok());
     return p;
@@ -54,8 +58,9 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
   o.device_options.fpga_xclbin_dir = XclbinDir();
   auto server = server::JouleServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::Joule::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Joule::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                          grpc::InsecureChannelCredentials()));
   auto run = [&](const std::string& device) {
     v1::GenerateRequest req;
     req.set_temperature(0);
@@ -71,7 +76,8 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
   v1::GenerateResponse fpga = run("fpga"), cpu = run("cpu-ref");
   ASSERT_EQ(fpga.tokens_size(), 300);
   ASSERT_EQ(cpu.tokens_size(), 300);
-  for (int i = 0; i < 300; ++i) ASSERT_EQ(fpga.tokens(i).id(), cpu.tokens(i).id()) << i;
+  for (int i = 0; i < 300; ++i)
+    ASSERT_EQ(fpga.tokens(i).id(), cpu.tokens(i).id()) << i;
   EXPECT_EQ(fpga.summary().device(), "fpga");
   EXPECT_EQ(fpga.summary().energy_source(), v1::ENERGY_SOURCE_MODELED);
   EXPECT_GT(fpga.summary().joules_per_token(), 0);
@@ -84,7 +90,8 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
 }
 
 TEST(FpgaDeviceTest, XclbinCarriesItsShape) {
-  auto shape = fpga::ReadXclbinShape(XclbinDir() + "/forward_stories15M.xclbin");
+  auto shape =
+      fpga::ReadXclbinShape(XclbinDir() + "/forward_stories15M.xclbin");
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->config.dim, 288);
   EXPECT_EQ(shape->group_size, 32);
@@ -112,8 +119,8 @@ TEST(FpgaDeviceTest, ErrorsSayWhatIsWrong) {
   {  // Wrong kernel name: XRT itself refuses it.
     const fpga::BuiltShape& s260 = fpga::BuiltShapes()[0];
     const std::string path = testing::TempDir() + "/backward.xclbin";
-    std::ofstream(path, std::ios::binary)
-        << fpga::BuildXclbin("backward", fpga::ForwardKernelArgs(), {s260.config, 4}, "test");
+    std::ofstream(path, std::ios::binary) << fpga::BuildXclbin(
+        "backward", fpga::ForwardKernelArgs(), {s260.config, 4}, "test");
     device::FpgaOptions o = Emulated();
     o.xclbin = path;
     device::FpgaDevice dev(o);
@@ -130,9 +137,11 @@ TEST(FpgaDeviceTest, ErrorsSayWhatIsWrong) {
     EXPECT_THAT(Msg(dev.LoadModel(**ckpt)), HasSubstr("is not an xclbin"));
   }
   {  // fp32 checkpoints: the kernel runs int8.
-    auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    auto fp32 =
+        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
     device::FpgaDevice dev(Emulated());
-    EXPECT_EQ(dev.LoadModel(**fp32).code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(dev.LoadModel(**fp32).code(),
+              absl::StatusCode::kFailedPrecondition);
   }
 }
 

@@ -35,11 +35,15 @@ void CompareGreedy(const model::Checkpoint& ckpt, int steps) {
   double max_diff = 0;
   for (int pos = 0; pos < steps; ++pos) {
     Forward<S>(packed->q8.data(), packed->scales.data(), packed->norms.data(),
-               ckpt.config().shared_classifier, token, pos, kc.data(), vc.data(), logits.data());
+               ckpt.config().shared_classifier, token, pos, kc.data(),
+               vc.data(), logits.data());
     std::vector<int> t = {token};
-    ASSERT_TRUE((pos == 0 ? ref.Prefill({{1, pos, t}}, &out) : ref.Decode({{1, pos, t}}, &out)).ok());
+    ASSERT_TRUE((pos == 0 ? ref.Prefill({{1, pos, t}}, &out)
+                          : ref.Decode({{1, pos, t}}, &out))
+                    .ok());
     for (int i = 0; i < S::VOCAB; ++i) {
-      max_diff = std::max(max_diff, double(std::fabs(logits[i] - out.logits[i])));
+      max_diff =
+          std::max(max_diff, double(std::fabs(logits[i] - out.logits[i])));
     }
     const int a = model::Argmax(logits), b = model::Argmax(out.row(0));
     ASSERT_EQ(a, b) << "greedy tokens differ at position " << pos;
@@ -61,7 +65,9 @@ TEST(FpgaKernelTest, Stories260KInt8GroupSize4PastPosition257) {
 TEST(FpgaKernelTest, Stories15MShapeGroupSize32) {
   model::Config c = *model::ShapePreset("stories15M");
   const std::string path = testing::TempDir() + "/s15m_fpga.bin";
-  ASSERT_TRUE(model::WriteCheckpoint(path, c, 2, 32, model::SyntheticWeights(c, 3)).ok());
+  ASSERT_TRUE(
+      model::WriteCheckpoint(path, c, 2, 32, model::SyntheticWeights(c, 3))
+          .ok());
   auto ckpt = model::Checkpoint::Open(path);
   ASSERT_TRUE(ckpt.ok());
   CompareGreedy<Shape<288, 768, 6, 6, 6, 32000, 256, 32>>(**ckpt, 12);
@@ -70,7 +76,9 @@ TEST(FpgaKernelTest, Stories15MShapeGroupSize32) {
 TEST(FpgaKernelTest, Stories110MShapeGroupSize64) {
   model::Config c = *model::ShapePreset("stories110M");
   const std::string path = testing::TempDir() + "/s110m_fpga.bin";
-  ASSERT_TRUE(model::WriteCheckpoint(path, c, 2, 64, model::SyntheticWeights(c, 4)).ok());
+  ASSERT_TRUE(
+      model::WriteCheckpoint(path, c, 2, 64, model::SyntheticWeights(c, 4))
+          .ok());
   auto ckpt = model::Checkpoint::Open(path);
   ASSERT_TRUE(ckpt.ok());
   CompareGreedy<Shape<768, 2048, 12, 12, 12, 32000, 1024, 64>>(**ckpt, 3);
@@ -79,7 +87,8 @@ TEST(FpgaKernelTest, Stories110MShapeGroupSize64) {
 TEST(FpgaKernelTest, RefusesFp32Checkpoints) {
   auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
   ASSERT_TRUE(fp32.ok());
-  EXPECT_EQ(PackWeights(**fp32).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(PackWeights(**fp32).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(Vu9pModelTest, CyclesGrowWithPositionAndWeightsDominate) {
@@ -88,7 +97,8 @@ TEST(Vu9pModelTest, CyclesGrowWithPositionAndWeightsDominate) {
   const int64_t at0 = m.CyclesPerToken(c, 0), at512 = m.CyclesPerToken(c, 512);
   EXPECT_GT(at512, at0);
   // Matvecs: ~ parameters / lanes cycles.
-  EXPECT_NEAR(double(at0), c.ParameterCount() / 32.0, 0.2 * c.ParameterCount() / 32.0);
+  EXPECT_NEAR(double(at0), c.ParameterCount() / 32.0,
+              0.2 * c.ParameterCount() / 32.0);
   EXPECT_GT(m.SecondsPerToken(c, 0), 0);
 }
 

@@ -23,7 +23,8 @@ TEST(FpgaNoDeviceTest, NoBoardIsUnavailableWithAHint) {
   device::FpgaDevice dev(o);
   absl::Status s = dev.LoadModel(**ckpt);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("pass --fpga_emulation"));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("pass --fpga_emulation"));
 }
 
 }  // namespace

@@ -35,8 +35,13 @@ TEST(LoadReportTest, TableAndGhzShapedJson) {
   LoadReport report(records, absl::Seconds(2), "{\"concurrency\": 2}");
   EXPECT_EQ(report.errors(), 1);
   const std::string table = report.Table();
-  EXPECT_THAT(table, HasSubstr("requests 4 (1 failed) in 2.00 s: 2.00 req/s, 6.0 generated tok/s"));
-  EXPECT_THAT(table, HasSubstr("cpu            0.100000 J/token over 12 tokens (modeled)"));
+  EXPECT_THAT(
+      table,
+      HasSubstr(
+          "requests 4 (1 failed) in 2.00 s: 2.00 req/s, 6.0 generated tok/s"));
+  EXPECT_THAT(
+      table,
+      HasSubstr("cpu            0.100000 J/token over 12 tokens (modeled)"));
   EXPECT_THAT(table, HasSubstr("[UNAVAILABLE] 1"));
   const std::string json = report.Json();
   for (const char* field :
@@ -44,8 +49,9 @@ TEST(LoadReportTest, TableAndGhzShapedJson) {
         "\"fastest\": 100000000", "\"slowest\": 400000000", "\"rps\": 2.0000",
         "{\"percentage\": 50, \"latency\": 200000000}",
         "\"statusCodeDistribution\": {\"OK\": 3, \"UNAVAILABLE\": 1}",
-        "\"UNAVAILABLE: device \\\"x\\\" down\": 1", "\"options\": {\"concurrency\": 2}",
-        "\"joulesPerToken\": 0.1", "\"interTokenLatency\": {\"count\": 8"}) {
+        "\"UNAVAILABLE: device \\\"x\\\" down\": 1",
+        "\"options\": {\"concurrency\": 2}", "\"joulesPerToken\": 0.1",
+        "\"interTokenLatency\": {\"count\": 8"}) {
     EXPECT_THAT(json, HasSubstr(field));
   }
 }

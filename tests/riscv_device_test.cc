@@ -1,5 +1,7 @@
 // The simulated RISC-V device end to end: through the full server, against
 // the CPU reference, and surviving its daemon's death.
+#include "device/riscv/riscv_device.h"
+
 #include <signal.h>
 
 #include <string>
@@ -8,7 +10,6 @@
 
 #include "absl/time/clock.h"
 #include "device/cpu/reference_engine.h"
-#include "device/riscv/riscv_device.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -22,7 +23,8 @@ namespace joule {
 namespace {
 
 std::string Daemon() {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/device/riscv/sim/riscv_simd";
+  return std::string(std::getenv("TEST_SRCDIR")) +
+         "/joule/device/riscv/sim/riscv_simd";
 }
 
 class RiscvServerTest : public ::testing::Test {
@@ -50,8 +52,9 @@ class RiscvServerTest : public ::testing::Test {
     auto s = server::JouleServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
-    stub_ = v1::Joule::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+    stub_ = v1::Joule::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                            grpc::InsecureChannelCredentials()));
   }
   void TearDown() override { server_->Shutdown(absl::Seconds(2)); }
 
@@ -75,7 +78,8 @@ class RiscvServerTest : public ::testing::Test {
       if (msg.has_token()) {
         r.tokens.push_back(msg.token());
         if (static_cast<int>(r.tokens.size()) == kill_after) {
-          kill(riscv_->daemon_pid(), SIGKILL);  // The simulator dies mid-stream.
+          kill(riscv_->daemon_pid(),
+               SIGKILL);  // The simulator dies mid-stream.
         }
       } else {
         r.summary = msg.summary();
@@ -134,7 +138,8 @@ TEST_F(RiscvServerTest, KilledSimulatorMidStreamFailsOverWithoutLosingTokens) {
   Result r = Stream(req, /*kill_after=*/40);
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   ASSERT_EQ(r.tokens.size(), 200u);
-  EXPECT_EQ(r.text().substr(0, 120), std::string(testing::kStories260KGreedy).substr(0, 120));
+  EXPECT_EQ(r.text().substr(0, 120),
+            std::string(testing::kStories260KGreedy).substr(0, 120));
   EXPECT_EQ(r.summary.failovers(), 1);
   EXPECT_EQ(r.tokens.front().device(), "riscv");
   EXPECT_EQ(r.tokens.back().device(), "cpu");
@@ -146,7 +151,8 @@ TEST_F(RiscvServerTest, KilledSimulatorMidStreamFailsOverWithoutLosingTokens) {
     ASSERT_EQ(r.tokens[i].id(), cpu.tokens[i].id()) << "token " << i;
   }
   // Re-probed, the driver restarts its simulator and serves again.
-  for (int i = 0; i < 200 && !RiscvHealthy(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  for (int i = 0; i < 200 && !RiscvHealthy(); ++i)
+    absl::SleepFor(absl::Milliseconds(20));
   EXPECT_TRUE(RiscvHealthy());
   EXPECT_NE(riscv_->daemon_pid(), first);
   req.set_device("riscv");

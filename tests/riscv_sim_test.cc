@@ -50,15 +50,16 @@ class SimTest : public ::testing::Test {
     addr.sun_family = AF_UNIX;
     std::strcpy(addr.sun_path, path_.c_str());
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+              0)
         << path_ << ": " << std::strerror(errno);
     timeval tv{5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
   }
   // One request; the reply's status, with its data in *data.
-  absl::Status Call(uint16_t op, const std::string& payload, std::string* data = nullptr,
-                    int fd = -1) {
+  absl::Status Call(uint16_t op, const std::string& payload,
+                    std::string* data = nullptr, int fd = -1) {
     fd = fd < 0 ? fd_ : fd;
     EXPECT_TRUE(SendFrame(fd, op, ++id_, payload).ok());
     Header h;
@@ -141,13 +142,15 @@ TEST_F(SimTest, MemoryRoundTripPollAndBounds) {
   EXPECT_TRUE(Call(kPoll, poll.str()).ok());
   Writer poll_bad;
   poll_bad.U64(4096).U32(0xFFFFFFFF).U32(7).U32(10);
-  EXPECT_EQ(Call(kPoll, poll_bad.str()).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(Call(kPoll, poll_bad.str()).code(),
+            absl::StatusCode::kDeadlineExceeded);
   Writer far;
   far.U64((64 << 20) - 4).U64(8);
   EXPECT_EQ(Call(kReadMem, far.str()).code(), absl::StatusCode::kOutOfRange);
   Writer huge;
   huge.U64(0).U64(uint64_t{1} << 40);
-  EXPECT_EQ(Call(kReadMem, huge.str()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call(kReadMem, huge.str()).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Call(kReset, "").ok());
   EXPECT_EQ(Read(4096, 1)[0], 0.0f);  // Reset clears memory.
 }
@@ -178,21 +181,25 @@ TEST_F(SimTest, GemmComputesAndCountsAnalyticFlops) {
   EXPECT_EQ(after.launches - before.launches, 1u);
   EXPECT_GT(after.cycles, before.cycles);
   EXPECT_GT(after.energy_joules, before.energy_joules);
-  EXPECT_GE(after.dma_bytes - before.dma_bytes, 4u * M * K);  // W read at least once.
+  EXPECT_GE(after.dma_bytes - before.dma_bytes,
+            4u * M * K);  // W read at least once.
 }
 
 TEST_F(SimTest, KernelErrorsReachWaitAndTheConnectionStaysUsable) {
   // Wrong argument count, and a GEMM reaching past HBM.
-  EXPECT_EQ(Launch(kGemm, {1, 2, 3}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Launch(kGemm, {(64 << 20) - 64, 4096, 8192, 64, 64, 1, 0, 0}).code(),
-            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(Launch(kGemm, {1, 2, 3}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Launch(kGemm, {(64 << 20) - 64, 4096, 8192, 64, 64, 1, 0, 0}).code(),
+      absl::StatusCode::kOutOfRange);
   EXPECT_EQ(Launch(99, {0}).code(), absl::StatusCode::kInvalidArgument);
   // Unknown opcode and short payloads: error replies, connection intact.
   EXPECT_EQ(Call(77, "").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Call(kWriteMem, "abc").code(), absl::StatusCode::kInvalidArgument);
   Writer many;
   many.U32(kGemm).U32(1000);
-  EXPECT_EQ(Call(kLaunch, many.str()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call(kLaunch, many.str()).code(),
+            absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(Write(4096, {2.0f}).ok());
   EXPECT_EQ(Read(4096, 1)[0], 2.0f);
 }
@@ -243,8 +250,8 @@ TEST_F(SimTest, MalformedFramesCloseOnlyThatConnection) {
     Writer hello;
     hello.U16(kProtocolVersion);
     std::string r3;
-    served = SendFrame(fd_, kHello, 1, hello.str()).ok() && RecvFrame(fd_, &h, &r3).ok() &&
-             h.opcode == (kHello | kReplyBit);
+    served = SendFrame(fd_, kHello, 1, hello.str()).ok() &&
+             RecvFrame(fd_, &h, &r3).ok() && h.opcode == (kHello | kReplyBit);
     if (!served) {
       ::close(fd_);
       absl::SleepFor(absl::Milliseconds(20));
@@ -279,14 +286,17 @@ TEST(TileModelTest, PrefillIsComputeBoundAndDecodeIsBandwidthBound) {
 }
 
 TEST(SimConfigTest, ParsesOverridesAndRejectsBadLines) {
-  auto c = ParseSimConfig("# comment\ngroups = 2\nprecision = fp8\n\nstatic_watts=1.5\n");
+  auto c = ParseSimConfig(
+      "# comment\ngroups = 2\nprecision = fp8\n\nstatic_watts=1.5\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->groups, 2);
   EXPECT_EQ(c->clusters(), 8);
   EXPECT_EQ(c->precision, Precision::kFp8);
   EXPECT_EQ(c->static_watts, 1.5);
-  EXPECT_THAT(std::string(ParseSimConfig("bogus = 1").status().message()), HasSubstr("line 1: unknown key"));
-  EXPECT_THAT(std::string(ParseSimConfig("\ngroups = x").status().message()), HasSubstr("line 2: bad value"));
+  EXPECT_THAT(std::string(ParseSimConfig("bogus = 1").status().message()),
+              HasSubstr("line 1: unknown key"));
+  EXPECT_THAT(std::string(ParseSimConfig("\ngroups = x").status().message()),
+              HasSubstr("line 2: bad value"));
   EXPECT_FALSE(ParseSimConfig("groups = 0").ok());
   auto file = LoadSimConfig(std::string(std::getenv("TEST_SRCDIR")) +
                             "/joule/device/riscv/sim/occamy.cfg");

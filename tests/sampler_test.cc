@@ -101,7 +101,8 @@ TEST(SamplerTest, ExtremeLogitsAndTinyTemperaturesStayFinite) {
   p.seed = 1;
   Sampler s(p);
   for (int i = 0; i < 20; ++i) {
-    std::vector<float> l = {1.0f, 5.0f, -std::numeric_limits<float>::infinity(), 4.9f};
+    std::vector<float> l = {1.0f, 5.0f, -std::numeric_limits<float>::infinity(),
+                            4.9f};
     EXPECT_EQ(s.Sample(absl::MakeSpan(l)), 1);
   }
 }

@@ -48,7 +48,8 @@ class Collect : public GenerationObserver {
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    auto ckpt =
+        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
     ASSERT_TRUE(ckpt.ok());
     ckpt_ = *std::move(ckpt);
     auto tok = model::Tokenizer::Load(testing::SharedModel("tok512.bin"), 512);
@@ -112,9 +113,14 @@ class SchedulerTest : public ::testing::Test {
 };
 
 const std::vector<std::string> kPrompts = {
-    "Once upon a time", "Lily and Tom went to the park", "The cat",
+    "Once upon a time",
+    "Lily and Tom went to the park",
+    "The cat",
     "One day, a little boy named Max found a big red ball in the garden",
-    "", "She was very happy", "Tim had a toy car", "The sun was hot and"};
+    "",
+    "She was very happy",
+    "Tim had a toy car",
+    "The sun was hot and"};
 
 TEST_F(SchedulerTest, GreedyOutputIsTheSameAloneOrInAnyBatch) {
   std::vector<std::vector<int>> alone;
@@ -148,7 +154,8 @@ TEST_F(SchedulerTest, LongPromptsPrefillInChunksBetweenDecodes) {
   ASSERT_TRUE(s->Submit(r, streaming).ok());
   while (fakes_[0]->steps() < 5) absl::SleepFor(absl::Milliseconds(1));
   std::string long_prompt;
-  for (int i = 0; i < 12; ++i) long_prompt += "Lily saw a big dog in the park. ";
+  for (int i = 0; i < 12; ++i)
+    long_prompt += "Lily saw a big dog in the park. ";
   const int n = tok_->Encode(long_prompt, true).size();
   ASSERT_GT(n, 100);
   auto late = Run(*s, Request(long_prompt, 5));
@@ -283,8 +290,7 @@ TEST_F(SchedulerTest, LowPriorityIsNotStarved) {
   for (int i = 0; i < 60; ++i) {
     submit_high();
     absl::SleepFor(absl::Milliseconds(6));
-    if (low_done == absl::InfiniteFuture() &&
-        low_obs->done.HasBeenNotified()) {
+    if (low_done == absl::InfiniteFuture() && low_obs->done.HasBeenNotified()) {
       low_done = absl::Now();
     }
   }
@@ -312,11 +318,13 @@ TEST_F(SchedulerTest, AdmissionLimitsRefuseAtOnce) {
   std::string big(200, 'x');
   auto tokens = s->Submit(Request(big, 5), std::make_shared<Collect>());
   EXPECT_EQ(tokens.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(tokens.status().message()), ::testing::HasSubstr("prompt tokens"));
+  EXPECT_THAT(std::string(tokens.status().message()),
+              ::testing::HasSubstr("prompt tokens"));
   ASSERT_TRUE(s->Submit(r, std::make_shared<Collect>()).ok());
   auto full = s->Submit(r, std::make_shared<Collect>());
   EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(full.status().message()), ::testing::HasSubstr("2 requests"));
+  EXPECT_THAT(std::string(full.status().message()),
+              ::testing::HasSubstr("2 requests"));
   s->Shutdown();
   EXPECT_TRUE(keep->Wait());
 }
@@ -337,7 +345,8 @@ TEST_F(SchedulerTest, TokenEnergiesAddUpToTheStepEnergy) {
   std::vector<std::shared_ptr<Collect>> obs;
   for (size_t i = 0; i < kPrompts.size(); ++i) {
     obs.push_back(std::make_shared<Collect>());
-    ASSERT_TRUE(s.Submit(Request(kPrompts[i], 10 + 5 * i, 0.8f, i), obs.back()).ok());
+    ASSERT_TRUE(
+        s.Submit(Request(kPrompts[i], 10 + 5 * i, 0.8f, i), obs.back()).ok());
   }
   double tokens_sum = 0;
   for (auto& o : obs) {

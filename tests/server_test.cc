@@ -329,9 +329,9 @@ TEST_F(ServerTest, FailedDeviceStepMovesTheStreamWithoutLosingTokens) {
 }
 
 TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server_->port()),
-      grpc::InsecureChannelCredentials()));
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                          grpc::InsecureChannelCredentials()));
   auto status_of = [&](const std::string& service) {
     grpc::ClientContext ctx;
     grpc::health::v1::HealthCheckRequest req;

@@ -3,8 +3,8 @@
 
 #include <cstdio>
 #include <fstream>
-#include <random>
 #include <numeric>
+#include <random>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -25,7 +25,8 @@ using ::testing::HasSubstr;
 // A fake powercap tree: package zones with sub-zones, as Linux lays it out.
 class FakeRapl {
  public:
-  explicit FakeRapl(const std::string& name) : root_(testing::TempDir() + "/" + name) {
+  explicit FakeRapl(const std::string& name)
+      : root_(testing::TempDir() + "/" + name) {
     mkdir(root_.c_str(), 0755);
   }
   void AddZone(const std::string& zone, uint64_t energy, uint64_t max_range,
@@ -52,16 +53,17 @@ TEST(RaplMeterTest, StepEnergyAcrossPackagesAndWrapAround) {
   FakeRapl rapl("rapl1");
   rapl.AddZone("intel-rapl:0", 1000000, 262143328850, "package-0");
   rapl.AddZone("intel-rapl:0:0", 500, 262143328850, "core");  // Inside pkg 0.
-  rapl.AddZone("intel-rapl:1", 262143328850 - 500000, 262143328850, "package-1");
+  rapl.AddZone("intel-rapl:1", 262143328850 - 500000, 262143328850,
+               "package-1");
   auto meter = RaplMeter::Open(rapl.root());
   ASSERT_TRUE(meter.ok()) << meter.status();
   EXPECT_EQ((*meter)->source(), device::EnergySource::kMeasured);
   EXPECT_THAT((*meter)->Describe(), HasSubstr("package-0, package-1"));
 
   (*meter)->BeginStep();
-  rapl.Set("intel-rapl:0", 1000000 + 2500000);   // +2.5 J
-  rapl.Set("intel-rapl:0:0", 999999999);         // Ignored: a sub-zone.
-  rapl.Set("intel-rapl:1", 1500000);             // Wrapped: +0.5 J + 1.5 J.
+  rapl.Set("intel-rapl:0", 1000000 + 2500000);  // +2.5 J
+  rapl.Set("intel-rapl:0:0", 999999999);        // Ignored: a sub-zone.
+  rapl.Set("intel-rapl:1", 1500000);            // Wrapped: +0.5 J + 1.5 J.
   auto joules = (*meter)->EndStep(absl::Milliseconds(5), std::nullopt);
   ASSERT_TRUE(joules.ok());
   EXPECT_NEAR(*joules, 2.5 + 2.0, 1e-9);
@@ -69,15 +71,18 @@ TEST(RaplMeterTest, StepEnergyAcrossPackagesAndWrapAround) {
 }
 
 TEST(RaplMeterTest, MissingOrUnreadableTreeIsNotFound) {
-  EXPECT_EQ(RaplMeter::Open("/nonexistent").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(RaplMeter::Open("/nonexistent").status().code(),
+            absl::StatusCode::kNotFound);
   FakeRapl empty("rapl_empty");
-  EXPECT_EQ(RaplMeter::Open(empty.root()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(RaplMeter::Open(empty.root()).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(PowerModelMeterTest, ActiveWattsTimesStepTimeIdleInTheTotal) {
   PowerModelMeter m({/*active=*/20.0, /*idle=*/4.0});
   EXPECT_EQ(m.source(), device::EnergySource::kModeled);
-  EXPECT_THAT(m.Describe(), HasSubstr("modeled: 20.0 W while stepping, 4.0 W idle"));
+  EXPECT_THAT(m.Describe(),
+              HasSubstr("modeled: 20.0 W while stepping, 4.0 W idle"));
   EXPECT_NEAR(*m.EndStep(absl::Milliseconds(50), std::nullopt), 1.0, 1e-12);
   absl::SleepFor(absl::Milliseconds(100));
   // 50 ms busy at 20 W + the rest of >= 100 ms idle at 4 W.
@@ -101,25 +106,30 @@ TEST(MeterFactoryTest, PicksRaplForCpuWhenReadableElseTheModel) {
   cpu.kind = device::DeviceKind::kCpu;
   EnergyConfig config;
   config.rapl_root = rapl.root();
-  EXPECT_EQ((*MakeMeter(cpu, config))->source(), device::EnergySource::kMeasured);
+  EXPECT_EQ((*MakeMeter(cpu, config))->source(),
+            device::EnergySource::kMeasured);
   config.cpu_energy = "model";
-  EXPECT_EQ((*MakeMeter(cpu, config))->source(), device::EnergySource::kModeled);
+  EXPECT_EQ((*MakeMeter(cpu, config))->source(),
+            device::EnergySource::kModeled);
   config.cpu_energy = "auto";
   config.rapl_root = "/nonexistent";
   auto fallback = MakeMeter(cpu, config);
   EXPECT_EQ((*fallback)->source(), device::EnergySource::kModeled);
   EXPECT_THAT((*fallback)->Describe(), HasSubstr("RAPL not available"));
   config.cpu_energy = "rapl";
-  EXPECT_EQ(MakeMeter(cpu, config).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(MakeMeter(cpu, config).status().code(),
+            absl::StatusCode::kNotFound);
   config.cpu_energy = "guess";
-  EXPECT_EQ(MakeMeter(cpu, config).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeMeter(cpu, config).status().code(),
+            absl::StatusCode::kInvalidArgument);
 
   device::Capabilities sim;
   sim.name = "riscv";
   sim.kind = device::DeviceKind::kRiscvSim;
   sim.energy_source = device::EnergySource::kSimulated;
   sim.reports_energy = true;
-  EXPECT_EQ((*MakeMeter(sim, config))->source(), device::EnergySource::kSimulated);
+  EXPECT_EQ((*MakeMeter(sim, config))->source(),
+            device::EnergySource::kSimulated);
 
   auto models = ParsePowerModels("fpga=40:25, cpu=12.5:3");
   ASSERT_TRUE(models.ok());
@@ -140,8 +150,8 @@ TEST(AttributionTest, SharesFollowWorkAndAddUpToTheStep) {
     double sum = 0;
     for (double s : shares) sum += s;
     EXPECT_NEAR(sum, step, 1e-3 * step);  // The issue asks for 0.1%.
-    EXPECT_NEAR(shares[0] / step, work[0] / std::accumulate(work.begin(), work.end(), 0.0),
-                1e-9);
+    EXPECT_NEAR(shares[0] / step,
+                work[0] / std::accumulate(work.begin(), work.end(), 0.0), 1e-9);
   }
   auto equal = AttributeEnergy(3.0, {0, 0, 0});
   EXPECT_DOUBLE_EQ(equal[1], 1.0);
@@ -149,13 +159,17 @@ TEST(AttributionTest, SharesFollowWorkAndAddUpToTheStep) {
 
 TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
   Metrics m;
-  m.Step("cpu", device::EnergySource::kModeled, "decode", absl::Milliseconds(3), 0.05);
-  m.Step("cpu", device::EnergySource::kModeled, "prefill", absl::Milliseconds(9), 0.15);
+  m.Step("cpu", device::EnergySource::kModeled, "decode", absl::Milliseconds(3),
+         0.05);
+  m.Step("cpu", device::EnergySource::kModeled, "prefill",
+         absl::Milliseconds(9), 0.15);
   m.Token("cpu", device::EnergySource::kModeled, 0.05);
   m.PromptTokens("cpu", 12);
   m.InterTokenLatency("cpu", absl::Milliseconds(4));
-  m.Request("cpu", "OK", absl::Milliseconds(20), absl::Milliseconds(90), absl::Microseconds(300));
-  m.Request("", "INVALID_ARGUMENT", std::nullopt, absl::Microseconds(50), std::nullopt);
+  m.Request("cpu", "OK", absl::Milliseconds(20), absl::Milliseconds(90),
+            absl::Microseconds(300));
+  m.Request("", "INVALID_ARGUMENT", std::nullopt, absl::Microseconds(50),
+            std::nullopt);
   GaugeCollector gauges([] {
     DeviceGauges g;
     g.device = "cpu";
@@ -190,10 +204,12 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
            "# TYPE joule_kv_usage_ratio gauge",
            "# TYPE joule_device_power_watts gauge",
            "# TYPE joule_device_healthy gauge",
-           "joule_energy_joules_total{device=\"cpu\",phase=\"decode\",source=\"modeled\"} 0.05",
+           "joule_energy_joules_total{device=\"cpu\",phase=\"decode\",source="
+           "\"modeled\"} 0.05",
            "joule_prompt_tokens_total{device=\"cpu\"} 12",
            "joule_requests_total{code=\"INVALID_ARGUMENT\"} 1",
-           "joule_step_duration_seconds_count{device=\"cpu\",phase=\"prefill\"} 1",
+           "joule_step_duration_seconds_count{device=\"cpu\",phase=\"prefill\"}"
+           " 1",
            "joule_queue_depth{device=\"cpu\"} 2",
            "joule_kv_usage_ratio{device=\"cpu\"} 0.25",
            "joule_device_healthy{device=\"cpu\"} 1",
@@ -201,7 +217,9 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
     EXPECT_THAT(text, HasSubstr(line));
   }
   // Power: 1 J over the ~20 ms between the two scrapes.
-  EXPECT_THAT(text, HasSubstr("joule_device_power_watts{device=\"cpu\",source=\"modeled\"}"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("joule_device_power_watts{device=\"cpu\",source=\"modeled\"}"));
 }
 
 }  // namespace

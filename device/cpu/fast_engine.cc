@@ -34,8 +34,9 @@ Capabilities FastEngine::capabilities() const {
   Capabilities c;
   c.name = options_.name;
   c.kind = DeviceKind::kCpu;
-  c.description = absl::StrFormat("CPU engine: %s kernels, %d threads, batched steps",
-                                  kernels_->isa, pool_->size());
+  c.description =
+      absl::StrFormat("CPU engine: %s kernels, %d threads, batched steps",
+                      kernels_->isa, pool_->size());
   c.max_batch_size = options_.max_batch_size;
   c.max_context = c_.seq_len;
   c.kv_capacity_tokens = kv_capacity_;
@@ -49,10 +50,11 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   quantized_ = ckpt.format() == model::WeightFormat::kQ8_0;
   gs_ = ckpt.group_size();
   if (quantized_ && (c_.dim % gs_ != 0 || c_.hidden_dim % gs_ != 0)) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "group size %d must divide dim %d and hidden_dim %d for int8 activations; "
-        "re-export with model:convert_tool",
-        gs_, c_.dim, c_.hidden_dim));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("group size %d must divide dim %d and hidden_dim %d "
+                        "for int8 activations; "
+                        "re-export with model:convert_tool",
+                        gs_, c_.dim, c_.hidden_dim));
   }
   weight_sums_.clear();
   weight_sums_.reserve(7 * c_.n_layers + 2);
@@ -78,16 +80,18 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   layers_.clear();
   for (int l = 0; l < c_.n_layers; ++l) {
     const model::LayerWeights& w = ckpt.layer(l);
-    layers_.push_back({w.rms_att, w.rms_ffn, view(w.wq), view(w.wk), view(w.wv), view(w.wo),
-                       view(w.w1), view(w.w2), view(w.w3)});
+    layers_.push_back({w.rms_att, w.rms_ffn, view(w.wq), view(w.wk), view(w.wv),
+                       view(w.wo), view(w.w1), view(w.w2), view(w.w3)});
   }
   embedding_ = view(ckpt.token_embedding());
   classifier_ = view(ckpt.classifier());
   rms_final_ = ckpt.rms_final();
-  const int64_t per_token = int64_t{2} * c_.n_layers * c_.kv_dim() * sizeof(float);
-  kv_capacity_ = options_.kv_capacity_tokens > 0
-                     ? options_.kv_capacity_tokens
-                     : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) / per_token);
+  const int64_t per_token =
+      int64_t{2} * c_.n_layers * c_.kv_dim() * sizeof(float);
+  kv_capacity_ =
+      options_.kv_capacity_tokens > 0
+          ? options_.kv_capacity_tokens
+          : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) / per_token);
   const int HS = c_.head_size();
   rope_cos_.assign(size_t(c_.seq_len) * HS / 2, 0);
   rope_sin_.assign(rope_cos_.size(), 0);
@@ -116,53 +120,67 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   return absl::OkStatus();
 }
 
-void FastEngine::Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats,
-                      const float* in, int n) {
+void FastEngine::Gemm(
+    std::initializer_list<std::pair<const Matrix*, float*>> mats,
+    const float* in, int n) {
   const int cols = mats.begin()->first->cols;
   if (quantized_) {
     // Quantize the shared input once: rows of int8 with per-group scales.
     const int groups = cols / gs_;
-    pool_->ParallelFor(n, [&](int b0, int b1) {
-      for (int t = b0; t < b1; ++t) {
-        kernels_->quantize(in + int64_t{t} * cols, cols, gs_, xq_.data() + int64_t{t} * cols,
-                           xs_.data() + int64_t{t} * groups);
-      }
-    }, 8);
+    pool_->ParallelFor(
+        n,
+        [&](int b0, int b1) {
+          for (int t = b0; t < b1; ++t) {
+            kernels_->quantize(in + int64_t{t} * cols, cols, gs_,
+                               xq_.data() + int64_t{t} * cols,
+                               xs_.data() + int64_t{t} * groups);
+          }
+        },
+        8);
   }
   int total = 0;
   for (const auto& m : mats) total += m.first->rows;
-  pool_->ParallelFor(total, [&](int r0, int r1) {
-    int base = 0;
-    for (const auto& [m, out] : mats) {
-      const int lo = std::max(r0, base), hi = std::min(r1, base + m->rows);
-      if (lo < hi) {
-        if (quantized_) {
-          kernels_->q8_gemm(m->q, m->s, m->sums, cols, gs_, xq_.data(), xs_.data(), n, out,
-                            m->rows, lo - base, hi - base);
-        } else {
-          kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base, hi - base);
+  pool_->ParallelFor(
+      total,
+      [&](int r0, int r1) {
+        int base = 0;
+        for (const auto& [m, out] : mats) {
+          const int lo = std::max(r0, base), hi = std::min(r1, base + m->rows);
+          if (lo < hi) {
+            if (quantized_) {
+              kernels_->q8_gemm(m->q, m->s, m->sums, cols, gs_, xq_.data(),
+                                xs_.data(), n, out, m->rows, lo - base,
+                                hi - base);
+            } else {
+              kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base,
+                                 hi - base);
+            }
+          }
+          base += m->rows;
         }
-      }
-      base += m->rows;
-    }
-  }, 16);
+      },
+      16);
 }
 
-absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,
+                                 StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status FastEngine::Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FastEngine::Decode(absl::Span<const SequenceChunk> batch,
+                                StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
+                              StepOutput* out) {
   if (ckpt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
   if (static_cast<int>(batch.size()) > options_.max_batch_size) {
     return absl::InvalidArgumentError("batch exceeds the max batch size");
   }
   const absl::Time start = absl::Now();
-  const int D = c_.dim, KV = c_.kv_dim(), H = c_.hidden_dim, HS = c_.head_size();
+  const int D = c_.dim, KV = c_.kv_dim(), H = c_.hidden_dim,
+            HS = c_.head_size();
   const int kv_mul = c_.n_heads / c_.n_kv_heads;
   // Rows of this step: (sequence, position, token).
   struct Row {
@@ -178,12 +196,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
     const int have = it == sequences_.end() ? 0 : it->second->length;
     if (ch.tokens.empty() || ch.start_pos != have ||
         ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c_.seq_len) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "sequence %d: chunk at %d of %d tokens does not follow its %d cached positions",
-          ch.seq, ch.start_pos, ch.tokens.size(), have));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("sequence %d: chunk at %d of %d tokens does not "
+                          "follow its %d cached positions",
+                          ch.seq, ch.start_pos, ch.tokens.size(), have));
     }
     for (int t : ch.tokens) {
-      if (t < 0 || t >= c_.vocab_size) return absl::InvalidArgumentError("token outside the vocabulary");
+      if (t < 0 || t >= c_.vocab_size)
+        return absl::InvalidArgumentError("token outside the vocabulary");
     }
     new_tokens += ch.tokens.size();
   }
@@ -216,7 +236,8 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
       float* xr = x_.data() + int64_t{r} * D;
       const int64_t e = int64_t{ch.tokens[k]} * D;
       if (quantized_) {
-        for (int j = 0; j < D; ++j) xr[j] = embedding_.q[e + j] * embedding_.s[(e + j) / gs_];
+        for (int j = 0; j < D; ++j)
+          xr[j] = embedding_.q[e + j] * embedding_.s[(e + j) / gs_];
       } else {
         std::memcpy(xr, embedding_.f + e, sizeof(float) * D);
       }
@@ -228,24 +249,30 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
     return row.seq->base + (int64_t{layer} * c_.seq_len + pos) * KV;
   };
   auto value = [&](const Row& row, int layer, int pos) {
-    return row.seq->base + (int64_t{c_.n_layers + layer} * c_.seq_len + pos) * KV;
+    return row.seq->base +
+           (int64_t{c_.n_layers + layer} * c_.seq_len + pos) * KV;
   };
-  auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w, int n) {
-    pool_->ParallelFor(n, [&](int t0, int t1) {
-      for (int t = t0; t < t1; ++t) {
-        const float* xr = in_rows + int64_t{t} * D;
-        float ss = kernels_->dot(xr, xr, D) / D + 1e-5f;
-        ss = 1.0f / sqrtf(ss);
-        float* o = out_rows + int64_t{t} * D;
-        for (int j = 0; j < D; ++j) o[j] = w[j] * (ss * xr[j]);
-      }
-    }, 4);
+  auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
+                     int n) {
+    pool_->ParallelFor(
+        n,
+        [&](int t0, int t1) {
+          for (int t = t0; t < t1; ++t) {
+            const float* xr = in_rows + int64_t{t} * D;
+            float ss = kernels_->dot(xr, xr, D) / D + 1e-5f;
+            ss = 1.0f / sqrtf(ss);
+            float* o = out_rows + int64_t{t} * D;
+            for (int j = 0; j < D; ++j) o[j] = w[j] * (ss * xr[j]);
+          }
+        },
+        4);
   };
 
   for (int l = 0; l < c_.n_layers; ++l) {
     const Layer& L = layers_[l];
     rmsnorm(xb_.data(), x_.data(), L.rms_att, N);
-    Gemm({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb_.data(), N);
+    Gemm({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}},
+         xb_.data(), N);
     // RoPE, and the new keys and values into each sequence's cache.
     for (int t = 0; t < N; ++t) {
       const int pos = rows[t].pos;
@@ -266,38 +293,47 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
         }
       }
       std::memcpy(key(rows[t], l, pos), k, sizeof(float) * KV);
-      std::memcpy(value(rows[t], l, pos), v_.data() + int64_t{t} * KV, sizeof(float) * KV);
+      std::memcpy(value(rows[t], l, pos), v_.data() + int64_t{t} * KV,
+                  sizeof(float) * KV);
     }
     // Attention, parallel over (token, head).
     const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
-    pool_->ParallelFor(N * c_.n_heads, [&](int j0, int j1) {
-      thread_local std::vector<float> scores;
-      scores.resize(c_.seq_len);
-      float* att = scores.data();
-      for (int j = j0; j < j1; ++j) {
-        const int t = j / c_.n_heads, h = j % c_.n_heads;
-        const Row& row = rows[t];
-        const int off = (h / kv_mul) * HS;
-        kernels_->attend(q_.data() + int64_t{t} * D + h * HS, key(row, l, 0) + off,
-                         value(row, l, 0) + off, KV, row.pos + 1, HS, inv_sqrt, att,
-                         att_out_.data() + int64_t{t} * D + h * HS);
-      }
-    }, 1);
+    pool_->ParallelFor(
+        N * c_.n_heads,
+        [&](int j0, int j1) {
+          thread_local std::vector<float> scores;
+          scores.resize(c_.seq_len);
+          float* att = scores.data();
+          for (int j = j0; j < j1; ++j) {
+            const int t = j / c_.n_heads, h = j % c_.n_heads;
+            const Row& row = rows[t];
+            const int off = (h / kv_mul) * HS;
+            kernels_->attend(q_.data() + int64_t{t} * D + h * HS,
+                             key(row, l, 0) + off, value(row, l, 0) + off, KV,
+                             row.pos + 1, HS, inv_sqrt, att,
+                             att_out_.data() + int64_t{t} * D + h * HS);
+          }
+        },
+        1);
     Gemm({{&L.wo, xb2_.data()}}, att_out_.data(), N);
     for (int64_t i = 0; i < int64_t{N} * D; ++i) x_[i] += xb2_[i];
 
     rmsnorm(xb_.data(), x_.data(), L.rms_ffn, N);
     Gemm({{&L.w1, hb_.data()}, {&L.w3, hb2_.data()}}, xb_.data(), N);
-    pool_->ParallelFor(N * H, [&](int i0, int i1) {
-      if (quantized_) {
-        kernels_->swiglu(hb_.data() + i0, hb2_.data() + i0, i1 - i0);
-        return;
-      }
-      for (int i = i0; i < i1; ++i) {  // fp32: libm's expf, as the reference.
-        const float val = hb_[i];
-        hb_[i] = val * (1.0f / (1.0f + expf(-val))) * hb2_[i];
-      }
-    }, 1024);
+    pool_->ParallelFor(
+        N * H,
+        [&](int i0, int i1) {
+          if (quantized_) {
+            kernels_->swiglu(hb_.data() + i0, hb2_.data() + i0, i1 - i0);
+            return;
+          }
+          for (int i = i0; i < i1;
+               ++i) {  // fp32: libm's expf, as the reference.
+            const float val = hb_[i];
+            hb_[i] = val * (1.0f / (1.0f + expf(-val))) * hb2_[i];
+          }
+        },
+        1024);
     Gemm({{&L.w2, xb2_.data()}}, hb_.data(), N);
     for (int64_t i = 0; i < int64_t{N} * D; ++i) x_[i] += xb2_[i];
   }
@@ -305,8 +341,8 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
   // Logits for each sequence's last position only.
   const int B = static_cast<int>(batch.size());
   for (int i = 0; i < B; ++i) {
-    std::memcpy(last_.data() + int64_t{i} * D, x_.data() + int64_t{last_row[i]} * D,
-                sizeof(float) * D);
+    std::memcpy(last_.data() + int64_t{i} * D,
+                x_.data() + int64_t{last_row[i]} * D, sizeof(float) * D);
   }
   rmsnorm(last_.data(), last_.data(), rms_final_, B);
   out->vocab_size = c_.vocab_size;
@@ -314,7 +350,8 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch, StepOutput*
   Gemm({{&classifier_, out->logits.data()}}, last_.data(), B);
 
   for (const SequenceChunk& ch : batch) {
-    sequences_[ch.seq]->length = ch.start_pos + static_cast<int>(ch.tokens.size());
+    sequences_[ch.seq]->length =
+        ch.start_pos + static_cast<int>(ch.tokens.size());
   }
   kv_used_ += new_tokens;
   out->device_time = absl::Now() - start;

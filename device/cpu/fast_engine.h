@@ -25,10 +25,10 @@ class FastEngine : public Device {
   struct Options {
     std::string name = "cpu";
     int max_batch_size = 64;
-    int max_step_tokens = 1024;   // Rows of the activation buffers.
+    int max_step_tokens = 1024;      // Rows of the activation buffers.
     int64_t kv_capacity_tokens = 0;  // 0: 2 GiB worth, at least one context.
-    int threads = 0;               // 0: one per core.
-    std::string isa;               // "" best; "avx2"/"generic" to force.
+    int threads = 0;                 // 0: one per core.
+    std::string isa;                 // "" best; "avx2"/"generic" to force.
   };
 
   explicit FastEngine(Options options);
@@ -36,8 +36,10 @@ class FastEngine : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
+  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
+                       StepOutput* out) override;
+  absl::Status Decode(absl::Span<const SequenceChunk> batch,
+                      StepOutput* out) override;
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
@@ -60,7 +62,8 @@ class FastEngine : public Device {
   absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
   // outs[i][t * rows_i + r] = mats[i] x rows of `in` (n tokens); one
   // parallel loop over all the matrices' rows.
-  void Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats, const float* in, int n);
+  void Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats,
+            const float* in, int n);
 
   Options options_;
   const cpu::Kernels* kernels_;
@@ -75,7 +78,8 @@ class FastEngine : public Device {
   int64_t kv_capacity_ = 0;
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_
+      ABSL_GUARDED_BY(mu_);
   int64_t kv_used_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Step buffers (one step at a time).

@@ -21,20 +21,21 @@ struct Kernels {
   // int8 with one scale per `gs` values; x is [batch x cols] int8 with
   // per-group scales. The int32 dots are exact.
   // `w_sum` holds each group's sum of weights (for the unsigned form).
-  void (*q8_gemm)(const int8_t* w, const float* w_scale, const int32_t* w_sum, int cols, int gs,
-                  const int8_t* x, const float* x_scale, int batch, float* out, int out_stride,
-                  int r0, int r1);
+  void (*q8_gemm)(const int8_t* w, const float* w_scale, const int32_t* w_sum,
+                  int cols, int gs, const int8_t* x, const float* x_scale,
+                  int batch, float* out, int out_stride, int r0, int r1);
   // out[b * out_stride + r] = dot(w[r], x[b]) in fp32.
-  void (*f32_gemm)(const float* w, int cols, const float* x, int batch, float* out,
-                   int out_stride, int r0, int r1);
+  void (*f32_gemm)(const float* w, int cols, const float* x, int batch,
+                   float* out, int out_stride, int r0, int r1);
   float (*dot)(const float* a, const float* b, int n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);
   // One query head over `n` cached positions: out = softmax(q . k_t * scale)
   // weighted sum of v_t; keys/values of position t at keys + t * stride.
   // `scores` has room for n floats. libm's expf, as the reference.
-  void (*attend)(const float* q, const float* keys, const float* values, int stride, int n,
-                 int head_size, float scale, float* scores, float* out);
+  void (*attend)(const float* q, const float* keys, const float* values,
+                 int stride, int n, int head_size, float scale, float* scores,
+                 float* out);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
   // int8 path, whose activations are quantized anyway.
   void (*swiglu)(float* h, const float* g, int n);
@@ -50,8 +51,8 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale);
 
 // Implementations, for tests.
 const Kernels& GenericKernels();
-const Kernels* Avx2Kernels();       // nullptr if this CPU lacks AVX2+FMA.
-const Kernels* Avx512VnniKernels(); // nullptr if this CPU lacks it.
+const Kernels* Avx2Kernels();        // nullptr if this CPU lacks AVX2+FMA.
+const Kernels* Avx512VnniKernels();  // nullptr if this CPU lacks it.
 
 }  // namespace joule::cpu
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "device/cpu/kernels.h"
+#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
@@ -21,13 +22,14 @@ inline float Hsum(__m256 v) {
 // w's sign, so maddubs' int16 pair sums (at most 2 * 127 * 127) never
 // saturate.
 inline __m256i Dot32(__m256i w, __m256i x) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  const __m256i p16 =
+      _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
 template <int NB>
-void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x, const float* xs,
-            float* out, int out_stride, int r0, int r1) {
+void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
+            const float* xs, float* out, int out_stride, int r0, int r1) {
   const int groups = cols / gs;
   const int sub = gs / 32;  // 32-byte blocks per group.
   for (int r = r0; r < r1; ++r) {
@@ -40,27 +42,31 @@ void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
       for (int b = 0; b < NB; ++b) dot[b] = _mm256_setzero_si256();
       for (int s = 0; s < sub; ++s) {
         const int k = g * gs + s * 32;
-        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k));
+        const __m256i wv =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k));
         for (int b = 0; b < NB; ++b) {
-          const __m256i xv =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + int64_t{b} * cols + k));
+          const __m256i xv = _mm256_loadu_si256(
+              reinterpret_cast<const __m256i*>(x + int64_t{b} * cols + k));
           dot[b] = _mm256_add_epi32(dot[b], Dot32(wv, xv));
         }
       }
       for (int b = 0; b < NB; ++b) {
-        const __m256 scale = _mm256_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]);
+        const __m256 scale =
+            _mm256_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]);
         acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[b]), scale, acc[b]);
       }
     }
-    for (int b = 0; b < NB; ++b) out[int64_t{b} * out_stride + r] = Hsum(acc[b]);
+    for (int b = 0; b < NB; ++b)
+      out[int64_t{b} * out_stride + r] = Hsum(acc[b]);
   }
 }
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int gs,
-            const int8_t* x, const float* xs, int batch, float* out, int out_stride, int r0,
-            int r1) {
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
+            int gs, const int8_t* x, const float* xs, int batch, float* out,
+            int out_stride, int r0, int r1) {
   if (gs % 32 != 0) {
-    GenericKernels().q8_gemm(w, ws, wsum, cols, gs, x, xs, batch, out, out_stride, r0, r1);
+    GenericKernels().q8_gemm(w, ws, wsum, cols, gs, x, xs, batch, out,
+                             out_stride, r0, r1);
     return;
   }
   const int groups = cols / gs;
@@ -77,8 +83,8 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int
 }
 
 template <int NB>
-void F32Rows(const float* w, int cols, const float* x, float* out, int out_stride, int r0,
-             int r1) {
+void F32Rows(const float* w, int cols, const float* x, float* out,
+             int out_stride, int r0, int r1) {
   for (int r = r0; r < r1; ++r) {
     const float* wr = w + int64_t{r} * cols;
     __m256 acc[NB];
@@ -87,7 +93,8 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
     for (; k + 8 <= cols; k += 8) {
       const __m256 wv = _mm256_loadu_ps(wr + k);
       for (int b = 0; b < NB; ++b) {
-        acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + int64_t{b} * cols + k), acc[b]);
+        acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + int64_t{b} * cols + k),
+                                 acc[b]);
       }
     }
     for (int b = 0; b < NB; ++b) {
@@ -98,21 +105,24 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
   }
 }
 
-void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
-             int r0, int r1) {
+void F32Gemm(const float* w, int cols, const float* x, int batch, float* out,
+             int out_stride, int r0, int r1) {
   int b = 0;
   for (; b + 4 <= batch; b += 4) {
-    F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
+    F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
+               out_stride, r0, r1);
   }
   for (; b < batch; ++b) {
-    F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, r0, r1);
+    F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
+               out_stride, r0, r1);
   }
 }
 
 float Dot(const float* a, const float* b, int n) {
   __m256 acc = _mm256_setzero_ps();
   int i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   float s = Hsum(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -122,33 +132,18 @@ void Axpy(float a, const float* x, float* y, int n) {
   const __m256 av = _mm256_set1_ps(a);
   int i = 0;
   for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
+                                            _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += a * x[i];
-}
-
-void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
-            float scale, float* scores, float* out) {
-  float max_val = -INFINITY;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
-    max_val = std::max(max_val, scores[t]);
-  }
-  float sum = 0.0f;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = expf(scores[t] - max_val);
-    sum += scores[t];
-  }
-  const float inv = 1.0f / sum;
-  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
-  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
 }
 
 // exp(v) for v <= 0 (Cephes-style polynomial, about 2 ulp).
 inline __m256 ExpNeg(__m256 v) {
   v = _mm256_max_ps(v, _mm256_set1_ps(-87.0f));
-  const __m256 k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 k =
+      _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
+                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), v);
   r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
   __m256 p = _mm256_set1_ps(1.9875691500e-4f);
@@ -157,8 +152,10 @@ inline __m256 ExpNeg(__m256 v) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r,
+                      _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -171,7 +168,8 @@ void SwiGlu(float* h, const float* g, int n) {
     const __m256 e = ExpNeg(_mm256_or_ps(x, sign));
     const __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, e));
     const __m256 sig = _mm256_blendv_ps(inv, _mm256_mul_ps(e, inv), x);
-    _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(g + i)));
+    _mm256_storeu_ps(
+        h + i, _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(g + i)));
   }
   for (; i < n; ++i) h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
 }
@@ -183,18 +181,22 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   for (int g = 0; g < n / gs; ++g) {
     const float* xg = x + g * gs;
     __m256 m = _mm256_setzero_ps();
-    for (int i = 0; i < gs; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xg + i)));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    for (int i = 0; i < gs; i += 8)
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xg + i)));
+    __m128 m4 =
+        _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
     const float s = _mm_cvtss_f32(m4) / 127.0f;
     scale[g] = s;
     const __m256 inv = _mm256_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
     for (int i = 0; i < gs; i += 8) {
-      const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + i), inv));
+      const __m256i v =
+          _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + i), inv));
       alignas(32) int32_t tmp[8];
       _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v);
-      for (int j = 0; j < 8; ++j) q[g * gs + i + j] = static_cast<int8_t>(tmp[j]);
+      for (int j = 0; j < 8; ++j)
+        q[g * gs + i + j] = static_cast<int8_t>(tmp[j]);
     }
   }
 }
@@ -202,9 +204,13 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2", false, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend, &SwiGlu};
+  static const Kernels k{"avx2",   false, &Quantize, &Q8Gemm,
+                         &F32Gemm, &Dot,  &Axpy,     &AttendWith<&Dot, &Axpy>,
+                         &SwiGlu};
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &k : nullptr;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+             ? &k
+             : nullptr;
 }
 
 }  // namespace joule::cpu

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "device/cpu/kernels.h"
+#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
@@ -15,8 +16,9 @@ namespace {
 // the signed weights directly; the +128 adds 128 * sum(w) to each group's
 // dot, which is subtracted exactly (sums precomputed per weight group).
 template <int NB>
-void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
-              const float* xs, float* out, int out_stride, int r0, int r1) {
+void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
+              const int8_t* x, const float* xs, float* out, int out_stride,
+              int r0, int r1) {
   const int groups = cols / 64;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
@@ -34,20 +36,23 @@ void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
       for (int b = 0; b < NB; ++b) {
         const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 64);
         const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
-        acc[g & 1][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                                        _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]),
-                                        acc[g & 1][b]);
+        acc[g & 1][b] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(d),
+            _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]),
+            acc[g & 1][b]);
       }
     }
     for (int b = 0; b < NB; ++b) {
-      out[int64_t{b} * out_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
+      out[int64_t{b} * out_stride + r] =
+          _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
     }
   }
 }
 
 template <int NB>
-void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
-              const float* xs, float* out, int out_stride, int r0, int r1) {
+void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
+              const int8_t* x, const float* xs, float* out, int out_stride,
+              int r0, int r1) {
   // Group size 32: each 64-byte load covers two groups; lanes 0-7 take the
   // first group's scale and correction, lanes 8-15 the second's.
   const int groups = cols / 32;
@@ -61,14 +66,16 @@ void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
     for (int g = 0; g < even; g += 2) {
       const __m512i wv = _mm512_loadu_si512(wr + g * 32);
       const __m512i corr = _mm512_mask_set1_epi32(
-          _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]), 0x0100, -128 * sumr[g + 1]);
+          _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]), 0x0100,
+          -128 * sumr[g + 1]);
       for (int b = 0; b < NB; ++b) {
         const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 32);
         const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
         const float* xsb = xs + int64_t{b} * groups;
         // Lanes 0-7: group g's scale; 8-15: group g+1's (AVX512F only).
         const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
-            _mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(wsr[g] * xsb[g]))),
+            _mm512_castps_pd(
+                _mm512_castps256_ps512(_mm256_set1_ps(wsr[g] * xsb[g]))),
             _mm256_castps_pd(_mm256_set1_ps(wsr[g + 1] * xsb[g + 1])), 1));
         acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[b]);
       }
@@ -79,9 +86,11 @@ void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
         const int g = even;
         const __m256i d = _mm256_dpbusd_epi32(
             _mm256_setzero_si256(),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + int64_t{b} * cols + g * 32)),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                x + int64_t{b} * cols + g * 32)),
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + g * 32)));
-        __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d),
+                                   _mm256_extracti128_si256(d, 1));
         d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0x4E));
         d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0xB1));
         const int32_t dot = _mm_cvtsi128_si32(d4) - 128 * sumr[g];
@@ -95,8 +104,9 @@ void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
 // Any other group size: plain loops on the unsigned form. GCC 12 turns
 // this (u8 - 128) x s8 reduction into vpdpbusd without the -128 term when
 // it auto-vectorizes it, so vectorization is off here.
-__attribute__((optimize("no-tree-vectorize"))) void Q8Generic(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
-               const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
+__attribute__((optimize("no-tree-vectorize"))) void Q8Generic(
+    const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
+    const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
   const int groups = cols / gs;
   for (int r = r0; r < r1; ++r) {
     for (int b = 0; b < batch; ++b) {
@@ -114,9 +124,9 @@ __attribute__((optimize("no-tree-vectorize"))) void Q8Generic(const int8_t* w, c
   }
 }
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int gs,
-            const int8_t* x, const float* xs, int batch, float* out, int out_stride, int r0,
-            int r1) {
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
+            int gs, const int8_t* x, const float* xs, int batch, float* out,
+            int out_stride, int r0, int r1) {
   if (gs != 64 && gs != 32) {
     Q8Generic(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
     return;
@@ -125,11 +135,13 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int
   auto rows = [&](auto nb, int b, int ra, int re) {
     constexpr int NB = decltype(nb)::value;
     if (gs == 64) {
-      Q8Rows64<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-                   out + int64_t{b} * out_stride, out_stride, ra, re);
+      Q8Rows64<NB>(w, ws, wsum, cols, x + int64_t{b} * cols,
+                   xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
+                   out_stride, ra, re);
     } else {
-      Q8Rows32<NB>(w, ws, wsum, cols, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-                   out + int64_t{b} * out_stride, out_stride, ra, re);
+      Q8Rows32<NB>(w, ws, wsum, cols, x + int64_t{b} * cols,
+                   xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
+                   out_stride, ra, re);
     }
   };
   // Blocks of rows, each finished for the whole batch before the next: the
@@ -138,37 +150,47 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols, int
   for (int rb = r0; rb < r1; rb += 16) {
     const int re = std::min(r1, rb + 16);
     int b = 0;
-    for (; b + 8 <= batch; b += 8) rows(std::integral_constant<int, 8>(), b, rb, re);
-    for (; b + 4 <= batch; b += 4) rows(std::integral_constant<int, 4>(), b, rb, re);
+    for (; b + 8 <= batch; b += 8)
+      rows(std::integral_constant<int, 8>(), b, rb, re);
+    for (; b + 4 <= batch; b += 4)
+      rows(std::integral_constant<int, 4>(), b, rb, re);
     for (; b < batch; ++b) rows(std::integral_constant<int, 1>(), b, rb, re);
   }
 }
 
 // Activations to x + 128 (uint8) with per-group scales.
-__attribute__((optimize("no-tree-vectorize"))) void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
+__attribute__((optimize("no-tree-vectorize"))) void Quantize(const float* x,
+                                                             int n, int gs,
+                                                             int8_t* q,
+                                                             float* scale) {
   if (gs % 16 != 0) {
     QuantizeGroups(x, n, gs, q, scale);
-    for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(static_cast<uint8_t>(q[i] + 128));
+    for (int i = 0; i < n; ++i)
+      q[i] = static_cast<int8_t>(static_cast<uint8_t>(q[i] + 128));
     return;
   }
   for (int g = 0; g < n / gs; ++g) {
     const float* xg = x + g * gs;
     __m512 m = _mm512_setzero_ps();
-    for (int i = 0; i < gs; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
+    for (int i = 0; i < gs; i += 16)
+      m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
     const float s = _mm512_reduce_max_ps(m) / 127.0f;
     scale[g] = s;
     const __m512 inv = _mm512_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
     const __m512i bias = _mm512_set1_epi32(128);
     for (int i = 0; i < gs; i += 16) {
-      const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xg + i), inv)), bias);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + g * gs + i), _mm512_cvtepi32_epi8(v));
+      const __m512i v = _mm512_add_epi32(
+          _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xg + i), inv)),
+          bias);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + g * gs + i),
+                       _mm512_cvtepi32_epi8(v));
     }
   }
 }
 
 template <int NB>
-void F32Rows(const float* w, int cols, const float* x, float* out, int out_stride, int r0,
-             int r1) {
+void F32Rows(const float* w, int cols, const float* x, float* out,
+             int out_stride, int r0, int r1) {
   if constexpr (NB == 1) {
     // One sequence: four independent chains hide the FMA latency.
     for (int r = r0; r < r1; ++r) {
@@ -176,15 +198,21 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
       __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
       int k = 0;
       for (; k + 64 <= cols; k += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 16), _mm512_loadu_ps(x + k + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 32), _mm512_loadu_ps(x + k + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 48), _mm512_loadu_ps(x + k + 48), a3);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k),
+                             a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 16),
+                             _mm512_loadu_ps(x + k + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 32),
+                             _mm512_loadu_ps(x + k + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k + 48),
+                             _mm512_loadu_ps(x + k + 48), a3);
       }
       for (; k + 16 <= cols; k += 16) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k), a0);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(x + k),
+                             a0);
       }
-      float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+      float s = _mm512_reduce_add_ps(
+          _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
       for (; k < cols; ++k) s += wr[k] * x[k];
       out[r] = s;
     }
@@ -198,7 +226,8 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
     for (; k + 16 <= cols; k += 16) {
       const __m512 wv = _mm512_loadu_ps(wr + k);
       for (int b = 0; b < NB; ++b) {
-        acc[b] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + int64_t{b} * cols + k), acc[b]);
+        acc[b] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + int64_t{b} * cols + k),
+                                 acc[b]);
       }
     }
     for (int b = 0; b < NB; ++b) {
@@ -209,19 +238,22 @@ void F32Rows(const float* w, int cols, const float* x, float* out, int out_strid
   }
 }
 
-void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
-             int r0, int r1) {
+void F32Gemm(const float* w, int cols, const float* x, int batch, float* out,
+             int out_stride, int r0, int r1) {
   for (int rb = r0; rb < r1; rb += 8) {  // Row blocks stay in L1 (see Q8Gemm).
     const int re = std::min(r1, rb + 8);
     int b = 0;
     for (; b + 8 <= batch; b += 8) {
-      F32Rows<8>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+      F32Rows<8>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
+                 out_stride, rb, re);
     }
     for (; b + 4 <= batch; b += 4) {
-      F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+      F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
+                 out_stride, rb, re);
     }
     for (; b < batch; ++b) {
-      F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride, out_stride, rb, re);
+      F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
+                 out_stride, rb, re);
     }
   }
 }
@@ -229,7 +261,8 @@ void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, in
 float Dot(const float* a, const float* b, int n) {
   __m512 acc = _mm512_setzero_ps();
   int i = 0;
-  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  for (; i + 16 <= n; i += 16)
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
   float s = _mm512_reduce_add_ps(acc);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -239,36 +272,29 @@ void Axpy(float a, const float* x, float* y, int n) {
   const __m512 av = _mm512_set1_ps(a);
   int i = 0;
   for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i),
+                                            _mm512_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += a * x[i];
-}
-
-void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
-            float scale, float* scores, float* out) {
-  float max_val = -INFINITY;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
-    max_val = std::max(max_val, scores[t]);
-  }
-  float sum = 0.0f;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = expf(scores[t] - max_val);
-    sum += scores[t];
-  }
-  const float inv = 1.0f / sum;
-  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
-  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
 }
 
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni", true, &Quantize, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend,
+  static const Kernels k{"avx512vnni",
+                         true,
+                         &Quantize,
+                         &Q8Gemm,
+                         &F32Gemm,
+                         &Dot,
+                         &Axpy,
+                         &AttendWith<&Dot, &Axpy>,
                          Avx2Kernels()->swiglu};
   __builtin_cpu_init();
-  const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  const bool ok = __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512vnni");
   return ok ? &k : nullptr;
 }
 

@@ -2,12 +2,14 @@
 #include <cmath>
 
 #include "device/cpu/kernels.h"
+#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs, const int8_t* x,
-            const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
+void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs,
+            const int8_t* x, const float* xs, int batch, float* out,
+            int out_stride, int r0, int r1) {
   const int groups = cols / gs;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
@@ -18,7 +20,8 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs, 
       float acc = 0.0f;
       for (int g = 0; g < groups; ++g) {
         int32_t dot = 0;
-        for (int k = g * gs; k < (g + 1) * gs; ++k) dot += int32_t{wr[k]} * xb[k];
+        for (int k = g * gs; k < (g + 1) * gs; ++k)
+          dot += int32_t{wr[k]} * xb[k];
         acc += dot * wsr[g] * xsb[g];
       }
       out[int64_t{b} * out_stride + r] = acc;
@@ -26,12 +29,13 @@ void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs, 
   }
 }
 
-void F32Gemm(const float* w, int cols, const float* x, int batch, float* out, int out_stride,
-             int r0, int r1) {
+void F32Gemm(const float* w, int cols, const float* x, int batch, float* out,
+             int out_stride, int r0, int r1) {
   for (int r = r0; r < r1; ++r) {
     for (int b = 0; b < batch; ++b) {
       float acc = 0.0f;
-      for (int k = 0; k < cols; ++k) acc += w[int64_t{r} * cols + k] * x[int64_t{b} * cols + k];
+      for (int k = 0; k < cols; ++k)
+        acc += w[int64_t{r} * cols + k] * x[int64_t{b} * cols + k];
       out[int64_t{b} * out_stride + r] = acc;
     }
   }
@@ -47,25 +51,9 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void Attend(const float* q, const float* keys, const float* values, int stride, int n, int hs,
-            float scale, float* scores, float* out) {
-  float max_val = -INFINITY;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = Dot(q, keys + int64_t{t} * stride, hs) * scale;
-    max_val = std::max(max_val, scores[t]);
-  }
-  float sum = 0.0f;
-  for (int t = 0; t < n; ++t) {
-    scores[t] = expf(scores[t] - max_val);
-    sum += scores[t];
-  }
-  const float inv = 1.0f / sum;
-  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
-  for (int t = 0; t < n; ++t) Axpy(scores[t] * inv, values + int64_t{t} * stride, out, hs);
-}
-
 void SwiGlu(float* h, const float* g, int n) {
-  for (int i = 0; i < n; ++i) h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
+  for (int i = 0; i < n; ++i)
+    h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
 }
 
 }  // namespace
@@ -73,17 +61,21 @@ void SwiGlu(float* h, const float* g, int n) {
 void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
   for (int g = 0; g < n / gs; ++g) {
     float wmax = 0.0f;
-    for (int i = 0; i < gs; ++i) wmax = std::fmax(wmax, std::fabs(x[g * gs + i]));
+    for (int i = 0; i < gs; ++i)
+      wmax = std::fmax(wmax, std::fabs(x[g * gs + i]));
     const float s = wmax / 127.0f;
     const float inv = s == 0.0f ? 0.0f : 1.0f / s;
     scale[g] = s;
     // Round to nearest even (as SIMD conversions do), not through libm.
-    for (int i = 0; i < gs; ++i) q[g * gs + i] = static_cast<int8_t>(std::nearbyint(x[g * gs + i] * inv));
+    for (int i = 0; i < gs; ++i)
+      q[g * gs + i] = static_cast<int8_t>(std::nearbyint(x[g * gs + i] * inv));
   }
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{"generic", false, &QuantizeGroups, &Q8Gemm, &F32Gemm, &Dot, &Axpy, &Attend, &SwiGlu};
+  static const Kernels k{
+      "generic", false, &QuantizeGroups,          &Q8Gemm, &F32Gemm,
+      &Dot,      &Axpy, &AttendWith<&Dot, &Axpy>, &SwiGlu};
   return k;
 }
 

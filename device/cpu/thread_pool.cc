@@ -8,7 +8,8 @@ namespace joule::cpu {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { Work(i); });
+  for (int i = 1; i < threads; ++i)
+    workers_.emplace_back([this, i] { Work(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -26,7 +27,8 @@ void ThreadPool::Work(int index) {
   while (true) {
     // Spin a little for the next job, then sleep until one comes.
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < 2000) {
+    while (generation_.load(std::memory_order_acquire) == seen &&
+           spins < 2000) {
       _mm_pause();
       ++spins;
     }
@@ -47,7 +49,8 @@ void ThreadPool::Work(int index) {
 
 void ThreadPool::ParallelFor(int n, const std::function<void(int, int)>& fn,
                              int min_per_thread) {
-  const int parts = std::min(size(), std::max(1, n / std::max(1, min_per_thread)));
+  const int parts =
+      std::min(size(), std::max(1, n / std::max(1, min_per_thread)));
   if (parts <= 1 || workers_.empty()) {
     if (n > 0) fn(0, n);
     return;

@@ -23,7 +23,8 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   // Calls fn(begin, end) on contiguous parts of [0, n), one per thread,
   // and returns when all are done. Small loops run on the caller alone.
-  void ParallelFor(int n, const std::function<void(int, int)>& fn, int min_per_thread = 1);
+  void ParallelFor(int n, const std::function<void(int, int)>& fn,
+                   int min_per_thread = 1);
 
  private:
   void Work(int index);

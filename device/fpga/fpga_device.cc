@@ -24,7 +24,17 @@ namespace joule::device {
 namespace {
 
 // Argument indices of `forward` (kernel/forward.h).
-enum Arg { kQ8 = 0, kScales, kNorms, kShared, kToken, kPos, kKeys, kValues, kOut };
+enum Arg {
+  kQ8 = 0,
+  kScales,
+  kNorms,
+  kShared,
+  kToken,
+  kPos,
+  kKeys,
+  kValues,
+  kOut
+};
 
 // XRT's noop device lives in $XILINX_XRT/lib: point it at Debian's
 // multiarch directory through a private root. Must precede the first
@@ -32,7 +42,8 @@ enum Arg { kQ8 = 0, kScales, kNorms, kShared, kToken, kPos, kKeys, kValues, kOut
 absl::Status EnableNoopEmulation() {
   static absl::Status status = [] {
     char dir[] = "/tmp/joule-xrt-XXXXXX";
-    if (mkdtemp(dir) == nullptr) return absl::InternalError("cannot create an XRT root");
+    if (mkdtemp(dir) == nullptr)
+      return absl::InternalError("cannot create an XRT root");
     const std::string lib = std::string(dir) + "/lib";
     if (symlink("/usr/lib/x86_64-linux-gnu", lib.c_str()) != 0) {
       return absl::InternalError("cannot link the XRT library directory");
@@ -66,14 +77,17 @@ Capabilities FpgaDevice::capabilities() const {
   Capabilities c;
   c.name = options_.name;
   c.kind = DeviceKind::kFpga;
-  c.description = options_.emulation
-                      ? absl::StrCat("Xilinx VU9P via XRT, emulated (XRT noop device + HLS C "
-                                     "simulation; ",
-                                     options_.model.Describe(), ")")
-                      : "Xilinx FPGA via XRT";
+  c.description =
+      options_.emulation
+          ? absl::StrCat(
+                "Xilinx VU9P via XRT, emulated (XRT noop device + HLS C "
+                "simulation; ",
+                options_.model.Describe(), ")")
+          : "Xilinx FPGA via XRT";
   c.max_batch_size = options_.max_batch_size;
   c.max_context = ckpt_ ? ckpt_->config().seq_len : 0;
-  c.kv_capacity_tokens = ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
+  c.kv_capacity_tokens =
+      ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
   c.precision = "int8 weights (Q8_0), fp32 activations";
   // Emulated time and energy come from the VU9P model; on a board the time
   // is measured but the energy still comes from the model (reading the
@@ -92,15 +106,17 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
   x->shape = fpga::FindBuiltShape(c, ckpt.group_size());
   if (options_.emulation && x->shape == nullptr) {
     std::string built;
-    for (const auto& s : fpga::BuiltShapes()) absl::StrAppend(&built, built.empty() ? "" : "; ", s.name);
+    for (const auto& s : fpga::BuiltShapes())
+      absl::StrAppend(&built, built.empty() ? "" : "; ", s.name);
     return absl::FailedPreconditionError(absl::StrCat(
-        "no FPGA kernel is built for this model (", c.DebugString(), ", group size ",
-        ckpt.group_size(), "); built: ", built));
+        "no FPGA kernel is built for this model (", c.DebugString(),
+        ", group size ", ckpt.group_size(), "); built: ", built));
   }
   xclbin_path_ = options_.xclbin;
   if (xclbin_path_.empty() && x->shape != nullptr) {
-    xclbin_path_ = absl::StrCat(options_.xclbin_dir, "/forward_",
-                                x->shape->name.substr(0, x->shape->name.find(',')), ".xclbin");
+    xclbin_path_ = absl::StrCat(
+        options_.xclbin_dir, "/forward_",
+        x->shape->name.substr(0, x->shape->name.find(',')), ".xclbin");
   }
   if (xclbin_path_.empty() || access(xclbin_path_.c_str(), R_OK) != 0) {
     return absl::NotFoundError(absl::StrCat("FPGA xclbin '", xclbin_path_,
@@ -109,12 +125,14 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
   auto shape = fpga::ReadXclbinShape(xclbin_path_);
   if (!shape.ok()) return shape.status();
   const model::Config& b = shape->config;
-  if (b.dim != c.dim || b.hidden_dim != c.hidden_dim || b.n_layers != c.n_layers ||
-      b.n_heads != c.n_heads || b.n_kv_heads != c.n_kv_heads || b.vocab_size != c.vocab_size ||
+  if (b.dim != c.dim || b.hidden_dim != c.hidden_dim ||
+      b.n_layers != c.n_layers || b.n_heads != c.n_heads ||
+      b.n_kv_heads != c.n_kv_heads || b.vocab_size != c.vocab_size ||
       b.seq_len != c.seq_len || shape->group_size != ckpt.group_size()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        xclbin_path_, " is built for ", fpga::ShapeText(*shape), " but the model is ",
-        c.DebugString(), " with group size ", ckpt.group_size()));
+    return absl::FailedPreconditionError(
+        absl::StrCat(xclbin_path_, " is built for ", fpga::ShapeText(*shape),
+                     " but the model is ", c.DebugString(), " with group size ",
+                     ckpt.group_size()));
   }
   if (options_.emulation) {
     if (absl::Status s = EnableNoopEmulation(); !s.ok()) return s;
@@ -136,55 +154,67 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
     x->kernel = xrt::kernel(x->device, x->uuid, "forward");
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("xclbin ", xclbin_path_, " has no usable kernel 'forward': ", e.what()));
+        absl::StrCat("xclbin ", xclbin_path_,
+                     " has no usable kernel 'forward': ", e.what()));
   }
   try {
     auto upload = [&](int arg, const void* data, size_t bytes) {
-      xrt::bo bo(x->device, std::max<size_t>(bytes, 4), x->kernel.group_id(arg));
+      xrt::bo bo(x->device, std::max<size_t>(bytes, 4),
+                 x->kernel.group_id(arg));
       bo.write(data, bytes, 0);
       bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
       return bo;
     };
     x->q8 = upload(kQ8, packed->q8.data(), packed->q8.size());
-    x->scales = upload(kScales, packed->scales.data(), 4 * packed->scales.size());
+    x->scales =
+        upload(kScales, packed->scales.data(), 4 * packed->scales.size());
     x->norms = upload(kNorms, packed->norms.data(), 4 * packed->norms.size());
-    x->out = xrt::bo(x->device, 4 * size_t{static_cast<size_t>(c.vocab_size)}, x->kernel.group_id(kOut));
+    x->out = xrt::bo(x->device, 4 * size_t{static_cast<size_t>(c.vocab_size)},
+                     x->kernel.group_id(kOut));
   } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(absl::StrCat("FPGA buffer allocation failed: ", e.what()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("FPGA buffer allocation failed: ", e.what()));
   }
   ckpt_ = &ckpt;
   xrt_ = std::move(x);
-  spdlog::info("device {}: xclbin {} loaded{}", options_.name, xclbin_path_,
-               options_.emulation ? " (emulated: XRT noop + C simulation)" : "");
+  spdlog::info(
+      "device {}: xclbin {} loaded{}", options_.name, xclbin_path_,
+      options_.emulation ? " (emulated: XRT noop + C simulation)" : "");
   return absl::OkStatus();
 }
 
-absl::Status FpgaDevice::Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FpgaDevice::Prefill(absl::Span<const SequenceChunk> batch,
+                                 StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status FpgaDevice::Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FpgaDevice::Decode(absl::Span<const SequenceChunk> batch,
+                                StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch,
+                              StepOutput* out) {
   absl::MutexLock l(&mu_);
   if (xrt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
   const model::Config& c = ckpt_->config();
   if (static_cast<int>(batch.size()) > options_.max_batch_size) {
-    return absl::InvalidArgumentError("batch exceeds the FPGA device's sequences");
+    return absl::InvalidArgumentError(
+        "batch exceeds the FPGA device's sequences");
   }
   for (const SequenceChunk& ch : batch) {
     auto it = xrt_->sequences.find(ch.seq);
     const int have = it == xrt_->sequences.end() ? 0 : it->second.length;
     if (ch.tokens.empty() || ch.start_pos != have ||
         ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c.seq_len) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "sequence %d: chunk at %d of %d tokens does not follow its %d cached positions",
-          ch.seq, ch.start_pos, ch.tokens.size(), have));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("sequence %d: chunk at %d of %d tokens does not "
+                          "follow its %d cached positions",
+                          ch.seq, ch.start_pos, ch.tokens.size(), have));
     }
     for (int t : ch.tokens) {
-      if (t < 0 || t >= c.vocab_size) return absl::InvalidArgumentError("token outside the vocabulary");
+      if (t < 0 || t >= c.vocab_size)
+        return absl::InvalidArgumentError("token outside the vocabulary");
     }
   }
   out->vocab_size = c.vocab_size;
@@ -197,7 +227,8 @@ absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch, StepOutput*
       auto [it, fresh] = xrt_->sequences.try_emplace(ch.seq);
       Xrt::Sequence& s = it->second;
       if (fresh) {
-        const size_t bytes = sizeof(float) * size_t(c.seq_len) * c.n_layers * c.kv_dim();
+        const size_t bytes =
+            sizeof(float) * size_t(c.seq_len) * c.n_layers * c.kv_dim();
         s.keys = xrt::bo(xrt_->device, bytes, xrt_->kernel.group_id(kKeys));
         s.values = xrt::bo(xrt_->device, bytes, xrt_->kernel.group_id(kValues));
       }
@@ -217,28 +248,33 @@ absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch, StepOutput*
         if (options_.emulation) {
           // The noop device completes without computing: the kernel's C
           // simulation computes on the buffers' host memory meanwhile.
-          xrt_->shape->kernel(xrt_->q8.map<int8_t*>(), xrt_->scales.map<float*>(),
-                              xrt_->norms.map<float*>(), c.shared_classifier, ch.tokens[k], pos,
-                              s.keys.map<float*>(), s.values.map<float*>(),
-                              xrt_->out.map<float*>());
+          xrt_->shape->kernel(xrt_->q8.map<int8_t*>(),
+                              xrt_->scales.map<float*>(),
+                              xrt_->norms.map<float*>(), c.shared_classifier,
+                              ch.tokens[k], pos, s.keys.map<float*>(),
+                              s.values.map<float*>(), xrt_->out.map<float*>());
         }
         const auto state = run.wait(std::chrono::milliseconds(60000));
         if (state != ERT_CMD_STATE_COMPLETED) {
-          return absl::UnavailableError(absl::StrFormat("FPGA kernel run ended in state %d", state));
+          return absl::UnavailableError(
+              absl::StrFormat("FPGA kernel run ended in state %d", state));
         }
         modeled_seconds += options_.model.SecondsPerToken(c, pos);
         s.length = pos + 1;
       }
       xrt_->out.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
-      xrt_->out.read(out->row(static_cast<int>(i)).data(), 4 * size_t(c.vocab_size), 0);
+      xrt_->out.read(out->row(static_cast<int>(i)).data(),
+                     4 * size_t(c.vocab_size), 0);
     }
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("XRT: ", e.what()));
   }
   // Emulated: the model's time and energy. A board: wall time, and energy
   // from the model too until board power is read (labeled modeled).
-  out->device_time = options_.emulation ? absl::Seconds(modeled_seconds) : absl::Now() - start;
-  out->energy_joules = options_.model.board_watts * absl::ToDoubleSeconds(out->device_time);
+  out->device_time =
+      options_.emulation ? absl::Seconds(modeled_seconds) : absl::Now() - start;
+  out->energy_joules =
+      options_.model.board_watts * absl::ToDoubleSeconds(out->device_time);
   return absl::OkStatus();
 }
 

@@ -14,20 +14,24 @@ absl::StatusOr<PackedWeights> PackWeights(const model::Checkpoint& ckpt) {
   PackedWeights p;
   auto add = [&](const model::Matrix& m) {
     p.q8.insert(p.q8.end(), m.q, m.q + m.size());
-    p.scales.insert(p.scales.end(), m.scales, m.scales + m.size() / m.group_size);
+    p.scales.insert(p.scales.end(), m.scales,
+                    m.scales + m.size() / m.group_size);
   };
   add(ckpt.token_embedding());
-  for (auto field : {&model::LayerWeights::wq, &model::LayerWeights::wk, &model::LayerWeights::wv,
-                     &model::LayerWeights::wo, &model::LayerWeights::w1, &model::LayerWeights::w2,
+  for (auto field : {&model::LayerWeights::wq, &model::LayerWeights::wk,
+                     &model::LayerWeights::wv, &model::LayerWeights::wo,
+                     &model::LayerWeights::w1, &model::LayerWeights::w2,
                      &model::LayerWeights::w3}) {
     for (int l = 0; l < c.n_layers; ++l) add(ckpt.layer(l).*field);
   }
   if (!c.shared_classifier) add(ckpt.classifier());
   for (int l = 0; l < c.n_layers; ++l) {
-    p.norms.insert(p.norms.end(), ckpt.layer(l).rms_att, ckpt.layer(l).rms_att + c.dim);
+    p.norms.insert(p.norms.end(), ckpt.layer(l).rms_att,
+                   ckpt.layer(l).rms_att + c.dim);
   }
   for (int l = 0; l < c.n_layers; ++l) {
-    p.norms.insert(p.norms.end(), ckpt.layer(l).rms_ffn, ckpt.layer(l).rms_ffn + c.dim);
+    p.norms.insert(p.norms.end(), ckpt.layer(l).rms_ffn,
+                   ckpt.layer(l).rms_ffn + c.dim);
   }
   p.norms.insert(p.norms.end(), ckpt.rms_final(), ckpt.rms_final() + c.dim);
   return p;

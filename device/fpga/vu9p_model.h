@@ -17,11 +17,11 @@ namespace joule::fpga {
 // attention, softmax and element-wise loops at one element per cycle plus
 // fill; limited by DDR bandwidth for the weights when that is slower.
 struct Vu9pModel {
-  double clock_hz = 200e6;            // HLS kernel clock.
-  int mac_lanes = 32;                 // Parallel fp32 MACs per matvec.
-  int pipeline_fill = 24;             // Cycles per pipelined loop start.
-  double ddr_bytes_per_second = 64e9; // 4 DDR4-2400 channels (F1).
-  double board_watts = 35.0;          // VU9P board under this load.
+  double clock_hz = 200e6;             // HLS kernel clock.
+  int mac_lanes = 32;                  // Parallel fp32 MACs per matvec.
+  int pipeline_fill = 24;              // Cycles per pipelined loop start.
+  double ddr_bytes_per_second = 64e9;  // 4 DDR4-2400 channels (F1).
+  double board_watts = 35.0;           // VU9P board under this load.
   double idle_watts = 20.0;
 
   // Cycles to compute one token at position `pos`.

@@ -32,7 +32,8 @@ std::string ShapeText(const XclbinShape& shape);
 // (one AP_CTRL_HS compute unit "forward:forward_1") and CONNECTIVITY (each
 // pointer argument to its bank), plus the shape. No bitstream: a real board
 // needs one from Vitis; XRT's emulation loads this as it is.
-std::string BuildXclbin(const std::string& kernel_name, const std::vector<KernelArg>& args,
+std::string BuildXclbin(const std::string& kernel_name,
+                        const std::vector<KernelArg>& args,
                         const XclbinShape& shape, const std::string& platform);
 
 // Reads the shape back from an xclbin file.

@@ -1,9 +1,9 @@
 #include "device/riscv/riscv_device.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -37,12 +37,14 @@ absl::StatusOr<int> ConnectTo(const std::string& address) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     const std::string path = address.substr(5);
-    if (path.size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError("socket path too long");
+    if (path.size() >= sizeof(addr.sun_path))
+      return absl::InvalidArgumentError("socket path too long");
     std::strcpy(addr.sun_path, path.c_str());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       ::close(fd);
-      return absl::UnavailableError(absl::StrCat("cannot connect to ", address, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("cannot connect to ", address,
+                                                 ": ", std::strerror(errno)));
     }
     return fd;
   }
@@ -52,9 +54,12 @@ absl::StatusOr<int> ConnectTo(const std::string& address) {
     int port = 0;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    if (colon == std::string::npos || !absl::SimpleAtoi(rest.substr(colon + 1), &port) ||
-        inet_pton(AF_INET, rest.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("bad address '", address, "': use tcp:IPv4:port"));
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(rest.substr(colon + 1), &port) ||
+        inet_pton(AF_INET, rest.substr(0, colon).c_str(), &addr.sin_addr) !=
+            1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad address '", address, "': use tcp:IPv4:port"));
     }
     addr.sin_port = htons(port);
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -62,12 +67,14 @@ absl::StatusOr<int> ConnectTo(const std::string& address) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       ::close(fd);
-      return absl::UnavailableError(absl::StrCat("cannot connect to ", address, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("cannot connect to ", address,
+                                                 ": ", std::strerror(errno)));
     }
     return fd;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("RISC-V simulator address '", address, "' must start with unix: or tcp:"));
+      absl::StrCat("RISC-V simulator address '", address,
+                   "' must start with unix: or tcp:"));
 }
 
 }  // namespace
@@ -81,14 +88,21 @@ struct RiscvDevice::Layout {
   int rows = 0, slots = 0;
   std::vector<LayerAddrs> layers;
   uint64_t rms_final = 0, wcls = 0;
-  uint64_t x = 0, xb = 0, qkv = 0, att = 0, h13 = 0, hb = 0, last = 0, last_norm = 0, logits = 0;
-  uint64_t positions = 0, attn_desc = 0, copy_desc = 0, last_desc = 0, kv = 0, end = 0;
+  uint64_t x = 0, xb = 0, qkv = 0, att = 0, h13 = 0, hb = 0, last = 0,
+           last_norm = 0, logits = 0;
+  uint64_t positions = 0, attn_desc = 0, copy_desc = 0, last_desc = 0, kv = 0,
+           end = 0;
   int qkv_stride() const { return c.dim + 2 * c.kv_dim(); }
-  uint64_t slot_bytes() const { return uint64_t{4} * c.n_layers * c.seq_len * c.kv_dim(); }
-  uint64_t k_base(int slot, int layer) const {
-    return kv + slot * 2 * slot_bytes() + uint64_t{4} * layer * c.seq_len * c.kv_dim();
+  uint64_t slot_bytes() const {
+    return uint64_t{4} * c.n_layers * c.seq_len * c.kv_dim();
   }
-  uint64_t v_base(int slot, int layer) const { return k_base(slot, layer) + slot_bytes(); }
+  uint64_t k_base(int slot, int layer) const {
+    return kv + slot * 2 * slot_bytes() +
+           uint64_t{4} * layer * c.seq_len * c.kv_dim();
+  }
+  uint64_t v_base(int slot, int layer) const {
+    return k_base(slot, layer) + slot_bytes();
+  }
 
   Layout(const model::Config& config, int max_rows, int max_slots)
       : c(config), rows(max_rows), slots(max_slots) {
@@ -122,8 +136,8 @@ struct RiscvDevice::Layout {
     last_norm = take(slots * d);
     logits = take(uint64_t{slots} * c.vocab_size);
     positions = take(r);
-    attn_desc = take(uint64_t{c.n_layers} * r * 6);       // 3 u64 per row
-    copy_desc = take(uint64_t{c.n_layers} * r * 2 * 6);   // K and V rows
+    attn_desc = take(uint64_t{c.n_layers} * r * 6);      // 3 u64 per row
+    copy_desc = take(uint64_t{c.n_layers} * r * 2 * 6);  // K and V rows
     last_desc = take(slots * 6);
     kv = at;
     end = kv + slots * 2 * slot_bytes();
@@ -152,11 +166,13 @@ Capabilities RiscvDevice::capabilities() const {
   Capabilities c;
   c.name = options_.name;
   c.kind = DeviceKind::kRiscvSim;
-  c.description = description_.empty() ? "simulated RISC-V many-core (not connected)"
-                                       : absl::StrCat(description_, " (simulated)");
+  c.description = description_.empty()
+                      ? "simulated RISC-V many-core (not connected)"
+                      : absl::StrCat(description_, " (simulated)");
   c.max_batch_size = options_.max_batch_size;
   c.max_context = ckpt_ ? ckpt_->config().seq_len : 0;
-  c.kv_capacity_tokens = ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
+  c.kv_capacity_tokens =
+      ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
   c.precision = "fp32 (simulated)";
   c.energy_source = EnergySource::kSimulated;
   c.reports_energy = true;
@@ -169,7 +185,8 @@ void RiscvDevice::Disconnect() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
     int status;
-    for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i)
+      absl::SleepFor(absl::Milliseconds(10));
     if (waitpid(pid_, &status, WNOHANG) == 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
@@ -187,27 +204,34 @@ void RiscvDevice::Disconnect() {
 }
 
 absl::Status RiscvDevice::StartDaemon() {
-  if (options_.daemon_binary.empty() || access(options_.daemon_binary.c_str(), X_OK) != 0) {
+  if (options_.daemon_binary.empty() ||
+      access(options_.daemon_binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot start the RISC-V simulator: '", options_.daemon_binary,
-        "' is not executable; pass --riscv_sim_address of a running riscv_simd or "
+        "' is not executable; pass --riscv_sim_address of a running riscv_simd "
+        "or "
         "--riscv_sim_binary"));
   }
   // A private directory: PIDs repeat across containers and sandboxes, and
   // the path must stay short for sun_path.
   char dir[] = "/tmp/joule-riscv-XXXXXX";
   if (mkdtemp(dir) == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot create a socket directory: ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create a socket directory: ", std::strerror(errno)));
   }
   socket_path_ = absl::StrCat(dir, "/sim.sock");
-  std::vector<std::string> argv = {options_.daemon_binary, "--listen=unix:" + socket_path_};
-  if (!options_.daemon_config.empty()) argv.push_back("--config=" + options_.daemon_config);
+  std::vector<std::string> argv = {options_.daemon_binary,
+                                   "--listen=unix:" + socket_path_};
+  if (!options_.daemon_config.empty())
+    argv.push_back("--config=" + options_.daemon_config);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
-  if (posix_spawn(&pid_, args[0], nullptr, nullptr, args.data(), environ) != 0) {
+  if (posix_spawn(&pid_, args[0], nullptr, nullptr, args.data(), environ) !=
+      0) {
     pid_ = 0;
-    return absl::UnavailableError(absl::StrCat("cannot start ", options_.daemon_binary));
+    return absl::UnavailableError(
+        absl::StrCat("cannot start ", options_.daemon_binary));
   }
   for (int i = 0; i < 500; ++i) {
     auto fd = ConnectTo("unix:" + socket_path_);
@@ -222,17 +246,21 @@ absl::Status RiscvDevice::StartDaemon() {
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
-  return absl::UnavailableError("the RISC-V simulator did not start listening within 5 s");
+  return absl::UnavailableError(
+      "the RISC-V simulator did not start listening within 5 s");
 }
 
-absl::Status RiscvDevice::Call(uint16_t opcode, const std::string& payload, std::string* data) {
+absl::Status RiscvDevice::Call(uint16_t opcode, const std::string& payload,
+                               std::string* data) {
   const uint32_t id = next_request_++;
-  if (absl::Status s = riscv::SendFrame(fd_, opcode, id, payload); !s.ok()) return s;
+  if (absl::Status s = riscv::SendFrame(fd_, opcode, id, payload); !s.ok())
+    return s;
   riscv::Header h;
   std::string reply;
   if (absl::Status s = riscv::RecvFrame(fd_, &h, &reply); !s.ok()) return s;
   if (h.opcode != (opcode | riscv::kReplyBit) || h.request_id != id) {
-    return absl::DataLossError("the simulator's reply does not match the request");
+    return absl::DataLossError(
+        "the simulator's reply does not match the request");
   }
   Reader r(reply);
   absl::Status s = riscv::DecodeStatus(r);
@@ -270,10 +298,11 @@ absl::Status RiscvDevice::EnsureConnected() {
     description_ = r.Str();
     if (!r.ok()) s = absl::DataLossError("malformed HELLO reply");
     if (s.ok() && hbm < layout_->end) {
-      s = absl::ResourceExhaustedError(absl::StrFormat(
-          "the model, activations and KV slots need %d bytes of simulated HBM; the "
-          "simulator has %d",
-          layout_->end, hbm));
+      s = absl::ResourceExhaustedError(
+          absl::StrFormat("the model, activations and KV slots need %d bytes "
+                          "of simulated HBM; the "
+                          "simulator has %d",
+                          layout_->end, hbm));
     }
   }
   if (s.ok()) s = Call(riscv::kReset, "", nullptr);
@@ -285,7 +314,8 @@ absl::Status RiscvDevice::EnsureConnected() {
   }
   if (!s.ok()) {
     Disconnect();
-    return absl::UnavailableError(absl::StrCat("RISC-V simulator: ", s.message()));
+    return absl::UnavailableError(
+        absl::StrCat("RISC-V simulator: ", s.message()));
   }
   free_slots_.clear();
   for (int i = layout_->slots - 1; i >= 0; --i) free_slots_.push_back(i);
@@ -296,45 +326,55 @@ absl::Status RiscvDevice::EnsureConnected() {
 absl::Status RiscvDevice::UploadWeights() {
   const model::Config& c = ckpt_->config();
   // Weights go up in pieces below the payload limit.
-  auto upload = [&](uint64_t addr, const float* data, uint64_t floats) -> absl::Status {
+  auto upload = [&](uint64_t addr, const float* data,
+                    uint64_t floats) -> absl::Status {
     const uint64_t chunk = (riscv::kMaxPayload - 64) / 4;
     for (uint64_t off = 0; off < floats; off += chunk) {
       const uint64_t n = std::min(chunk, floats - off);
       Writer w;
       w.U64(addr + 4 * off).Raw(data + off, 4 * n);
-      if (absl::Status s = Call(riscv::kLoadWeights, w.str(), nullptr); !s.ok()) return s;
+      if (absl::Status s = Call(riscv::kLoadWeights, w.str(), nullptr); !s.ok())
+        return s;
     }
     return absl::OkStatus();
   };
   auto rows_of = [](const model::Matrix& m, std::vector<float>* out) {
     const size_t at = out->size();
     out->resize(at + m.size());
-    for (int r = 0; r < m.rows; ++r) m.DequantizeRow(r, out->data() + at + int64_t{r} * m.cols);
+    for (int r = 0; r < m.rows; ++r)
+      m.DequantizeRow(r, out->data() + at + int64_t{r} * m.cols);
   };
   std::vector<float> buf;
   for (int l = 0; l < c.n_layers; ++l) {
     const model::LayerWeights& w = ckpt_->layer(l);
     const Layout::LayerAddrs& a = layout_->layers[l];
-    for (auto [addr, norm] : {std::pair{a.rms_att, w.rms_att}, {a.rms_ffn, w.rms_ffn}}) {
+    for (auto [addr, norm] :
+         {std::pair{a.rms_att, w.rms_att}, {a.rms_ffn, w.rms_ffn}}) {
       if (absl::Status s = upload(addr, norm, c.dim); !s.ok()) return s;
     }
     buf.clear();
     rows_of(w.wq, &buf);
     rows_of(w.wk, &buf);
     rows_of(w.wv, &buf);
-    if (absl::Status s = upload(a.w_qkv, buf.data(), buf.size()); !s.ok()) return s;
+    if (absl::Status s = upload(a.w_qkv, buf.data(), buf.size()); !s.ok())
+      return s;
     buf.clear();
     rows_of(w.wo, &buf);
-    if (absl::Status s = upload(a.wo, buf.data(), buf.size()); !s.ok()) return s;
+    if (absl::Status s = upload(a.wo, buf.data(), buf.size()); !s.ok())
+      return s;
     buf.clear();
     rows_of(w.w1, &buf);
     rows_of(w.w3, &buf);
-    if (absl::Status s = upload(a.w13, buf.data(), buf.size()); !s.ok()) return s;
+    if (absl::Status s = upload(a.w13, buf.data(), buf.size()); !s.ok())
+      return s;
     buf.clear();
     rows_of(w.w2, &buf);
-    if (absl::Status s = upload(a.w2, buf.data(), buf.size()); !s.ok()) return s;
+    if (absl::Status s = upload(a.w2, buf.data(), buf.size()); !s.ok())
+      return s;
   }
-  if (absl::Status s = upload(layout_->rms_final, ckpt_->rms_final(), c.dim); !s.ok()) return s;
+  if (absl::Status s = upload(layout_->rms_final, ckpt_->rms_final(), c.dim);
+      !s.ok())
+    return s;
   buf.clear();
   rows_of(ckpt_->classifier(), &buf);
   return upload(layout_->wcls, buf.data(), buf.size());
@@ -344,25 +384,30 @@ absl::Status RiscvDevice::LoadModel(const model::Checkpoint& ckpt) {
   absl::MutexLock l(&mu_);
   ckpt_ = &ckpt;
   const model::Config& c = ckpt.config();
-  layout_ = std::make_unique<Layout>(c, options_.max_step_tokens, options_.max_batch_size);
+  layout_ = std::make_unique<Layout>(c, options_.max_step_tokens,
+                                     options_.max_batch_size);
   embedding_.clear();
   embedding_.resize(int64_t{c.vocab_size} * c.dim);
   for (int r = 0; r < c.vocab_size; ++r) {
-    ckpt.token_embedding().DequantizeRow(r, embedding_.data() + int64_t{r} * c.dim);
+    ckpt.token_embedding().DequantizeRow(
+        r, embedding_.data() + int64_t{r} * c.dim);
   }
   Disconnect();
   return EnsureConnected();
 }
 
-absl::Status RiscvDevice::Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status RiscvDevice::Prefill(absl::Span<const SequenceChunk> batch,
+                                  StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status RiscvDevice::Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status RiscvDevice::Decode(absl::Span<const SequenceChunk> batch,
+                                 StepOutput* out) {
   return Step(batch, out);
 }
 
-absl::Status RiscvDevice::Step(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status RiscvDevice::Step(absl::Span<const SequenceChunk> batch,
+                               StepOutput* out) {
   absl::MutexLock l(&mu_);
   if (ckpt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
@@ -372,18 +417,21 @@ absl::Status RiscvDevice::Step(absl::Span<const SequenceChunk> batch, StepOutput
     // the work, and start afresh when probed.
     spdlog::warn("device {}: {}", options_.name, s.ToString());
     Disconnect();
-    return absl::UnavailableError(absl::StrCat("RISC-V simulator connection lost: ", s.message()));
+    return absl::UnavailableError(
+        absl::StrCat("RISC-V simulator connection lost: ", s.message()));
   }
   return s;
 }
 
-absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOutput* out) {
+absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
+                                  StepOutput* out) {
   const Layout& L = *layout_;
   const model::Config& c = L.c;
   if (batch.empty()) return absl::InvalidArgumentError("empty batch");
   if (static_cast<int>(batch.size()) > L.slots) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "batch of %d exceeds the device's %d sequences", batch.size(), L.slots));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch of %d exceeds the device's %d sequences",
+                        batch.size(), L.slots));
   }
   // Check everything, and find slots, before touching the device.
   int rows = 0;
@@ -395,13 +443,15 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
     if (ch.tokens.empty()) return absl::InvalidArgumentError("empty chunk");
     if (ch.start_pos != have) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "sequence %d: chunk starts at %d but %d positions are cached", ch.seq, ch.start_pos, have));
+          "sequence %d: chunk starts at %d but %d positions are cached", ch.seq,
+          ch.start_pos, have));
     }
     if (ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c.seq_len) {
       return absl::OutOfRangeError("positions exceed the context");
     }
     for (int t : ch.tokens) {
-      if (t < 0 || t >= c.vocab_size) return absl::InvalidArgumentError("token outside the vocabulary");
+      if (t < 0 || t >= c.vocab_size)
+        return absl::InvalidArgumentError("token outside the vocabulary");
     }
     rows += ch.tokens.size();
   }
@@ -435,7 +485,8 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
   for (size_t i = 0; i < batch.size(); ++i) {
     const SequenceChunk& ch = batch[i];
     for (size_t k = 0; k < ch.tokens.size(); ++k, ++r) {
-      std::memcpy(&x[uint64_t{r} * c.dim], &embedding_[int64_t{ch.tokens[k]} * c.dim], 4 * c.dim);
+      std::memcpy(&x[uint64_t{r} * c.dim],
+                  &embedding_[int64_t{ch.tokens[k]} * c.dim], 4 * c.dim);
       const int p = ch.start_pos + static_cast<int>(k);
       pos[r] = p;
       for (int l = 0; l < c.n_layers; ++l) {
@@ -492,12 +543,13 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
     const Layout::LayerAddrs& a = L.layers[l];
     launch(riscv::kRmsNorm, {L.x, a.rms_att, L.xb, R, D});
     launch(riscv::kGemm, {a.w_qkv, L.xb, L.qkv, S, D, R, 0});
-    launch(riscv::kRope, {L.qkv, L.positions, R, S, 0, D, D, uint64_t(c.kv_dim()),
-                          uint64_t(c.head_size())});
+    launch(riscv::kRope, {L.qkv, L.positions, R, S, 0, D, D,
+                          uint64_t(c.kv_dim()), uint64_t(c.head_size())});
     launch(riscv::kCopy, {L.copy_desc + 8 * (uint64_t{l} * R * 6), 2 * R});
-    launch(riscv::kAttention, {L.qkv, S, L.att, L.attn_desc + 8 * (uint64_t{l} * R * 3), R,
-                               uint64_t(c.n_heads), uint64_t(c.n_kv_heads),
-                               uint64_t(c.head_size())});
+    launch(
+        riscv::kAttention,
+        {L.qkv, S, L.att, L.attn_desc + 8 * (uint64_t{l} * R * 3), R,
+         uint64_t(c.n_heads), uint64_t(c.n_kv_heads), uint64_t(c.head_size())});
     launch(riscv::kGemm, {a.wo, L.att, L.x, D, D, R, 1});
     launch(riscv::kRmsNorm, {L.x, a.rms_ffn, L.xb, R, D});
     launch(riscv::kGemm, {a.w13, L.xb, L.h13, 2 * H, D, R, 0});
@@ -507,7 +559,8 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
   const uint64_t B = batch.size();
   launch(riscv::kCopy, {L.last_desc, B});
   launch(riscv::kRmsNorm, {L.last, L.rms_final, L.last_norm, B, D});
-  launch(riscv::kGemm, {L.wcls, L.last_norm, L.logits, uint64_t(c.vocab_size), D, B, 0});
+  launch(riscv::kGemm,
+         {L.wcls, L.last_norm, L.logits, uint64_t(c.vocab_size), D, B, 0});
   const uint32_t first_id = next_request_ - requests;
   // The daemon numbers launches; WAIT for the last one once its ack is read.
   if (absl::Status s = riscv::SendAll(fd_, burst); !s.ok()) return s;
@@ -521,20 +574,26 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
     }
     Reader rd(reply);
     absl::Status s = riscv::DecodeStatus(rd);
-    if (!s.ok()) return absl::InternalError(absl::StrCat("simulator rejected a request: ", s.message()));
+    if (!s.ok())
+      return absl::InternalError(
+          absl::StrCat("simulator rejected a request: ", s.message()));
     if (h.opcode == (riscv::kLaunch | riscv::kReplyBit)) last_launch = rd.U64();
   }
   Writer wait;
   wait.U64(last_launch);
   if (absl::Status s = Call(riscv::kWait, wait.str(), nullptr); !s.ok()) {
-    return absl::IsUnavailable(s) ? s : absl::InternalError(absl::StrCat("kernel failed: ", s.message()));
+    return absl::IsUnavailable(s) ? s
+                                  : absl::InternalError(absl::StrCat(
+                                        "kernel failed: ", s.message()));
   }
   std::string logits;
   Writer read;
   read.U64(L.logits).U64(uint64_t{4} * B * c.vocab_size);
-  if (absl::Status s = Call(riscv::kReadMem, read.str(), &logits); !s.ok()) return s;
+  if (absl::Status s = Call(riscv::kReadMem, read.str(), &logits); !s.ok())
+    return s;
   std::string counters;
-  if (absl::Status s = Call(riscv::kReadCounters, "", &counters); !s.ok()) return s;
+  if (absl::Status s = Call(riscv::kReadCounters, "", &counters); !s.ok())
+    return s;
   Reader cr(counters);
   const riscv::Counters now = riscv::DecodeCounters(cr);
   if (!cr.ok() || logits.size() != 4 * B * c.vocab_size) {
@@ -543,10 +602,12 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch, StepOut
   out->vocab_size = c.vocab_size;
   out->logits.resize(B * c.vocab_size);
   std::memcpy(out->logits.data(), logits.data(), logits.size());
-  out->device_time = absl::Seconds((now.cycles - last_counters_.cycles) / frequency_hz_);
+  out->device_time =
+      absl::Seconds((now.cycles - last_counters_.cycles) / frequency_hz_);
   out->energy_joules = now.energy_joules - last_counters_.energy_joules;
   last_step_.cycles = now.cycles - last_counters_.cycles;
-  for (int i = 0; i < 4; ++i) last_step_.flops[i] = now.flops[i] - last_counters_.flops[i];
+  for (int i = 0; i < 4; ++i)
+    last_step_.flops[i] = now.flops[i] - last_counters_.flops[i];
   last_step_.dma_bytes = now.dma_bytes - last_counters_.dma_bytes;
   last_step_.tcdm_accesses = now.tcdm_accesses - last_counters_.tcdm_accesses;
   last_step_.launches = now.launches - last_counters_.launches;

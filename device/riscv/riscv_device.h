@@ -39,8 +39,10 @@ class RiscvDevice : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch, StepOutput* out) override;
+  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
+                       StepOutput* out) override;
+  absl::Status Decode(absl::Span<const SequenceChunk> batch,
+                      StepOutput* out) override;
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
@@ -62,8 +64,8 @@ class RiscvDevice : public Device {
   void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status UploadWeights() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends one request and reads its reply's data.
-  absl::Status Call(uint16_t opcode, const std::string& payload, std::string* data)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Call(uint16_t opcode, const std::string& payload,
+                    std::string* data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
   absl::Status RunStep(absl::Span<const SequenceChunk> batch, StepOutput* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

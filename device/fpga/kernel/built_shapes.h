@@ -10,9 +10,10 @@
 namespace joule::fpga {
 
 // The kernel's C ABI for one shape.
-using KernelFn = void (*)(const int8_t* q8, const float* scales, const float* norms,
-                          int shared_classifier, int token, int pos, float* key_cache,
-                          float* value_cache, float* out);
+using KernelFn = void (*)(const int8_t* q8, const float* scales,
+                          const float* norms, int shared_classifier, int token,
+                          int pos, float* key_cache, float* value_cache,
+                          float* out);
 
 // A bitstream's shape and its C-simulated kernel. A real board runs the
 // shape its xclbin was synthesized for; emulation offers these.

@@ -22,11 +22,12 @@
 
 namespace joule::fpga {
 
-template <int DIM_, int HIDDEN_, int LAYERS_, int HEADS_, int KV_HEADS_, int VOCAB_,
-          int SEQ_LEN_, int GS_>
+template <int DIM_, int HIDDEN_, int LAYERS_, int HEADS_, int KV_HEADS_,
+          int VOCAB_, int SEQ_LEN_, int GS_>
 struct Shape {
-  static constexpr int DIM = DIM_, HIDDEN = HIDDEN_, LAYERS = LAYERS_, HEADS = HEADS_,
-                       KV_HEADS = KV_HEADS_, VOCAB = VOCAB_, SEQ_LEN = SEQ_LEN_, GS = GS_;
+  static constexpr int DIM = DIM_, HIDDEN = HIDDEN_, LAYERS = LAYERS_,
+                       HEADS = HEADS_, KV_HEADS = KV_HEADS_, VOCAB = VOCAB_,
+                       SEQ_LEN = SEQ_LEN_, GS = GS_;
   static constexpr int HEAD_SIZE = DIM / HEADS;
   static constexpr int KV_DIM = KV_HEADS * HEAD_SIZE;
   static constexpr int KV_MUL = HEADS / KV_HEADS;
@@ -43,7 +44,8 @@ struct Shape {
   static constexpr int64_t W3 = W2 + int64_t{LAYERS} * DIM * HIDDEN;
   static constexpr int64_t CLS = W3 + int64_t{LAYERS} * HIDDEN * DIM;
   // fp32 norm weights: attention norms, ffn norms, final norm.
-  static constexpr int NORM_ATT = 0, NORM_FFN = LAYERS * DIM, NORM_FINAL = 2 * LAYERS * DIM;
+  static constexpr int NORM_ATT = 0, NORM_FFN = LAYERS * DIM,
+                       NORM_FINAL = 2 * LAYERS * DIM;
   static constexpr int NORMS = 2 * LAYERS * DIM + DIM;
 };
 
@@ -51,8 +53,8 @@ struct Shape {
 // index into `q8`), its scales at w / GS in `scales`. Groups may straddle
 // rows: the scale index is taken from the flat index.
 template <int GS, int ROWS, int COLS>
-void MatVec(float out[ROWS], const float x[COLS], const int8_t* q8, const float* scales,
-            int64_t w) {
+void MatVec(float out[ROWS], const float x[COLS], const int8_t* q8,
+            const float* scales, int64_t w) {
 ROWS_LOOP:
   for (int i = 0; i < ROWS; ++i) {
     float val = 0.0f;
@@ -89,9 +91,11 @@ SCALE:
 // sequence's KV cache (SEQ_LEN x LAYERS x KV_DIM floats each, position-
 // major as the CPU engine) and writes VOCAB logits to `out`.
 template <class S>
-void Forward(const int8_t* q8, const float* scales, const float* norms, int shared_classifier,
-             int token, int pos, float* key_cache, float* value_cache, float* out) {
-#pragma HLS INTERFACE m_axi port = q8 offset = slave bundle = gmem0 max_read_burst_length = 256
+void Forward(const int8_t* q8, const float* scales, const float* norms,
+             int shared_classifier, int token, int pos, float* key_cache,
+             float* value_cache, float* out) {
+#pragma HLS INTERFACE m_axi port = q8 offset = slave bundle = \
+    gmem0 max_read_burst_length = 256
 #pragma HLS INTERFACE m_axi port = scales offset = slave bundle = gmem1
 #pragma HLS INTERFACE m_axi port = norms offset = slave bundle = gmem1
 #pragma HLS INTERFACE m_axi port = key_cache offset = slave bundle = gmem2
@@ -161,7 +165,8 @@ LAYERS_LOOP:
         att[t] = score / sqrtf(HS);
       }
       float max_val = att[0];
-      for (int t = 1; t <= pos; ++t) max_val = att[t] > max_val ? att[t] : max_val;
+      for (int t = 1; t <= pos; ++t)
+        max_val = att[t] > max_val ? att[t] : max_val;
       float sum = 0.0f;
     SOFTMAX:
       for (int t = 0; t <= pos; ++t) {
@@ -184,8 +189,10 @@ LAYERS_LOOP:
     for (int i = 0; i < D; ++i) x[i] += xb2[i];
 
     RmsNorm<D>(xb, x, norms + S::NORM_FFN + l * D);
-    MatVec<S::GS, S::HIDDEN, D>(hb, xb, q8, scales, S::W1 + int64_t{l} * S::HIDDEN * D);
-    MatVec<S::GS, S::HIDDEN, D>(hb2, xb, q8, scales, S::W3 + int64_t{l} * S::HIDDEN * D);
+    MatVec<S::GS, S::HIDDEN, D>(hb, xb, q8, scales,
+                                S::W1 + int64_t{l} * S::HIDDEN * D);
+    MatVec<S::GS, S::HIDDEN, D>(hb2, xb, q8, scales,
+                                S::W3 + int64_t{l} * S::HIDDEN * D);
   SWIGLU:
     for (int i = 0; i < S::HIDDEN; ++i) {
 #pragma HLS PIPELINE II = 1
@@ -193,11 +200,13 @@ LAYERS_LOOP:
       val *= (1.0f / (1.0f + expf(-val)));
       hb[i] = val * hb2[i];
     }
-    MatVec<S::GS, D, S::HIDDEN>(xb, hb, q8, scales, S::W2 + int64_t{l} * D * S::HIDDEN);
+    MatVec<S::GS, D, S::HIDDEN>(xb, hb, q8, scales,
+                                S::W2 + int64_t{l} * D * S::HIDDEN);
     for (int i = 0; i < D; ++i) x[i] += xb[i];
   }
   RmsNorm<D>(x, x, norms + S::NORM_FINAL);
-  MatVec<S::GS, S::VOCAB, D>(out, x, q8, scales, shared_classifier ? S::EMB : S::CLS);
+  MatVec<S::GS, S::VOCAB, D>(out, x, q8, scales,
+                             shared_classifier ? S::EMB : S::CLS);
 }
 
 }  // namespace joule::fpga

@@ -9,7 +9,8 @@
 namespace joule::riscv {
 
 absl::StatusOr<Memory> Memory::Create(int64_t bytes) {
-  if (bytes <= 0) return absl::InvalidArgumentError("HBM size must be positive");
+  if (bytes <= 0)
+    return absl::InvalidArgumentError("HBM size must be positive");
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
@@ -36,7 +37,8 @@ Memory::~Memory() {
 absl::Status Memory::Check(uint64_t addr, uint64_t bytes) const {
   if (addr > size_ || bytes > size_ - addr) {
     return absl::OutOfRangeError(absl::StrFormat(
-        "access of %d bytes at 0x%x is outside simulated HBM (%d bytes)", bytes, addr, size_));
+        "access of %d bytes at 0x%x is outside simulated HBM (%d bytes)", bytes,
+        addr, size_));
   }
   return absl::OkStatus();
 }

@@ -14,7 +14,9 @@ namespace joule::riscv {
 class Memory {
  public:
   static absl::StatusOr<Memory> Create(int64_t bytes);
-  Memory(Memory&& o) noexcept : base_(o.base_), size_(o.size_) { o.base_ = nullptr; }
+  Memory(Memory&& o) noexcept : base_(o.base_), size_(o.size_) {
+    o.base_ = nullptr;
+  }
   Memory& operator=(Memory&& o) noexcept;
   ~Memory();
 

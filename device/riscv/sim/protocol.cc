@@ -13,7 +13,11 @@ namespace joule::riscv {
 
 std::string EncodeHeader(const Header& h) {
   Writer w;
-  w.U32(h.magic).U16(h.version).U16(h.opcode).U32(h.request_id).U32(h.payload_bytes);
+  w.U32(h.magic)
+      .U16(h.version)
+      .U16(h.opcode)
+      .U32(h.request_id)
+      .U32(h.payload_bytes);
   return w.str();
 }
 
@@ -38,7 +42,8 @@ absl::Status DecodeStatus(Reader& r) {
   const std::string message = r.Str();
   if (!r.ok()) return absl::DataLossError("reply too short for a status");
   if (code < 0 || code > 16) {
-    return absl::DataLossError(absl::StrFormat("reply has status code %d", code));
+    return absl::DataLossError(
+        absl::StrFormat("reply has status code %d", code));
   }
   return absl::Status(static_cast<absl::StatusCode>(code), message);
 }
@@ -66,7 +71,8 @@ absl::Status SendAll(int fd, absl::string_view data) {
     ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::UnavailableError(absl::StrCat("send failed: ", std::strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("send failed: ", std::strerror(errno)));
     }
     off += n;
   }
@@ -95,16 +101,18 @@ absl::Status RecvFrame(int fd, Header* header, std::string* payload) {
   if (absl::Status s = RecvAll(fd, raw, sizeof(raw)); !s.ok()) return s;
   *header = DecodeHeader(raw);
   if (header->magic != kMagic) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("bad magic 0x%08x (expected 0x%08x)", header->magic, kMagic));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "bad magic 0x%08x (expected 0x%08x)", header->magic, kMagic));
   }
   if (header->version != kProtocolVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "protocol version %d; this side speaks %d", header->version, kProtocolVersion));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("protocol version %d; this side speaks %d",
+                        header->version, kProtocolVersion));
   }
   if (header->payload_bytes > kMaxPayload) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "payload of %d bytes exceeds the limit of %d", header->payload_bytes, kMaxPayload));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("payload of %d bytes exceeds the limit of %d",
+                        header->payload_bytes, kMaxPayload));
   }
   payload->resize(header->payload_bytes);
   return RecvAll(fd, payload->data(), payload->size());

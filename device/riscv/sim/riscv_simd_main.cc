@@ -16,11 +16,14 @@
 
 ABSL_FLAG(std::string, listen, "tcp:127.0.0.1:7411",
           "unix:/path or tcp:host:port (port 0 picks a free one).");
-ABSL_FLAG(std::string, config, "", "Configuration file (key = value); empty: defaults.");
-ABSL_FLAG(std::string, precision, "", "Override the configuration's precision.");
+ABSL_FLAG(std::string, config, "",
+          "Configuration file (key = value); empty: defaults.");
+ABSL_FLAG(std::string, precision, "",
+          "Override the configuration's precision.");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Simulated Occamy-like RISC-V many-core system.");
+  absl::SetProgramUsageMessage(
+      "Simulated Occamy-like RISC-V many-core system.");
   absl::ParseCommandLine(argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("riscv_simd"));
   joule::riscv::SimConfig config;
@@ -45,7 +48,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto server = joule::riscv::SimServer::Start(absl::GetFlag(FLAGS_listen), config);
+  auto server =
+      joule::riscv::SimServer::Start(absl::GetFlag(FLAGS_listen), config);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
     return 1;

@@ -30,20 +30,25 @@ namespace joule::riscv {
 
 const char* PrecisionName(Precision p) {
   switch (p) {
-    case Precision::kFp64: return "fp64";
-    case Precision::kFp32: return "fp32";
-    case Precision::kFp16: return "fp16";
-    case Precision::kFp8: return "fp8";
+    case Precision::kFp64:
+      return "fp64";
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kFp8:
+      return "fp8";
   }
   return "?";
 }
 
 absl::StatusOr<Precision> ParsePrecision(const std::string& name) {
-  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16, Precision::kFp8}) {
+  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16,
+                      Precision::kFp8}) {
     if (name == PrecisionName(p)) return p;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown precision '", name, "'; use fp64, fp32, fp16 or fp8"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown precision '", name, "'; use fp64, fp32, fp16 or fp8"));
 }
 
 std::string SimConfig::Describe() const {
@@ -82,7 +87,8 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   num("joules_per_hbm_byte", &c.joules_per_hbm_byte);
   num("joules_per_tcdm_access", &c.joules_per_tcdm_access);
   num("static_watts", &c.static_watts);
-  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16, Precision::kFp8}) {
+  for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16,
+                      Precision::kFp8}) {
     const int i = static_cast<int>(p);
     const std::string n = PrecisionName(p);
     num("peak_flops_per_cycle_" + n, &c.peak_flops_per_cycle[i]);
@@ -99,27 +105,30 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   for (int lineno = 1; std::getline(in, line); ++lineno) {
-    if (size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    if (size_t hash = line.find('#'); hash != std::string::npos)
+      line.resize(hash);
     absl::string_view l = absl::StripAsciiWhitespace(line);
     if (l.empty()) continue;
     size_t eq = l.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("line %d: expected key = value, got '%s'", lineno, l));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "line %d: expected key = value, got '%s'", lineno, l));
     }
     std::string key(absl::StripAsciiWhitespace(l.substr(0, eq)));
     std::string value(absl::StripAsciiWhitespace(l.substr(eq + 1)));
     auto it = setters.find(key);
     if (it == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrFormat("line %d: unknown key '%s'", lineno, key));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("line %d: unknown key '%s'", lineno, key));
     }
     if (!it->second(value)) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("line %d: bad value '%s' for %s", lineno, value, key));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "line %d: bad value '%s' for %s", lineno, value, key));
     }
   }
   if (c.clusters() < 1 || c.cores_per_cluster < 1 || c.frequency_hz <= 0 ||
-      c.hbm_bytes_per_second <= 0 || c.dma_bytes_per_cycle <= 0 || c.tcdm_bytes < 4096) {
+      c.hbm_bytes_per_second <= 0 || c.dma_bytes_per_cycle <= 0 ||
+      c.tcdm_bytes < 4096) {
     return absl::InvalidArgumentError(
         "groups, clusters_per_group, cores_per_cluster, frequency_hz, "
         "hbm_bytes_per_second, dma_bytes_per_cycle must be positive and "
@@ -134,7 +143,9 @@ absl::StatusOr<SimConfig> LoadSimConfig(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   auto c = ParseSimConfig(ss.str());
-  if (!c.ok()) return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
+  if (!c.ok())
+    return absl::Status(c.status().code(),
+                        absl::StrCat(path, ": ", c.status().message()));
   return c;
 }
 

@@ -20,7 +20,8 @@ struct SimConfig {
   // Topology.
   int groups = 6;
   int clusters_per_group = 4;
-  int cores_per_cluster = 8;  // Compute cores; each cluster also has a DMA core.
+  int cores_per_cluster =
+      8;  // Compute cores; each cluster also has a DMA core.
   double frequency_hz = 1e9;
   int64_t tcdm_bytes = 128 * 1024;
   int tcdm_banks = 32;
@@ -39,7 +40,7 @@ struct SimConfig {
   // DMA double buffering overlaps each tile's load with the previous
   // tile's compute; off, every load waits (the unoptimized baseline).
   bool double_buffering = true;
-  int barrier_cycles = 200;          // Cluster-wide; a global one costs 5x.
+  int barrier_cycles = 200;           // Cluster-wide; a global one costs 5x.
   int launch_overhead_cycles = 1500;  // Host offload and wake-up per kernel.
   // Energy model.
   double joules_per_flop[4] = {20e-12, 10e-12, 5e-12, 1.6e-12};
@@ -52,7 +53,8 @@ struct SimConfig {
   int clusters() const { return groups * clusters_per_group; }
   int compute_cores() const { return clusters() * cores_per_cluster; }
   double peak_flops(Precision p) const {
-    return compute_cores() * peak_flops_per_cycle[static_cast<int>(p)] * frequency_hz;
+    return compute_cores() * peak_flops_per_cycle[static_cast<int>(p)] *
+           frequency_hz;
   }
   std::string Describe() const;
 };

@@ -32,8 +32,8 @@ std::string Reply(const absl::Status& s, const std::string& data = "") {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(const std::string& listen,
-                                                            const SimConfig& config) {
+absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(
+    const std::string& listen, const SimConfig& config) {
   auto memory = Memory::Create(config.hbm_bytes);
   if (!memory.ok()) return memory.status();
   std::unique_ptr<SimServer> s(new SimServer(config, *std::move(memory)));
@@ -41,44 +41,53 @@ absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(const std::string& l
     s->unix_path_ = listen.substr(5);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (s->unix_path_.empty() || s->unix_path_.size() >= sizeof(addr.sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat("bad unix socket path '", s->unix_path_, "'"));
+    if (s->unix_path_.empty() ||
+        s->unix_path_.size() >= sizeof(addr.sun_path)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad unix socket path '", s->unix_path_, "'"));
     }
     std::strcpy(addr.sun_path, s->unix_path_.c_str());
     ::unlink(s->unix_path_.c_str());
     s->listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+    if (::bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr),
+               sizeof(addr)) != 0 ||
         ::listen(s->listen_fd_, 8) != 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,
+                                                 ": ", std::strerror(errno)));
     }
     s->address_ = listen;
   } else if (absl::StartsWith(listen, "tcp:")) {
     const std::string rest = listen.substr(4);
     const size_t colon = rest.rfind(':');
     int port = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
-      return absl::InvalidArgumentError(absl::StrCat("bad tcp address '", listen, "'"));
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(rest.substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad tcp address '", listen, "'"));
     }
     const std::string host = rest.substr(0, colon);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("bad IPv4 host '", host, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad IPv4 host '", host, "'"));
     }
     s->listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+    if (::bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr),
+               sizeof(addr)) != 0 ||
         ::listen(s->listen_fd_, 8) != 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", listen,
+                                                 ": ", std::strerror(errno)));
     }
     socklen_t len = sizeof(addr);
     getsockname(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     s->address_ = absl::StrCat("tcp:", host, ":", ntohs(addr.sin_port));
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", listen, "' must start with unix: or tcp:"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address '", listen, "' must start with unix: or tcp:"));
   }
   return s;
 }
@@ -151,19 +160,24 @@ void SimServer::ServeConnection(int fd) {
     if (!s.ok()) {
       if (absl::IsUnavailable(s)) break;  // Closed or stalled mid-frame.
       // Bad magic, version or size: say why, then close (cannot resync).
-      SendFrame(fd, header.opcode | kReplyBit, header.request_id, Reply(s)).IgnoreError();
+      SendFrame(fd, header.opcode | kReplyBit, header.request_id, Reply(s))
+          .IgnoreError();
       break;
     }
     std::string reply;
     const bool keep = Handle(header, payload, &reply);
-    if (!SendFrame(fd, header.opcode | kReplyBit, header.request_id, reply).ok() || !keep) break;
+    if (!SendFrame(fd, header.opcode | kReplyBit, header.request_id, reply)
+             .ok() ||
+        !keep)
+      break;
   }
   ::close(fd);
   absl::MutexLock l(&conn_mu_);
   --open_connections_;
 }
 
-bool SimServer::Handle(const Header& header, const std::string& payload, std::string* reply) {
+bool SimServer::Handle(const Header& header, const std::string& payload,
+                       std::string* reply) {
   Reader r(payload);
   auto bad = [&](const std::string& why) {
     *reply = Reply(absl::InvalidArgumentError(why));
@@ -205,11 +219,12 @@ bool SimServer::Handle(const Header& header, const std::string& payload, std::st
     }
     case kReadMem: {
       const uint64_t addr = r.U64(), len = r.U64();
-      if (!r.ok() || !r.done()) return bad("READ_MEM takes a u64 address and a u64 length");
+      if (!r.ok() || !r.done())
+        return bad("READ_MEM takes a u64 address and a u64 length");
       if (len > kMaxPayload - 64) {
-        *reply = Reply(absl::InvalidArgumentError(
-            absl::StrFormat("READ_MEM of %d bytes exceeds the %d-byte payload limit", len,
-                            kMaxPayload - 64)));
+        *reply = Reply(absl::InvalidArgumentError(absl::StrFormat(
+            "READ_MEM of %d bytes exceeds the %d-byte payload limit", len,
+            kMaxPayload - 64)));
         return true;
       }
       std::string data(len, '\0');
@@ -220,15 +235,17 @@ bool SimServer::Handle(const Header& header, const std::string& payload, std::st
     case kPoll: {
       const uint64_t addr = r.U64();
       const uint32_t mask = r.U32(), value = r.U32(), timeout_ms = r.U32();
-      if (!r.ok() || !r.done()) return bad("POLL takes u64 address, u32 mask, value, timeout");
+      if (!r.ok() || !r.done())
+        return bad("POLL takes u64 address, u32 mask, value, timeout");
       // Kernels complete when launched, so nothing can change the word
       // while we hold the machine: check once, then report the timeout.
       uint32_t word = 0;
       absl::Status s = memory_.Read(addr, &word, 4);
       if (s.ok() && (word & mask) != value) {
         (void)timeout_ms;
-        s = absl::DeadlineExceededError(absl::StrFormat(
-            "word at 0x%x is 0x%x, not 0x%x under mask 0x%x", addr, word, value, mask));
+        s = absl::DeadlineExceededError(
+            absl::StrFormat("word at 0x%x is 0x%x, not 0x%x under mask 0x%x",
+                            addr, word, value, mask));
       }
       Writer w;
       w.U32(word);
@@ -237,14 +254,18 @@ bool SimServer::Handle(const Header& header, const std::string& payload, std::st
     }
     case kLaunch: {
       const uint32_t kernel = r.U32(), n = r.U32();
-      if (!r.ok() || n > kMaxArgs) return bad("LAUNCH takes u32 kernel, u32 n <= 64, n u64");
+      if (!r.ok() || n > kMaxArgs)
+        return bad("LAUNCH takes u32 kernel, u32 n <= 64, n u64");
       std::vector<uint64_t> args(n);
       for (uint64_t& a : args) a = r.U64();
-      if (!r.ok() || !r.done()) return bad("LAUNCH payload does not match its argument count");
+      if (!r.ok() || !r.done())
+        return bad("LAUNCH payload does not match its argument count");
       const uint64_t id = next_launch_++;
       absl::Status s = engine_->Run(kernel, args, memory_, &counters_);
       if (!s.ok() && !first_error_.has_value()) {
-        first_error_ = {id, absl::Status(s.code(), absl::StrFormat("launch %d: %s", id, s.message()))};
+        first_error_ = {
+            id, absl::Status(s.code(), absl::StrFormat("launch %d: %s", id,
+                                                       s.message()))};
       }
       Writer w;
       w.U64(id);
@@ -255,7 +276,8 @@ bool SimServer::Handle(const Header& header, const std::string& payload, std::st
       const uint64_t id = r.U64();
       if (!r.ok() || !r.done()) return bad("WAIT takes a u64 launch id");
       if (id >= next_launch_) {
-        *reply = Reply(absl::InvalidArgumentError(absl::StrFormat("no launch %d yet", id)));
+        *reply = Reply(absl::InvalidArgumentError(
+            absl::StrFormat("no launch %d yet", id)));
         return true;
       }
       if (first_error_.has_value() && first_error_->first <= id) {
@@ -274,7 +296,8 @@ bool SimServer::Handle(const Header& header, const std::string& payload, std::st
       return true;
     }
   }
-  *reply = Reply(absl::InvalidArgumentError(absl::StrFormat("unknown opcode %d", header.opcode)));
+  *reply = Reply(absl::InvalidArgumentError(
+      absl::StrFormat("unknown opcode %d", header.opcode)));
   return true;
 }
 

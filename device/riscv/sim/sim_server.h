@@ -22,8 +22,8 @@ namespace joule::riscv {
 class SimServer {
  public:
   // `listen`: "unix:/path/to/socket" or "tcp:host:port" (port 0 picks one).
-  static absl::StatusOr<std::unique_ptr<SimServer>> Start(const std::string& listen,
-                                                          const SimConfig& config);
+  static absl::StatusOr<std::unique_ptr<SimServer>> Start(
+      const std::string& listen, const SimConfig& config);
   ~SimServer();
 
   // Where clients connect, with the chosen port for tcp:...:0.
@@ -34,7 +34,8 @@ class SimServer {
 
   // Handles one request frame; public for tests of the message handling.
   // Returns false when the connection must close after `reply` is sent.
-  bool Handle(const Header& header, const std::string& payload, std::string* reply);
+  bool Handle(const Header& header, const std::string& payload,
+              std::string* reply);
 
  private:
   SimServer(const SimConfig& config, Memory memory);
@@ -51,7 +52,8 @@ class SimServer {
   Memory memory_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
   uint64_t next_launch_ ABSL_GUARDED_BY(mu_) = 1;
-  std::optional<std::pair<uint64_t, absl::Status>> first_error_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::pair<uint64_t, absl::Status>> first_error_
+      ABSL_GUARDED_BY(mu_);
 
   // Connection threads are detached; the destructor waits for this to be 0.
   absl::Mutex conn_mu_;

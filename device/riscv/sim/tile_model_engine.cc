@@ -47,13 +47,17 @@ float RoundFp8(float x) {
 
 float Round(Precision p, float x) {
   switch (p) {
-    case Precision::kFp16: return RoundFp16(x);
-    case Precision::kFp8: return RoundFp8(x);
-    default: return x;
+    case Precision::kFp16:
+      return RoundFp16(x);
+    case Precision::kFp8:
+      return RoundFp8(x);
+    default:
+      return x;
   }
 }
 
-absl::Status Args(const std::vector<uint64_t>& a, size_t n, const char* kernel) {
+absl::Status Args(const std::vector<uint64_t>& a, size_t n,
+                  const char* kernel) {
   if (a.size() != n) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s takes %d arguments, got %d", kernel, n, a.size()));
@@ -62,7 +66,8 @@ absl::Status Args(const std::vector<uint64_t>& a, size_t n, const char* kernel) 
 }
 
 // Shapes become sizes in bytes; reject ones whose products overflow.
-absl::Status Span(const Memory& m, uint64_t addr, uint64_t count, uint64_t elt) {
+absl::Status Span(const Memory& m, uint64_t addr, uint64_t count,
+                  uint64_t elt) {
   if (count != 0 && elt > std::numeric_limits<uint64_t>::max() / count) {
     return absl::InvalidArgumentError("tensor size overflows");
   }
@@ -82,10 +87,14 @@ constexpr uint64_t kMaxDim = 1 << 20;
 
 int TileModelEngine::element_bytes() const {
   switch (config_.precision) {
-    case Precision::kFp64: return 8;
-    case Precision::kFp32: return 4;
-    case Precision::kFp16: return 2;
-    case Precision::kFp8: return 1;
+    case Precision::kFp64:
+      return 8;
+    case Precision::kFp32:
+      return 4;
+    case Precision::kFp16:
+      return 2;
+    case Precision::kFp8:
+      return 1;
   }
   return 4;
 }
@@ -93,19 +102,23 @@ int TileModelEngine::element_bytes() const {
 void TileModelEngine::Charge(const Work& w, Counters* c) const {
   const SimConfig& k = config_;
   const int p = static_cast<int>(k.precision);
-  const double clusters = w.clusters_used > 0 ? std::min(w.clusters_used, k.clusters())
-                                              : k.clusters();
-  const double per_cluster_flops =
-      k.cores_per_cluster * k.peak_flops_per_cycle[p] * std::max(0.01, w.utilization);
+  const double clusters = w.clusters_used > 0
+                              ? std::min(w.clusters_used, k.clusters())
+                              : k.clusters();
+  const double per_cluster_flops = k.cores_per_cluster *
+                                   k.peak_flops_per_cycle[p] *
+                                   std::max(0.01, w.utilization);
   const double compute = w.flops / (clusters * per_cluster_flops);
   // Each cluster's DMA moves its share, limited by its port and by its share
   // of HBM bandwidth; every descriptor costs setup cycles.
   const double hbm_per_cycle = k.hbm_bytes_per_second / k.frequency_hz;
   const double bw = std::min(k.dma_bytes_per_cycle, hbm_per_cycle / clusters);
-  const double dma = w.hbm_bytes / clusters / bw + w.transfers / clusters * k.dma_setup_cycles;
+  const double dma =
+      w.hbm_bytes / clusters / bw + w.transfers / clusters * k.dma_setup_cycles;
   // With several tiles, double buffering overlaps loads and compute except
   // for the first tile's load; a single tile is loaded, then computed.
-  const double body = w.tiles > 1 ? std::max(compute, dma) + dma / w.tiles : compute + dma;
+  const double body =
+      w.tiles > 1 ? std::max(compute, dma) + dma / w.tiles : compute + dma;
   const double barriers =
       w.barriers * k.barrier_cycles * (clusters > 1 ? 5.0 : 1.0);
   const double cycles = body + barriers + k.launch_overhead_cycles;
@@ -115,25 +128,35 @@ void TileModelEngine::Charge(const Work& w, Counters* c) const {
   c->dma_bytes += static_cast<uint64_t>(w.hbm_bytes);
   c->tcdm_accesses += static_cast<uint64_t>(w.tcdm_accesses);
   c->launches += 1;
-  c->energy_joules += w.flops * k.joules_per_flop[p] + w.hbm_bytes * k.joules_per_hbm_byte +
+  c->energy_joules += w.flops * k.joules_per_flop[p] +
+                      w.hbm_bytes * k.joules_per_hbm_byte +
                       w.tcdm_accesses * k.joules_per_tcdm_access +
                       k.static_watts * whole / k.frequency_hz;
 }
 
-absl::Status TileModelEngine::Run(uint32_t kernel, const std::vector<uint64_t>& args,
+absl::Status TileModelEngine::Run(uint32_t kernel,
+                                  const std::vector<uint64_t>& args,
                                   Memory& memory, Counters* counters) {
   switch (kernel) {
-    case kGemm: return Gemm(args, memory, counters);
-    case kRmsNorm: return RmsNorm(args, memory, counters);
-    case kRope: return Rope(args, memory, counters);
-    case kAttention: return Attention(args, memory, counters);
-    case kSwiGlu: return SwiGlu(args, memory, counters);
-    case kCopy: return Copy(args, memory, counters);
+    case kGemm:
+      return Gemm(args, memory, counters);
+    case kRmsNorm:
+      return RmsNorm(args, memory, counters);
+    case kRope:
+      return Rope(args, memory, counters);
+    case kAttention:
+      return Attention(args, memory, counters);
+    case kSwiGlu:
+      return SwiGlu(args, memory, counters);
+    case kCopy:
+      return Copy(args, memory, counters);
   }
-  return absl::InvalidArgumentError(absl::StrFormat("unknown kernel %d", kernel));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown kernel %d", kernel));
 }
 
-absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
+                                   Counters* c) {
   if (absl::Status s = Args(a, 8, "GEMM"); !s.ok()) return s;
   const uint64_t w = a[0], x = a[1], y = a[2], M = a[3], K = a[4], N = a[5];
   const bool accumulate = a[6] != 0;
@@ -163,7 +186,8 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem, 
       for (uint64_t m = 0; m < M; ++m) {
         const float* wr = W + m * K;
         double acc = 0.0;
-        for (uint64_t k = 0; k < K; ++k) acc += double{Round(p, wr[k])} * Round(p, xr[k]);
+        for (uint64_t k = 0; k < K; ++k)
+          acc += double{Round(p, wr[k])} * Round(p, xr[k]);
         const float r = static_cast<float>(acc);
         Y[n * M + m] = accumulate ? Y[n * M + m] + r : r;
       }
@@ -175,7 +199,7 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem, 
 }
 
 TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
-                                               bool accumulate) const {
+                                                bool accumulate) const {
   // Rows of W are split over clusters. Each cluster computes tm x tn output
   // tiles over K in steps of tk, holding a W tile, an X tile and the
   // accumulators in half the TCDM (the other half is the next tiles' double
@@ -187,14 +211,16 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
   const double tm = std::min(rows, 64.0);
   const double tn = std::min(N, 64.0);
   double tk = 256;
-  while (tk > 8 && (tm + tn) * tk * e + tm * tn * 4 > config_.tcdm_bytes / 2.0) tk /= 2;
+  while (tk > 8 && (tm + tn) * tk * e + tm * tn * 4 > config_.tcdm_bytes / 2.0)
+    tk /= 2;
   tk = std::min(tk, K);
   const double m_blocks = std::ceil(rows / tm);
   const double n_blocks = std::ceil(N / tn);
   const double k_blocks = std::ceil(K / tk);
   Work work;
   work.flops = 2.0 * M * K * N;
-  work.utilization = config_.gemm_utilization[static_cast<int>(config_.precision)];
+  work.utilization =
+      config_.gemm_utilization[static_cast<int>(config_.precision)];
   work.hbm_bytes = M * K * e * n_blocks + N * K * e * m_blocks * clusters +
                    N * M * e * (accumulate ? 2 : 1);
   const double tiles = m_blocks * n_blocks * k_blocks;
@@ -205,7 +231,8 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
   return work;
 }
 
-absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
+                                      Memory& mem, Counters* c) {
   if (absl::Status s = Args(a, 6, "RMSNORM"); !s.ok()) return s;
   const uint64_t x = a[0], w = a[1], out = a[2], N = a[3], D = a[4];
   if (N == 0 || D == 0 || N > kMaxDim || D > kMaxDim) {
@@ -232,18 +259,22 @@ absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a, Memory& me
   work.hbm_bytes = (2.0 * N * D + D) * e;
   work.transfers = 3.0 * std::min<double>(N, config_.clusters());
   work.tcdm_accesses = 3.0 * N * D * e / 8.0;
-  work.clusters_used = static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
+  work.clusters_used =
+      static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
   Charge(work, c);
   Done(mem, a[5]);
   return absl::OkStatus();
 }
 
-absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem,
+                                   Counters* c) {
   if (absl::Status s = Args(a, 10, "ROPE"); !s.ok()) return s;
-  const uint64_t base = a[0], positions = a[1], N = a[2], stride = a[3], q_off = a[4],
-                 k_off = a[5], dim = a[6], kv_dim = a[7], head = a[8];
-  if (N == 0 || N > kMaxDim || dim == 0 || dim > kMaxDim || head == 0 || head % 2 != 0 ||
-      kv_dim > dim || q_off + dim > stride || k_off + kv_dim > stride || stride > kMaxDim) {
+  const uint64_t base = a[0], positions = a[1], N = a[2], stride = a[3],
+                 q_off = a[4], k_off = a[5], dim = a[6], kv_dim = a[7],
+                 head = a[8];
+  if (N == 0 || N > kMaxDim || dim == 0 || dim > kMaxDim || head == 0 ||
+      head % 2 != 0 || kv_dim > dim || q_off + dim > stride ||
+      k_off + kv_dim > stride || stride > kMaxDim) {
     return absl::InvalidArgumentError("ROPE: bad shape");
   }
   if (absl::Status s = Span(mem, base, N * stride, 4); !s.ok()) return s;
@@ -274,22 +305,25 @@ absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem, 
   work.hbm_bytes = 2.0 * N * (dim + kv_dim) * e;
   work.transfers = 2.0 * std::min<double>(N, config_.clusters());
   work.tcdm_accesses = 4.0 * N * (dim + kv_dim) * e / 8.0;
-  work.clusters_used = static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
+  work.clusters_used =
+      static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
   Charge(work, c);
   Done(mem, a[9]);
   return absl::OkStatus();
 }
 
-absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& mem,
-                                        Counters* c) {
+absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
+                                        Memory& mem, Counters* c) {
   if (absl::Status s = Args(a, 9, "ATTENTION"); !s.ok()) return s;
-  const uint64_t q = a[0], q_stride = a[1], out = a[2], desc = a[3], N = a[4], heads = a[5],
-                 kv_heads = a[6], head = a[7];
-  if (N == 0 || N > kMaxDim || heads == 0 || kv_heads == 0 || heads % kv_heads != 0 ||
-      head == 0 || heads * head > q_stride || q_stride > kMaxDim) {
+  const uint64_t q = a[0], q_stride = a[1], out = a[2], desc = a[3], N = a[4],
+                 heads = a[5], kv_heads = a[6], head = a[7];
+  if (N == 0 || N > kMaxDim || heads == 0 || kv_heads == 0 ||
+      heads % kv_heads != 0 || head == 0 || heads * head > q_stride ||
+      q_stride > kMaxDim) {
     return absl::InvalidArgumentError("ATTENTION: bad shape");
   }
-  const uint64_t dim = heads * head, kv_dim = kv_heads * head, kv_mul = heads / kv_heads;
+  const uint64_t dim = heads * head, kv_dim = kv_heads * head,
+                 kv_mul = heads / kv_heads;
   if (absl::Status s = Span(mem, q, N * q_stride, 4); !s.ok()) return s;
   if (absl::Status s = Span(mem, out, N * dim, 4); !s.ok()) return s;
   if (absl::Status s = Span(mem, desc, N * 3, 8); !s.ok()) return s;
@@ -300,10 +334,12 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& 
   for (uint64_t n = 0; n < N; ++n) {
     std::memcpy(&qs[n], mem.at(desc + 24 * n), 24);
     if (qs[n].keys == 0 || qs[n].keys > kMaxDim) {
-      return absl::InvalidArgumentError("ATTENTION: each query needs 1..2^20 keys");
+      return absl::InvalidArgumentError(
+          "ATTENTION: each query needs 1..2^20 keys");
     }
     for (uint64_t base : {qs[n].k, qs[n].v}) {
-      if (absl::Status s = Span(mem, base, qs[n].keys * kv_dim, 4); !s.ok()) return s;
+      if (absl::Status s = Span(mem, base, qs[n].keys * kv_dim, 4); !s.ok())
+        return s;
     }
   }
   // FlashAttention-2: keys in tiles of Bc, a running max and sum per head
@@ -345,7 +381,8 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& 
   // Queries of one sequence share its K/V tiles: each tile is loaded once
   // per block of up to 16 queries (the Q block that fits beside it).
   const double e = element_bytes();
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> groups;  // K base -> (queries, keys)
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>>
+      groups;  // K base -> (queries, keys)
   double flops = 0;
   for (const Query& qq : qs) {
     auto& g = groups[qq.k];
@@ -361,9 +398,11 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& 
   }
   Work work;
   work.flops = flops;
-  work.utilization = config_.attention_utilization[static_cast<int>(config_.precision)];
+  work.utilization =
+      config_.attention_utilization[static_cast<int>(config_.precision)];
   work.hbm_bytes = kv_bytes + 2.0 * N * dim * e;
-  work.tiles = config_.double_buffering ? std::max(1.0, tiles / config_.clusters()) : 1;
+  work.tiles =
+      config_.double_buffering ? std::max(1.0, tiles / config_.clusters()) : 1;
   work.transfers = tiles * 2 + N;
   work.tcdm_accesses = flops * e / 8.0 + work.hbm_bytes / 8.0;
   work.barriers = 2;  // Distributed softmax: max and sum exchanges.
@@ -372,7 +411,8 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a, Memory& 
   return absl::OkStatus();
 }
 
-absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a,
+                                     Memory& mem, Counters* c) {
   if (absl::Status s = Args(a, 5, "SWIGLU"); !s.ok()) return s;
   const uint64_t h = a[0], out = a[1], N = a[2], H = a[3];
   if (N == 0 || H == 0 || N > kMaxDim || H > kMaxDim) {
@@ -402,10 +442,12 @@ absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a, Memory& mem
   return absl::OkStatus();
 }
 
-absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem, Counters* c) {
+absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem,
+                                   Counters* c) {
   if (absl::Status s = Args(a, 3, "COPY"); !s.ok()) return s;
   const uint64_t desc = a[0], count = a[1];
-  if (count > kMaxDim) return absl::InvalidArgumentError("COPY: too many descriptors");
+  if (count > kMaxDim)
+    return absl::InvalidArgumentError("COPY: too many descriptors");
   if (absl::Status s = Span(mem, desc, count * 3, 8); !s.ok()) return s;
   double bytes = 0;
   for (uint64_t i = 0; i < count; ++i) {

@@ -28,7 +28,7 @@ class TileModelEngine : public ExecutionEngine {
     double tiles = 1;        // Per cluster; the first tile is not hidden.
     double tcdm_accesses = 0;
     int barriers = 1;
-    int clusters_used = 0;   // 0: all.
+    int clusters_used = 0;  // 0: all.
   };
   void Charge(const Work& work, Counters* counters) const;
   // What a GEMM of Y[N,M] (+)= X[N,K] W[M,K]^T costs (see Gemm()).
@@ -38,7 +38,8 @@ class TileModelEngine : public ExecutionEngine {
   absl::Status Gemm(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   absl::Status RmsNorm(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   absl::Status Rope(const std::vector<uint64_t>& a, Memory& m, Counters* c);
-  absl::Status Attention(const std::vector<uint64_t>& a, Memory& m, Counters* c);
+  absl::Status Attention(const std::vector<uint64_t>& a, Memory& m,
+                         Counters* c);
   absl::Status SwiGlu(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   absl::Status Copy(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   int element_bytes() const;
