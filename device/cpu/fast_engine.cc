@@ -218,6 +218,11 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   for (size_t i = 0; i < batch.size(); ++i) {
     const SequenceChunk& ch = batch[i];
     auto& slot = sequences_[ch.seq];
+    if (slot == nullptr && !free_.empty()) {
+      slot = std::move(free_.back());  // Stale contents are overwritten before use.
+      free_.pop_back();
+      slot->length = 0;
+    }
     if (slot == nullptr) {
       slot = std::make_unique<Sequence>();
       slot->bytes = sizeof(float) * 2 * size_t(c_.n_layers) * c_.seq_len * KV;
@@ -363,6 +368,9 @@ void FastEngine::Release(SequenceId seq) {
   auto it = sequences_.find(seq);
   if (it == sequences_.end()) return;
   kv_used_ -= it->second->length;
+  if (static_cast<int>(free_.size()) < options_.max_batch_size) {
+    free_.push_back(std::move(it->second));
+  }
   sequences_.erase(it);
 }
 

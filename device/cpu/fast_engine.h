@@ -80,6 +80,9 @@ class FastEngine : public Device {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_
       ABSL_GUARDED_BY(mu_);
+  // Released KV regions kept for the next sequences: mapping fresh pages
+  // costs the kernel a page clear for every new request.
+  std::vector<std::unique_ptr<Sequence>> free_ ABSL_GUARDED_BY(mu_);
   int64_t kv_used_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Step buffers (one step at a time).

@@ -16,35 +16,48 @@ namespace {
 // the signed weights directly; the +128 adds 128 * sum(w) to each group's
 // dot, which is subtracted exactly (sums precomputed per weight group).
 template <int NB>
-void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
-              const int8_t* x, const float* xs, float* out, int out_stride,
-              int r0, int r1) {
+void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
+              const float* xs, float* out, int out_stride, int r0, int r1) {
   const int groups = cols / 64;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
     const float* wsr = ws + int64_t{r} * groups;
     const int32_t* sumr = wsum + int64_t{r} * groups;
-    // Alternate groups between two accumulators per sequence: with one
-    // sequence the fmadd chain's latency, not bandwidth, would bound it.
-    __m512 acc[2][NB];
-    for (int b = 0; b < NB; ++b) acc[0][b] = acc[1][b] = _mm512_setzero_ps();
-    for (int g = 0; g < groups; ++g) {
-      const __m512i wv = _mm512_loadu_si512(wr + g * 64);
+    // Two groups per iteration into two accumulator sets, indexed only by
+    // constants so all 2 x NB stay in registers: two independent fmadd
+    // chains per sequence hide their latency.
+    __m512 acc0[NB], acc1[NB];
+    for (int b = 0; b < NB; ++b) acc0[b] = acc1[b] = _mm512_setzero_ps();
+    int g = 0;
+    for (; g + 2 <= groups; g += 2) {
+      const __m512i w0 = _mm512_loadu_si512(wr + g * 64);
+      const __m512i w1 = _mm512_loadu_si512(wr + g * 64 + 64);
       // The correction lands in lane 0 only (the lanes are summed at the
       // end); every other lane starts at zero.
-      const __m512i corr = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
+      const __m512i c0 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
+      const __m512i c1 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g + 1]);
+      const float s0 = wsr[g], s1 = wsr[g + 1];
       for (int b = 0; b < NB; ++b) {
-        const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 64);
-        const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
-        acc[g & 1][b] = _mm512_fmadd_ps(
-            _mm512_cvtepi32_ps(d),
-            _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]),
-            acc[g & 1][b]);
+        const int8_t* xb = x + int64_t{b} * cols + g * 64;
+        const float* xsb = xs + int64_t{b} * groups + g;
+        const __m512i d0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(xb), w0);
+        const __m512i d1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(xb + 64), w1);
+        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_set1_ps(s0 * xsb[0]), acc0[b]);
+        acc1[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_set1_ps(s1 * xsb[1]), acc1[b]);
+      }
+    }
+    if (g < groups) {  // An odd last group.
+      const __m512i w0 = _mm512_loadu_si512(wr + g * 64);
+      const __m512i c0 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
+      for (int b = 0; b < NB; ++b) {
+        const __m512i d0 =
+            _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(x + int64_t{b} * cols + g * 64), w0);
+        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
+                                  _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc0[b]);
       }
     }
     for (int b = 0; b < NB; ++b) {
-      out[int64_t{b} * out_stride + r] =
-          _mm512_reduce_add_ps(_mm512_add_ps(acc[0][b], acc[1][b]));
+      out[int64_t{b} * out_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[b], acc1[b]));
     }
   }
 }
