@@ -26,6 +26,9 @@ struct Capabilities {
   DeviceKind kind = DeviceKind::kCpu;
   std::string description;
   int max_batch_size = 1;
+  // Most tokens (all sequences' chunks together) one step may carry; 0: no
+  // limit. The scheduler keeps its per-step budget within it.
+  int max_step_tokens = 0;
   int max_context = 0;             // Positions per sequence.
   int64_t kv_capacity_tokens = 0;  // Cached positions over all sequences.
   std::string precision;           // e.g. "fp32", "int8 (Q8_0)".

@@ -32,6 +32,12 @@ struct Scheduler::Loop {
     limits.max_batch_size =
         std::max(1, std::min(o.max_batch_size, caps.max_batch_size));
     limits.max_step_tokens = std::max(1, o.max_step_tokens);
+    if (caps.max_step_tokens > 0) {
+      // A step carries at most max(budget, batch) tokens: keep both within
+      // what the device's buffers hold.
+      limits.max_step_tokens = std::min(limits.max_step_tokens, caps.max_step_tokens);
+      limits.max_batch_size = std::min(limits.max_batch_size, caps.max_step_tokens);
+    }
   }
 
   const int index;

@@ -51,6 +51,8 @@ class FakeDevice : public device::Device {
     absl::MutexLock l(&mu_);
     return hanging_;
   }
+  // Report a per-step token limit, as devices with fixed buffers do.
+  void set_max_step_tokens(int n) { max_step_tokens_ = n; }
   int releases() const { return releases_.load(); }
   int steps() const { return steps_.load(); }
   // Largest decode batch seen, and every prefill call's token count.
@@ -72,6 +74,7 @@ class FakeDevice : public device::Device {
     device::Capabilities c = inner_->capabilities();
     c.name = name_;
     c.description = "test device wrapping " + c.name;
+    if (max_step_tokens_ > 0) c.max_step_tokens = max_step_tokens_;
     return c;
   }
   absl::Status LoadModel(const model::Checkpoint& ckpt) override {
@@ -146,6 +149,7 @@ class FakeDevice : public device::Device {
   std::vector<int> prefill_tokens_ ABSL_GUARDED_BY(mu_);
   std::string calls_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> releases_{0};
+  int max_step_tokens_ = 0;
   std::atomic<int> steps_{0};
 };
 

@@ -173,6 +173,22 @@ TEST_F(SchedulerTest, LongPromptsPrefillInChunksBetweenDecodes) {
   EXPECT_EQ(late->tokens, Alone(long_prompt, 5));
 }
 
+TEST_F(SchedulerTest, StepsStayWithinTheDevicesTokenLimit) {
+  std::vector<std::unique_ptr<device::Device>> devices;
+  auto dev = MakeDevice("small");
+  dev->set_max_step_tokens(8);  // Set before the scheduler reads it.
+  testing::FakeDevice* fake = dev.get();
+  devices.push_back(std::move(dev));
+  SchedulerOptions o;  // A 512-token budget the device cannot take.
+  Scheduler s(std::move(devices), o);
+  std::string prompt;
+  for (int i = 0; i < 6; ++i) prompt += "Lily saw a big dog in the park. ";
+  auto obs = Run(s, Request(prompt, 5));
+  EXPECT_TRUE(obs->finish.status.ok()) << obs->finish.status;
+  EXPECT_EQ(obs->tokens, Alone(prompt, 5));
+  for (int t : fake->prefill_tokens_per_call()) EXPECT_LE(t, 8);
+}
+
 TEST_F(SchedulerTest, KvPressurePreemptsTheNewestAndOutputIsUnchanged) {
   std::vector<std::vector<int>> alone;
   for (int i = 0; i < 4; ++i) alone.push_back(Alone(kPrompts[i], 60));

@@ -38,6 +38,7 @@ Capabilities FastEngine::capabilities() const {
       absl::StrFormat("CPU engine: %s kernels, %d threads, batched steps",
                       kernels_->isa, pool_->size());
   c.max_batch_size = options_.max_batch_size;
+  c.max_step_tokens = options_.max_step_tokens;
   c.max_context = c_.seq_len;
   c.kv_capacity_tokens = kv_capacity_;
   c.precision = quantized_ ? "int8 weights and activations (Q8_0)" : "fp32";

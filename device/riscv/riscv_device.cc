@@ -170,6 +170,7 @@ Capabilities RiscvDevice::capabilities() const {
                       ? "simulated RISC-V many-core (not connected)"
                       : absl::StrCat(description_, " (simulated)");
   c.max_batch_size = options_.max_batch_size;
+  c.max_step_tokens = options_.max_step_tokens;
   c.max_context = ckpt_ ? ckpt_->config().seq_len : 0;
   c.kv_capacity_tokens =
       ckpt_ ? int64_t{options_.max_batch_size} * ckpt_->config().seq_len : 0;
