@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <immintrin.h>
+
 namespace joule::model {
 namespace {
 
@@ -14,7 +16,10 @@ namespace {
 // every x86-64 machine computes the same bits, so a seed replays the same
 // tokens everywhere. Inputs below -87 (-inf and NaN included) are clamped
 // there, giving about 1e-38 instead of 0: nothing against a maximum of 1.
-void ExpNonPositive(float* __restrict y, int n) {
+// target_clones: an AVX2 copy chosen at load time. No FMA is enabled in it,
+// so both copies perform the same IEEE operations, only wider.
+__attribute__((target_clones("avx2", "default"))) void ExpNonPositive(float* __restrict y,
+                                                                       int n) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;
   constexpr float kLn2Lo = -2.12194440e-4f;
@@ -46,19 +51,93 @@ void ExpNonPositive(float* __restrict y, int n) {
   }
 }
 
+// Sums per block of 64 with 8 fixed partial sums each: the same order on
+// every run (so deterministic), but not one long chain of dependent adds.
+__attribute__((target_clones("avx2", "default"))) float BlockSums(const float* logits, int n,
+                                                                  float* block_sums) {
+  constexpr int kBlock = 64;
+  const int blocks = (n + kBlock - 1) / kBlock;
+  float sum = 0.0f;
+  for (int b = 0; b < blocks; ++b) {
+    const float* x = logits + b * kBlock;
+    const int len = std::min(kBlock, n - b * kBlock);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= len; i += 8) {
+      for (int j = 0; j < 8; ++j) acc[j] += x[i + j];
+    }
+    for (; i < len; ++i) acc[0] += x[i];
+    block_sums[b] =
+        ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    sum += block_sums[b];
+  }
+  return sum;
+}
+
 }  // namespace
 
-int Argmax(absl::Span<const float> x) {
+namespace {
+
+int ArgmaxScalar(const float* x, int n) {
   // The running maximum stays in a register; first index wins ties.
   int best = 0;
   float best_value = x[0];
-  for (size_t i = 1; i < x.size(); ++i) {
+  for (int i = 1; i < n; ++i) {
     if (x[i] > best_value) {
       best_value = x[i];
-      best = static_cast<int>(i);
+      best = i;
     }
   }
   return best;
+}
+
+// Eight lanes each keep their first maximum (strict >) and its index; the
+// answer is the smallest index among lanes holding the overall maximum:
+// exactly the scalar loop's first maximum.
+__attribute__((target("avx2"))) int ArgmaxAvx2(const float* x, int n) {
+  if (n < 16) return ArgmaxScalar(x, n);
+  __m256 best = _mm256_loadu_ps(x);
+  __m256i best_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i idx = best_idx;
+  const __m256i eight = _mm256_set1_epi32(8);
+  int i = 8;
+  for (; i + 8 <= n; i += 8) {
+    idx = _mm256_add_epi32(idx, eight);
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 greater = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+    best = _mm256_blendv_ps(best, v, greater);
+    best_idx = _mm256_blendv_epi8(best_idx, idx, _mm256_castps_si256(greater));
+  }
+  alignas(32) float values[8];
+  alignas(32) int32_t indices[8];
+  _mm256_store_ps(values, best);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(indices), best_idx);
+  int answer = indices[0];
+  float answer_value = values[0];
+  for (int l = 1; l < 8; ++l) {
+    if (values[l] > answer_value || (values[l] == answer_value && indices[l] < answer)) {
+      answer_value = values[l];
+      answer = indices[l];
+    }
+  }
+  for (; i < n; ++i) {
+    if (x[i] > answer_value) {
+      answer_value = x[i];
+      answer = i;
+    }
+  }
+  return answer;
+}
+
+}  // namespace
+
+int Argmax(absl::Span<const float> x) {
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  const int n = static_cast<int>(x.size());
+  return avx2 ? ArgmaxAvx2(x.data(), n) : ArgmaxScalar(x.data(), n);
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params) {
@@ -87,25 +166,10 @@ int Sampler::Sample(absl::Span<float> logits) {
   const float inv_t = 1.0f / params_.temperature;
   for (float& l : logits) l = (l - max_logit) * inv_t;
   ExpNonPositive(logits.data(), n);
-  // Sums per block of 64 with 8 fixed partial sums each: the same order on
-  // every run (so deterministic), but not one long chain of dependent adds.
   constexpr int kBlock = 64;
   const int blocks = (n + kBlock - 1) / kBlock;
   block_sums_.resize(blocks);
-  float sum = 0.0f;
-  for (int b = 0; b < blocks; ++b) {
-    const float* x = logits.data() + b * kBlock;
-    const int len = std::min(kBlock, n - b * kBlock);
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= len; i += 8) {
-      for (int j = 0; j < 8; ++j) acc[j] += x[i + j];
-    }
-    for (; i < len; ++i) acc[0] += x[i];
-    block_sums_[b] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                     ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    sum += block_sums_[b];
-  }
+  const float sum = BlockSums(logits.data(), n, block_sums_.data());
 
   const bool use_k = params_.top_k > 0 && params_.top_k < n;
   const bool use_p = params_.top_p > 0.0f && params_.top_p < 1.0f;

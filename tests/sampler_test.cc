@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -21,6 +22,22 @@ std::vector<int> Draw(const SamplingParams& p, int n) {
     out.push_back(s.Sample(absl::MakeSpan(l)));
   }
   return out;
+}
+
+TEST(SamplerTest, ArgmaxIsTheFirstMaximumAtEveryLength) {
+  std::mt19937 rng(2);
+  for (int n : {1, 2, 7, 8, 15, 16, 17, 31, 100, 32000}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> x(n);
+      // Few distinct values, so ties are common.
+      for (float& v : x) v = static_cast<float>(rng() % 5);
+      int want = 0;
+      for (int i = 1; i < n; ++i) {
+        if (x[i] > x[want]) want = i;
+      }
+      ASSERT_EQ(Argmax(x), want) << n;
+    }
+  }
 }
 
 TEST(SamplerTest, ZeroTemperatureIsArgmax) {
