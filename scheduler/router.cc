@@ -16,8 +16,10 @@ absl::StatusOr<RoutingPolicy> ParseRoutingPolicy(absl::string_view name) {
 
 double Router::ExpectedSeconds(const DeviceLoad& d) {
   // A step serves up to max_batch_size sequences; beyond that, work queues.
-  // Unknown speed counts as equal, so load alone decides at first.
-  const double step = d.seconds_per_step > 0 ? d.seconds_per_step : 1e-3;
+  // A device never measured yet costs nothing, so it is tried first and
+  // every device gets a measured speed (a guess would keep a fast device
+  // unused behind a slower measured one).
+  const double step = d.seconds_per_step > 0 ? d.seconds_per_step : 0.0;
   const double waves =
       1.0 + double(d.queued + d.running) / std::max(1, d.max_batch_size);
   return step * waves;

@@ -73,6 +73,13 @@ TEST(RouterTest, PreferredPinnedAndPolicies) {
   EXPECT_EQ(latency.Pick(d, "cpu", false), 2);  // Preferred but down.
   EXPECT_EQ(latency.Pick(d, "cpu", true), -1);  // Pinned and down.
 
+  // A device not measured yet is tried before measured ones.
+  std::vector<DeviceLoad> fresh = d;
+  fresh[1].healthy = true;
+  fresh[1].running = 0;
+  fresh[2].seconds_per_step = -1;
+  EXPECT_EQ(latency.Pick(fresh, "", false), 2);
+
   Router energy(RoutingPolicy::kEnergy);
   d[0].healthy = true;
   d[0].joules_per_token = 0.5;
