@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "device/chunk_check.h"
 
 namespace joule::device {
 
@@ -195,17 +196,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   for (const SequenceChunk& ch : batch) {
     auto it = sequences_.find(ch.seq);
     const int have = it == sequences_.end() ? 0 : it->second->length;
-    if (ch.tokens.empty() || ch.start_pos != have ||
-        ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c_.seq_len) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("sequence %d: chunk at %d of %d tokens does not "
-                          "follow its %d cached positions",
-                          ch.seq, ch.start_pos, ch.tokens.size(), have));
-    }
-    for (int t : ch.tokens) {
-      if (t < 0 || t >= c_.vocab_size)
-        return absl::InvalidArgumentError("token outside the vocabulary");
-    }
+    if (absl::Status s = CheckChunk(ch, have, c_); !s.ok()) return s;
     new_tokens += ch.tokens.size();
   }
   if (new_tokens > options_.max_step_tokens) {
@@ -220,7 +211,8 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     const SequenceChunk& ch = batch[i];
     auto& slot = sequences_[ch.seq];
     if (slot == nullptr && !free_.empty()) {
-      slot = std::move(free_.back());  // Stale contents are overwritten before use.
+      slot = std::move(
+          free_.back());  // Stale contents are overwritten before use.
       free_.pop_back();
       slot->length = 0;
     }

@@ -16,8 +16,9 @@ namespace {
 // the signed weights directly; the +128 adds 128 * sum(w) to each group's
 // dot, which is subtracted exactly (sums precomputed per weight group).
 template <int NB>
-void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, const int8_t* x,
-              const float* xs, float* out, int out_stride, int r0, int r1) {
+void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
+              const int8_t* x, const float* xs, float* out, int out_stride,
+              int r0, int r1) {
   const int groups = cols / 64;
   for (int r = r0; r < r1; ++r) {
     const int8_t* wr = w + int64_t{r} * cols;
@@ -41,23 +42,28 @@ void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols, c
         const int8_t* xb = x + int64_t{b} * cols + g * 64;
         const float* xsb = xs + int64_t{b} * groups + g;
         const __m512i d0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(xb), w0);
-        const __m512i d1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(xb + 64), w1);
-        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_set1_ps(s0 * xsb[0]), acc0[b]);
-        acc1[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_set1_ps(s1 * xsb[1]), acc1[b]);
+        const __m512i d1 =
+            _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(xb + 64), w1);
+        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
+                                  _mm512_set1_ps(s0 * xsb[0]), acc0[b]);
+        acc1[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1),
+                                  _mm512_set1_ps(s1 * xsb[1]), acc1[b]);
       }
     }
     if (g < groups) {  // An odd last group.
       const __m512i w0 = _mm512_loadu_si512(wr + g * 64);
       const __m512i c0 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
       for (int b = 0; b < NB; ++b) {
-        const __m512i d0 =
-            _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(x + int64_t{b} * cols + g * 64), w0);
-        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
-                                  _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc0[b]);
+        const __m512i d0 = _mm512_dpbusd_epi32(
+            c0, _mm512_loadu_si512(x + int64_t{b} * cols + g * 64), w0);
+        acc0[b] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(d0),
+            _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc0[b]);
       }
     }
     for (int b = 0; b < NB; ++b) {
-      out[int64_t{b} * out_stride + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[b], acc1[b]));
+      out[int64_t{b} * out_stride + r] =
+          _mm512_reduce_add_ps(_mm512_add_ps(acc0[b], acc1[b]));
     }
   }
 }

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "device/chunk_check.h"
 
 namespace joule::device {
 namespace {
@@ -171,29 +172,9 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
     int64_t new_tokens = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       const SequenceChunk& c = batch[i];
-      if (c.tokens.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("sequence %d: empty chunk", c.seq));
-      }
       auto it = sequences_.find(c.seq);
       const int have = it == sequences_.end() ? 0 : it->second.length;
-      if (c.start_pos != have) {
-        return absl::FailedPreconditionError(absl::StrFormat(
-            "sequence %d: chunk starts at %d but %d positions are cached",
-            c.seq, c.start_pos, have));
-      }
-      if (c.start_pos + static_cast<int64_t>(c.tokens.size()) >
-          config_.seq_len) {
-        return absl::OutOfRangeError(absl::StrFormat(
-            "sequence %d: positions up to %d exceed the context of %d", c.seq,
-            c.start_pos + c.tokens.size(), config_.seq_len));
-      }
-      for (int t : c.tokens) {
-        if (t < 0 || t >= config_.vocab_size) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "sequence %d: token %d outside the vocabulary", c.seq, t));
-        }
-      }
+      if (absl::Status s = CheckChunk(c, have, config_); !s.ok()) return s;
       new_tokens += c.tokens.size();
     }
     if (kv_used_ + new_tokens > kv_capacity_) {

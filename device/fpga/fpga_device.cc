@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "device/chunk_check.h"
 #include "device/fpga/kernel/built_shapes.h"
 #include "device/fpga/packed_weights.h"
 #include "device/fpga/xclbin_file.h"
@@ -205,17 +206,7 @@ absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch,
   for (const SequenceChunk& ch : batch) {
     auto it = xrt_->sequences.find(ch.seq);
     const int have = it == xrt_->sequences.end() ? 0 : it->second.length;
-    if (ch.tokens.empty() || ch.start_pos != have ||
-        ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c.seq_len) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("sequence %d: chunk at %d of %d tokens does not "
-                          "follow its %d cached positions",
-                          ch.seq, ch.start_pos, ch.tokens.size(), have));
-    }
-    for (int t : ch.tokens) {
-      if (t < 0 || t >= c.vocab_size)
-        return absl::InvalidArgumentError("token outside the vocabulary");
-    }
+    if (absl::Status s = CheckChunk(ch, have, c); !s.ok()) return s;
   }
   out->vocab_size = c.vocab_size;
   out->logits.resize(batch.size() * static_cast<size_t>(c.vocab_size));

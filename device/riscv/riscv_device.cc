@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "device/chunk_check.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -441,19 +442,7 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
     auto it = slots_.find(ch.seq);
     const int have = it == slots_.end() ? 0 : it->second.length;
     if (it == slots_.end()) ++new_slots;
-    if (ch.tokens.empty()) return absl::InvalidArgumentError("empty chunk");
-    if (ch.start_pos != have) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "sequence %d: chunk starts at %d but %d positions are cached", ch.seq,
-          ch.start_pos, have));
-    }
-    if (ch.start_pos + static_cast<int64_t>(ch.tokens.size()) > c.seq_len) {
-      return absl::OutOfRangeError("positions exceed the context");
-    }
-    for (int t : ch.tokens) {
-      if (t < 0 || t >= c.vocab_size)
-        return absl::InvalidArgumentError("token outside the vocabulary");
-    }
+    if (absl::Status s = CheckChunk(ch, have, c); !s.ok()) return s;
     rows += ch.tokens.size();
   }
   if (rows > L.rows) {
