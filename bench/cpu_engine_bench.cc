@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, shapes, "stories15M,stories110M", "Shapes.");
 ABSL_FLAG(std::string, versions, "0,2", "Checkpoint versions.");
 ABSL_FLAG(std::string, batches, "1,4,16,32", "Aggregate decode batch sizes.");
 ABSL_FLAG(int, decode_steps, 64, "Decode steps per measurement.");
+ABSL_FLAG(int, profile_batch, 0,
+          "If > 0: only decode this many sequences for --decode_steps, "
+          "repeatedly for --profile_seconds (a steady state for perf).");
+ABSL_FLAG(double, profile_seconds, 10, "See --profile_batch.");
 
 namespace {
 
@@ -54,7 +58,8 @@ double MeasureBandwidth(joule::cpu::ThreadPool& pool) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   joule::cpu::ThreadPool pool(0);
-  const double bw = MeasureBandwidth(pool);
+  const double bw =
+      absl::GetFlag(FLAGS_profile_batch) > 0 ? 0 : MeasureBandwidth(pool);
   std::printf(
       "cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s (measured "
       "now)\n\n",
@@ -105,6 +110,15 @@ int main(int argc, char** argv) {
         for (uint64_t id : ids) dev.Release(id);
         return batch * steps / secs;
       };
+      if (const int pb = absl::GetFlag(FLAGS_profile_batch); pb > 0) {
+        const absl::Time end =
+            absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_profile_seconds));
+        while (absl::Now() < end) {
+          std::printf("%s v%d: %d sequences: %.1f tok/s\n",
+                      std::string(shape).c_str(), version, pb, decode(pb));
+        }
+        continue;
+      }
       decode(1);  // Warm up: page in the weights.
       const double b1 = decode(1);
       std::vector<double> agg;

@@ -13,8 +13,10 @@
 
 namespace joule::device {
 
-// A sequence's KV cache: [layer][position][kv_dim] for keys, then values,
-// reserved for the whole context but backed by the OS only as it is written.
+// A sequence's KV cache, reserved for the whole context but backed by the
+// OS only as it is written: keys [layer][tile][kv_dim][kKeyTile] (tiles of
+// positions, dimension-major: the layout Kernels::attend reads), then
+// values [layer][position][kv_dim].
 struct FastEngine::Sequence {
   float* base = nullptr;
   size_t bytes = 0;
@@ -58,24 +60,21 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
                         "re-export with model:convert_tool",
                         gs_, c_.dim, c_.hidden_dim));
   }
-  weight_sums_.clear();
-  weight_sums_.reserve(7 * c_.n_layers + 2);
+  // The packed layouts need 4-byte column quads inside each group.
+  q8_kernels_ = kernels_->row_block == 1 || gs_ % 4 == 0
+                    ? kernels_
+                    : &cpu::GenericKernels();
+  packed_.clear();
   auto view = [&](const model::Matrix& m) {
     Matrix v;
-    v.q = m.q;
-    v.s = m.scales;
     v.f = m.f32;
     v.rows = m.rows;
     v.cols = m.cols;
-    if (m.quantized() && kernels_->unsigned_activations) {
-      std::vector<int32_t> sums(m.size() / gs_);
-      for (int64_t g = 0; g < static_cast<int64_t>(sums.size()); ++g) {
-        int32_t s = 0;
-        for (int i = 0; i < gs_; ++i) s += m.q[g * gs_ + i];
-        sums[g] = s;
-      }
-      weight_sums_.push_back(std::move(sums));
-      v.sums = weight_sums_.back().data();
+    if (m.quantized()) {
+      packed_.push_back(std::make_unique<cpu::PackedQ8>(
+          m.q, m.scales, m.rows, m.cols, gs_, q8_kernels_->row_block,
+          q8_kernels_->unsigned_activations));
+      v.q8 = &packed_.back()->weights();
     }
     return v;
   };
@@ -85,7 +84,9 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
     layers_.push_back({w.rms_att, w.rms_ffn, view(w.wq), view(w.wk), view(w.wv),
                        view(w.wo), view(w.w1), view(w.w2), view(w.w3)});
   }
-  embedding_ = view(ckpt.token_embedding());
+  embedding_q_ = ckpt.token_embedding().q;
+  embedding_s_ = ckpt.token_embedding().scales;
+  embedding_f_ = ckpt.token_embedding().f32;
   classifier_ = view(ckpt.classifier());
   rms_final_ = ckpt.rms_final();
   const int64_t per_token =
@@ -133,35 +134,38 @@ void FastEngine::Gemm(
         n,
         [&](int b0, int b1) {
           for (int t = b0; t < b1; ++t) {
-            kernels_->quantize(in + int64_t{t} * cols, cols, gs_,
-                               xq_.data() + int64_t{t} * cols,
-                               xs_.data() + int64_t{t} * groups);
+            q8_kernels_->quantize(in + int64_t{t} * cols, cols, gs_,
+                                  xq_.data() + int64_t{t} * cols,
+                                  xs_.data() + int64_t{t} * groups);
           }
         },
         8);
   }
+  // One parallel loop over all the matrices' rows, in units of the
+  // layout's row blocks.
+  const int unit = quantized_ ? q8_kernels_->row_block : 1;
   int total = 0;
-  for (const auto& m : mats) total += m.first->rows;
+  for (const auto& m : mats) total += (m.first->rows + unit - 1) / unit;
   pool_->ParallelFor(
       total,
-      [&](int r0, int r1) {
+      [&](int u0, int u1) {
         int base = 0;
         for (const auto& [m, out] : mats) {
-          const int lo = std::max(r0, base), hi = std::min(r1, base + m->rows);
+          const int units = (m->rows + unit - 1) / unit;
+          const int lo = std::max(u0, base), hi = std::min(u1, base + units);
           if (lo < hi) {
             if (quantized_) {
-              kernels_->q8_gemm(m->q, m->s, m->sums, cols, gs_, xq_.data(),
-                                xs_.data(), n, out, m->rows, lo - base,
-                                hi - base);
+              q8_kernels_->q8_gemm(*m->q8, xq_.data(), xs_.data(), n, out,
+                                   m->rows, lo - base, hi - base);
             } else {
               kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base,
                                  hi - base);
             }
           }
-          base += m->rows;
+          base += units;
         }
       },
-      16);
+      std::max(1, 16 / unit));
 }
 
 absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,
@@ -184,6 +188,9 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   const int D = c_.dim, KV = c_.kv_dim(), H = c_.hidden_dim,
             HS = c_.head_size();
   const int kv_mul = c_.n_heads / c_.n_kv_heads;
+  // Cache positions per layer: the context rounded up to whole key tiles.
+  const int64_t cache_len =
+      (c_.seq_len + cpu::kKeyTile - 1) / cpu::kKeyTile * cpu::kKeyTile;
   // Rows of this step: (sequence, position, token).
   struct Row {
     Sequence* seq;
@@ -218,7 +225,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     }
     if (slot == nullptr) {
       slot = std::make_unique<Sequence>();
-      slot->bytes = sizeof(float) * 2 * size_t(c_.n_layers) * c_.seq_len * KV;
+      slot->bytes = sizeof(float) * 2 * size_t(c_.n_layers) * cache_len * KV;
       void* p = mmap(nullptr, slot->bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED) {
@@ -235,20 +242,22 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
       const int64_t e = int64_t{ch.tokens[k]} * D;
       if (quantized_) {
         for (int j = 0; j < D; ++j)
-          xr[j] = embedding_.q[e + j] * embedding_.s[(e + j) / gs_];
+          xr[j] = embedding_q_[e + j] * embedding_s_[(e + j) / gs_];
       } else {
-        std::memcpy(xr, embedding_.f + e, sizeof(float) * D);
+        std::memcpy(xr, embedding_f_ + e, sizeof(float) * D);
       }
     }
     last_row[i] = static_cast<int>(rows.size()) - 1;
   }
   const int N = static_cast<int>(rows.size());
-  auto key = [&](const Row& row, int layer, int pos) {
-    return row.seq->base + (int64_t{layer} * c_.seq_len + pos) * KV;
+  // Tile 0 of a layer's keys; position pos, dimension i is at
+  // [pos / kKeyTile * KV * kKeyTile + i * kKeyTile + pos % kKeyTile].
+  auto keys = [&](const Row& row, int layer) {
+    return row.seq->base + int64_t{layer} * cache_len * KV;
   };
   auto value = [&](const Row& row, int layer, int pos) {
     return row.seq->base +
-           (int64_t{c_.n_layers + layer} * c_.seq_len + pos) * KV;
+           (int64_t{c_.n_layers + layer} * cache_len + pos) * KV;
   };
   auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
                      int n) {
@@ -290,7 +299,10 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
           k[i + 1] = k0 * fci + k1 * fcr;
         }
       }
-      std::memcpy(key(rows[t], l, pos), k, sizeof(float) * KV);
+      float* kt = keys(rows[t], l) +
+                  int64_t{pos / cpu::kKeyTile} * KV * cpu::kKeyTile +
+                  pos % cpu::kKeyTile;
+      for (int i = 0; i < KV; ++i) kt[i * cpu::kKeyTile] = k[i];
       std::memcpy(value(rows[t], l, pos), v_.data() + int64_t{t} * KV,
                   sizeof(float) * KV);
     }
@@ -300,15 +312,16 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
         N * c_.n_heads,
         [&](int j0, int j1) {
           thread_local std::vector<float> scores;
-          scores.resize(c_.seq_len);
+          scores.resize(cache_len);
           float* att = scores.data();
           for (int j = j0; j < j1; ++j) {
             const int t = j / c_.n_heads, h = j % c_.n_heads;
             const Row& row = rows[t];
             const int off = (h / kv_mul) * HS;
             kernels_->attend(q_.data() + int64_t{t} * D + h * HS,
-                             key(row, l, 0) + off, value(row, l, 0) + off, KV,
-                             row.pos + 1, HS, inv_sqrt, att,
+                             keys(row, l) + off * cpu::kKeyTile,
+                             value(row, l, 0) + off, KV, row.pos + 1, HS,
+                             inv_sqrt, att,
                              att_out_.data() + int64_t{t} * D + h * HS);
           }
         },

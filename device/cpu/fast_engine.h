@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "device/cpu/kernels.h"
+#include "device/cpu/packed_weights.h"
 #include "device/cpu/thread_pool.h"
 #include "device/device.h"
 #include "model/checkpoint.h"
@@ -48,10 +49,8 @@ class FastEngine : public Device {
  private:
   struct Sequence;
   struct Matrix {
-    const int8_t* q = nullptr;
-    const float* s = nullptr;
+    const cpu::Q8Weights* q8 = nullptr;  // In q8_kernels_' layout.
     const float* f = nullptr;
-    const int32_t* sums = nullptr;  // Per-group weight sums (unsigned form).
     int rows = 0, cols = 0;
   };
   struct Layer {
@@ -67,13 +66,19 @@ class FastEngine : public Device {
 
   Options options_;
   const cpu::Kernels* kernels_;
+  // The int8 matmul's kernels: kernels_, unless its layout cannot hold
+  // this model's group size (then the generic ones).
+  const cpu::Kernels* q8_kernels_ = nullptr;
   std::unique_ptr<cpu::ThreadPool> pool_;
   const model::Checkpoint* ckpt_ = nullptr;
   model::Config c_;
   bool quantized_ = false;
   int gs_ = 0;
   std::vector<Layer> layers_;
-  Matrix embedding_, classifier_;
+  Matrix classifier_;
+  const int8_t* embedding_q_ = nullptr;  // Row-major, for lookups.
+  const float* embedding_s_ = nullptr;
+  const float* embedding_f_ = nullptr;
   const float* rms_final_ = nullptr;
   int64_t kv_capacity_ = 0;
 
@@ -88,7 +93,7 @@ class FastEngine : public Device {
   // Step buffers (one step at a time).
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, xb2_, hb_, hb2_, last_;
   std::vector<int8_t> xq_;
-  std::vector<std::vector<int32_t>> weight_sums_;
+  std::vector<std::unique_ptr<cpu::PackedQ8>> packed_;
   // RoPE rotation per position and pair, computed once with the reference's
   // formula (bit-identical values, no powf/cosf/sinf per token).
   std::vector<float> rope_cos_, rope_sin_;

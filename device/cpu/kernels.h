@@ -6,6 +6,28 @@
 
 namespace joule::cpu {
 
+// Positions per key-cache tile (see Kernels::attend).
+constexpr int kKeyTile = 16;
+
+// Q8_0 weights in the layout one kernel reads (packed_weights.h makes
+// it): rows in blocks of `row_block`; inside a block, group by group and 4
+// columns at a time, the block's rows side by side
+// ([block][group][gs / 4][row_block][4] bytes). One vector load then holds
+// 4 columns of row_block rows, one broadcast of 4 activation bytes meets
+// them all, and vpdpbusd adds 4 exact products into each row's lane: no
+// horizontal sums, and the per-group int32 -> fp32 step is paid once per
+// row_block rows instead of once per row. row_block 1 is row-major, the
+// checkpoint's own layout.
+struct Q8Weights {
+  const int8_t* q = nullptr;
+  const float* scale = nullptr;  // [block][group][row_block]; padding 0.
+  // [block][group][row_block]: -128 x the group's weight sum, which cancels
+  // the +128 of unsigned activations; null for signed ones.
+  const int32_t* bias = nullptr;
+  int rows = 0, cols = 0, gs = 0, row_block = 1;
+  int blocks() const { return (rows + row_block - 1) / row_block; }
+};
+
 // The fast engine's hot loops, one implementation per instruction set,
 // chosen at run time (the same binary runs with AVX-512 VNNI, AVX2 or
 // neither).
@@ -14,27 +36,31 @@ struct Kernels {
   // Quantizes activations for q8_gemm: int8 with per-group scales, stored
   // as x + 128 (uint8) when `unsigned_activations` (VNNI's u8 x s8 dot).
   bool unsigned_activations = false;
+  // The Q8Weights layout q8_gemm reads; it needs gs % 4 == 0 when > 1.
+  int row_block = 1;
   void (*quantize)(const float* x, int n, int gs, int8_t* q, float* scale);
   // out[b * out_stride + r] = sum over groups g of row r:
   //   (int32 dot of w[r, g] and x[b, g]) * w_scale[r, g] * x_scale[b, g]
-  // for r in [r0, r1), b in [0, batch). Weights are row-major [rows x cols]
-  // int8 with one scale per `gs` values; x is [batch x cols] int8 with
-  // per-group scales. The int32 dots are exact.
-  // `w_sum` holds each group's sum of weights (for the unsigned form).
-  void (*q8_gemm)(const int8_t* w, const float* w_scale, const int32_t* w_sum,
-                  int cols, int gs, const int8_t* x, const float* x_scale,
-                  int batch, float* out, int out_stride, int r0, int r1);
+  // for the rows of blocks [block0, block1), b in [0, batch); x is
+  // [batch x cols] int8 with per-group scales. The int32 dots are exact.
+  void (*q8_gemm)(const Q8Weights& w, const int8_t* x, const float* x_scale,
+                  int batch, float* out, int out_stride, int block0,
+                  int block1);
   // out[b * out_stride + r] = dot(w[r], x[b]) in fp32.
   void (*f32_gemm)(const float* w, int cols, const float* x, int batch,
                    float* out, int out_stride, int r0, int r1);
   float (*dot)(const float* a, const float* b, int n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);
-  // One query head over `n` cached positions: out = softmax(q . k_t * scale)
-  // weighted sum of v_t; keys/values of position t at keys + t * stride.
-  // `scores` has room for n floats. libm's expf, as the reference.
+  // One query head over `n` cached positions: out = softmax(q . k_t *
+  // scale) weighted sum of v_t. Keys come in tiles of kKeyTile positions,
+  // dimension-major ([tile][kv_dim][kKeyTile]; `keys` points at this
+  // head's first dimension of tile 0), so one vector load holds a dimension
+  // of 16 keys and the scores need no horizontal sums. Values are
+  // row-major: position t's at values + t * kv_dim. `scores` has room for
+  // n rounded up to kKeyTile floats.
   void (*attend)(const float* q, const float* keys, const float* values,
-                 int stride, int n, int head_size, float scale, float* scores,
+                 int kv_dim, int n, int head_size, float scale, float* scores,
                  float* out);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
   // int8 path, whose activations are quantized anyway.

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "device/cpu/exp_avx2.h"
 #include "device/cpu/kernels.h"
-#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
@@ -61,24 +61,26 @@ void Q8Rows(const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
   }
 }
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
-            int gs, const int8_t* x, const float* xs, int batch, float* out,
-            int out_stride, int r0, int r1) {
+// Row-major weights (row_block 1), signed activations.
+void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
+            float* out, int out_stride, int r0, int r1) {
+  const int cols = w.cols, gs = w.gs;
   if (gs % 32 != 0) {
-    GenericKernels().q8_gemm(w, ws, wsum, cols, gs, x, xs, batch, out,
-                             out_stride, r0, r1);
+    GenericKernels().q8_gemm(w, x, xs, batch, out, out_stride, r0, r1);
     return;
   }
   const int groups = cols / gs;
   int b = 0;
   // Four sequences at a time share each loaded weight block.
   for (; b + 4 <= batch; b += 4) {
-    Q8Rows<4>(w, ws, cols, gs, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-              out + int64_t{b} * out_stride, out_stride, r0, r1);
+    Q8Rows<4>(w.q, w.scale, cols, gs, x + int64_t{b} * cols,
+              xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
+              out_stride, r0, r1);
   }
   for (; b < batch; ++b) {
-    Q8Rows<1>(w, ws, cols, gs, x + int64_t{b} * cols, xs + int64_t{b} * groups,
-              out + int64_t{b} * out_stride, out_stride, r0, r1);
+    Q8Rows<1>(w.q, w.scale, cols, gs, x + int64_t{b} * cols,
+              xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
+              out_stride, r0, r1);
   }
 }
 
@@ -138,27 +140,6 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-// exp(v) for v <= 0 (Cephes-style polynomial, about 2 ulp).
-inline __m256 ExpNeg(__m256 v) {
-  v = _mm256_max_ps(v, _mm256_set1_ps(-87.0f));
-  const __m256 k =
-      _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504f)),
-                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), v);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r,
-                      _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 void SwiGlu(float* h, const float* g, int n) {
   const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
   int i = 0;
@@ -201,12 +182,69 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   }
 }
 
+void Attend(const float* q, const float* keys, const float* values, int kv_dim,
+            int n, int hs, float scale, float* scores, float* out) {
+  static_assert(kKeyTile == 16, "two ymm of scores per key tile");
+  const size_t tile_stride = size_t(kv_dim) * kKeyTile;
+  const int tiles = (n + kKeyTile - 1) / kKeyTile;
+  for (int tl = 0; tl < tiles; ++tl) {
+    const float* kt = keys + tl * tile_stride;
+    // Two chains per half-tile hide the FMA latency.
+    __m256 lo0 = _mm256_setzero_ps(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+    int d = 0;
+    for (; d + 2 <= hs; d += 2) {
+      const __m256 q0 = _mm256_set1_ps(q[d]), q1 = _mm256_set1_ps(q[d + 1]);
+      lo0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16), lo0);
+      hi0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16 + 8), hi0);
+      lo1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(kt + d * 16 + 16), lo1);
+      hi1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(kt + d * 16 + 24), hi1);
+    }
+    if (d < hs) {
+      const __m256 q0 = _mm256_set1_ps(q[d]);
+      lo0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16), lo0);
+      hi0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16 + 8), hi0);
+    }
+    const __m256 sc = _mm256_set1_ps(scale);
+    _mm256_storeu_ps(scores + tl * kKeyTile,
+                     _mm256_mul_ps(_mm256_add_ps(lo0, lo1), sc));
+    _mm256_storeu_ps(scores + tl * kKeyTile + 8,
+                     _mm256_mul_ps(_mm256_add_ps(hi0, hi1), sc));
+  }
+  // Only the n live positions: the last tile's tail is stale cache.
+  float max = -INFINITY;
+  for (int t = 0; t < n; ++t) max = std::max(max, scores[t]);
+  const float inv = 1.0f / ExpShiftSum(scores, n, max);
+  const int vec = hs / 8 * 8;
+  for (int c = 0; c < vec; c += 32) {
+    const int vecs = std::min(4, (vec - c) / 8);
+    __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+    const float* v = values + c;
+    for (int t = 0; t < n; ++t, v += kv_dim) {
+      const __m256 p = _mm256_set1_ps(scores[t]);
+      o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), o0);
+      if (vecs > 1) o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), o1);
+      if (vecs > 2) o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), o2);
+      if (vecs > 3) o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), o3);
+    }
+    const __m256 iv = _mm256_set1_ps(inv);
+    _mm256_storeu_ps(out + c, _mm256_mul_ps(o0, iv));
+    if (vecs > 1) _mm256_storeu_ps(out + c + 8, _mm256_mul_ps(o1, iv));
+    if (vecs > 2) _mm256_storeu_ps(out + c + 16, _mm256_mul_ps(o2, iv));
+    if (vecs > 3) _mm256_storeu_ps(out + c + 24, _mm256_mul_ps(o3, iv));
+  }
+  for (int i = vec; i < hs; ++i) {
+    float acc = 0.0f;
+    for (int t = 0; t < n; ++t)
+      acc += scores[t] * values[int64_t{t} * kv_dim + i];
+    out[i] = acc * inv;
+  }
+}
+
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2",   false, &Quantize, &Q8Gemm,
-                         &F32Gemm, &Dot,  &Axpy,     &AttendWith<&Dot, &Axpy>,
-                         &SwiGlu};
+  static const Kernels k{"avx2",   false, 1,     &Quantize, &Q8Gemm,
+                         &F32Gemm, &Dot,  &Axpy, &Attend,   &SwiGlu};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
              ? &k

@@ -3,177 +3,118 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
+#include <utility>
 
+#include "device/cpu/exp_avx2.h"
 #include "device/cpu/kernels.h"
-#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
 
-// Activations arrive as x + 128 (uint8), so vpdpbusd multiplies them with
-// the signed weights directly; the +128 adds 128 * sum(w) to each group's
-// dot, which is subtracted exactly (sums precomputed per weight group).
-template <int NB>
-void Q8Rows64(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
-              const int8_t* x, const float* xs, float* out, int out_stride,
-              int r0, int r1) {
-  const int groups = cols / 64;
-  for (int r = r0; r < r1; ++r) {
-    const int8_t* wr = w + int64_t{r} * cols;
-    const float* wsr = ws + int64_t{r} * groups;
-    const int32_t* sumr = wsum + int64_t{r} * groups;
-    // Two groups per iteration into two accumulator sets, indexed only by
-    // constants so all 2 x NB stay in registers: two independent fmadd
-    // chains per sequence hide their latency.
-    __m512 acc0[NB], acc1[NB];
-    for (int b = 0; b < NB; ++b) acc0[b] = acc1[b] = _mm512_setzero_ps();
-    int g = 0;
-    for (; g + 2 <= groups; g += 2) {
-      const __m512i w0 = _mm512_loadu_si512(wr + g * 64);
-      const __m512i w1 = _mm512_loadu_si512(wr + g * 64 + 64);
-      // The correction lands in lane 0 only (the lanes are summed at the
-      // end); every other lane starts at zero.
-      const __m512i c0 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
-      const __m512i c1 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g + 1]);
-      const float s0 = wsr[g], s1 = wsr[g + 1];
-      for (int b = 0; b < NB; ++b) {
-        const int8_t* xb = x + int64_t{b} * cols + g * 64;
-        const float* xsb = xs + int64_t{b} * groups + g;
-        const __m512i d0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(xb), w0);
-        const __m512i d1 =
-            _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(xb + 64), w1);
-        acc0[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
-                                  _mm512_set1_ps(s0 * xsb[0]), acc0[b]);
-        acc1[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1),
-                                  _mm512_set1_ps(s1 * xsb[1]), acc1[b]);
+constexpr int kRowBlock = 16;  // Rows per packed block: one zmm of int32.
+
+// acc += 4-byte dot products of u8 x and s8 w, lane by lane. Inline asm
+// rather than _mm512_dpbusd_epi32: with the builtin GCC 12 copies every
+// accumulator to a new register and back on each step of a tile (24 moves
+// per 12 vpdpbusd in Q8Tile<2, 6>), which halved the tile's speed.
+inline void Dpbusd(__m512i& acc, __m512i x, __m512i w) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+}
+
+// One tile: RB packed blocks (16 rows each) times NT sequences, over every
+// group. Activations arrive as x + 128 (uint8), so vpdpbusd multiplies
+// them with the signed weights directly; each group's int32 sums start
+// from the packed -128 x sum(w), which cancels the +128 exactly. Per group
+// and (block, sequence) the sums become fp32 once: with 64-wide groups, 16
+// vpdpbusd per cvt+mul+fma. RB x NT int32 and fp32 accumulators, RB weight
+// vectors and one broadcast fit the 32 zmm registers for RB=2, NT=6.
+template <int RB, int NT>
+void Q8Tile(const Q8Weights& w, int blk, const uint8_t* x, const float* xs,
+            float* out, int out_stride) {
+  const int cols = w.cols, gs = w.gs, groups = cols / gs, quads = gs / 4;
+  const size_t block_bytes = size_t(cols) * kRowBlock;
+  const int8_t* wq = w.q + blk * block_bytes;
+  const float* wsc = w.scale + size_t(blk) * groups * kRowBlock;
+  const int32_t* wb = w.bias + size_t(blk) * groups * kRowBlock;
+  __m512 acc[RB][NT];
+  for (int j = 0; j < RB; ++j)
+    for (int t = 0; t < NT; ++t) acc[j][t] = _mm512_setzero_ps();
+  for (int g = 0; g < groups; ++g) {
+    __m512i dot[RB][NT];
+    for (int j = 0; j < RB; ++j) {
+      const __m512i b =
+          _mm512_load_si512(wb + (size_t(j) * groups + g) * kRowBlock);
+      for (int t = 0; t < NT; ++t) dot[j][t] = b;
+    }
+    const int8_t* wg = wq + size_t(g) * gs * kRowBlock;
+    const uint8_t* xg = x + g * gs;
+    for (int s = 0; s < quads; ++s) {
+      __m512i wv[RB];
+      for (int j = 0; j < RB; ++j)
+        wv[j] = _mm512_load_si512(wg + j * block_bytes + s * 64);
+      for (int t = 0; t < NT; ++t) {
+        int32_t four;
+        std::memcpy(&four, xg + size_t(t) * cols + s * 4, 4);
+        const __m512i xv = _mm512_set1_epi32(four);
+        for (int j = 0; j < RB; ++j) Dpbusd(dot[j][t], xv, wv[j]);
       }
     }
-    if (g < groups) {  // An odd last group.
-      const __m512i w0 = _mm512_loadu_si512(wr + g * 64);
-      const __m512i c0 = _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]);
-      for (int b = 0; b < NB; ++b) {
-        const __m512i d0 = _mm512_dpbusd_epi32(
-            c0, _mm512_loadu_si512(x + int64_t{b} * cols + g * 64), w0);
-        acc0[b] = _mm512_fmadd_ps(
-            _mm512_cvtepi32_ps(d0),
-            _mm512_set1_ps(wsr[g] * xs[int64_t{b} * groups + g]), acc0[b]);
+    for (int j = 0; j < RB; ++j) {
+      const __m512 sc =
+          _mm512_load_ps(wsc + (size_t(j) * groups + g) * kRowBlock);
+      for (int t = 0; t < NT; ++t) {
+        const __m512 scale =
+            _mm512_mul_ps(sc, _mm512_set1_ps(xs[size_t(t) * groups + g]));
+        acc[j][t] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[j][t]), scale, acc[j][t]);
       }
     }
-    for (int b = 0; b < NB; ++b) {
-      out[int64_t{b} * out_stride + r] =
-          _mm512_reduce_add_ps(_mm512_add_ps(acc0[b], acc1[b]));
-    }
+  }
+  for (int j = 0; j < RB; ++j) {
+    const int row = (blk + j) * kRowBlock;
+    const __mmask16 valid =
+        w.rows - row >= kRowBlock ? 0xFFFF : (1u << (w.rows - row)) - 1;
+    for (int t = 0; t < NT; ++t)
+      _mm512_mask_storeu_ps(out + size_t(t) * out_stride + row, valid,
+                            acc[j][t]);
   }
 }
 
-template <int NB>
-void Q8Rows32(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
-              const int8_t* x, const float* xs, float* out, int out_stride,
-              int r0, int r1) {
-  // Group size 32: each 64-byte load covers two groups; lanes 0-7 take the
-  // first group's scale and correction, lanes 8-15 the second's.
-  const int groups = cols / 32;
-  for (int r = r0; r < r1; ++r) {
-    const int8_t* wr = w + int64_t{r} * cols;
-    const float* wsr = ws + int64_t{r} * groups;
-    const int32_t* sumr = wsum + int64_t{r} * groups;
-    __m512 acc[NB];
-    for (int b = 0; b < NB; ++b) acc[b] = _mm512_setzero_ps();
-    const int even = groups & ~1;
-    for (int g = 0; g < even; g += 2) {
-      const __m512i wv = _mm512_loadu_si512(wr + g * 32);
-      const __m512i corr = _mm512_mask_set1_epi32(
-          _mm512_maskz_set1_epi32(0x0001, -128 * sumr[g]), 0x0100,
-          -128 * sumr[g + 1]);
-      for (int b = 0; b < NB; ++b) {
-        const __m512i xv = _mm512_loadu_si512(x + int64_t{b} * cols + g * 32);
-        const __m512i d = _mm512_dpbusd_epi32(corr, xv, wv);
-        const float* xsb = xs + int64_t{b} * groups;
-        // Lanes 0-7: group g's scale; 8-15: group g+1's (AVX512F only).
-        const __m512 scale = _mm512_castpd_ps(_mm512_insertf64x4(
-            _mm512_castps_pd(
-                _mm512_castps256_ps512(_mm256_set1_ps(wsr[g] * xsb[g]))),
-            _mm256_castps_pd(_mm256_set1_ps(wsr[g + 1] * xsb[g + 1])), 1));
-        acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[b]);
-      }
-    }
-    for (int b = 0; b < NB; ++b) {
-      float s = _mm512_reduce_add_ps(acc[b]);
-      if (groups != even) {  // An odd last group: one 256-bit dot.
-        const int g = even;
-        const __m256i d = _mm256_dpbusd_epi32(
-            _mm256_setzero_si256(),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-                x + int64_t{b} * cols + g * 32)),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + g * 32)));
-        __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d),
-                                   _mm256_extracti128_si256(d, 1));
-        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0x4E));
-        d4 = _mm_add_epi32(d4, _mm_shuffle_epi32(d4, 0xB1));
-        const int32_t dot = _mm_cvtsi128_si32(d4) - 128 * sumr[g];
-        s += dot * wsr[g] * xs[int64_t{b} * groups + g];
-      }
-      out[int64_t{b} * out_stride + r] = s;
-    }
-  }
+using TileFn = void (*)(const Q8Weights&, int, const uint8_t*, const float*,
+                        float*, int);
+constexpr int kMaxRB = 2, kMaxNT = 6;
+
+template <int RB, int... NT>
+constexpr std::array<TileFn, sizeof...(NT)> TileRow(
+    std::integer_sequence<int, NT...>) {
+  return {&Q8Tile<RB, NT + 1>...};
 }
 
-// Any other group size: plain loops on the unsigned form. GCC 12 turns
-// this (u8 - 128) x s8 reduction into vpdpbusd without the -128 term when
-// it auto-vectorizes it, so vectorization is off here.
-__attribute__((optimize("no-tree-vectorize"))) void Q8Generic(
-    const int8_t* w, const float* ws, int cols, int gs, const int8_t* x,
-    const float* xs, int batch, float* out, int out_stride, int r0, int r1) {
-  const int groups = cols / gs;
-  for (int r = r0; r < r1; ++r) {
-    for (int b = 0; b < batch; ++b) {
-      float acc = 0.0f;
-      for (int g = 0; g < groups; ++g) {
-        int32_t dot = 0;
-        for (int k = g * gs; k < (g + 1) * gs; ++k) {
-          dot += int32_t{w[int64_t{r} * cols + k]} *
-                 (static_cast<uint8_t>(x[int64_t{b} * cols + k]) - 128);
-        }
-        acc += dot * ws[int64_t{r} * groups + g] * xs[int64_t{b} * groups + g];
-      }
-      out[int64_t{b} * out_stride + r] = acc;
-    }
-  }
-}
+// Tiles by [RB - 1][NT - 1].
+constexpr std::array<std::array<TileFn, kMaxNT>, kMaxRB> kTiles = {
+    TileRow<1>(std::make_integer_sequence<int, kMaxNT>()),
+    TileRow<2>(std::make_integer_sequence<int, kMaxNT>())};
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t* wsum, int cols,
-            int gs, const int8_t* x, const float* xs, int batch, float* out,
-            int out_stride, int r0, int r1) {
-  if (gs != 64 && gs != 32) {
-    Q8Generic(w, ws, cols, gs, x, xs, batch, out, out_stride, r0, r1);
-    return;
-  }
-  const int groups = cols / gs;
-  auto rows = [&](auto nb, int b, int ra, int re) {
-    constexpr int NB = decltype(nb)::value;
-    if (gs == 64) {
-      Q8Rows64<NB>(w, ws, wsum, cols, x + int64_t{b} * cols,
-                   xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
-                   out_stride, ra, re);
-    } else {
-      Q8Rows32<NB>(w, ws, wsum, cols, x + int64_t{b} * cols,
-                   xs + int64_t{b} * groups, out + int64_t{b} * out_stride,
-                   out_stride, ra, re);
+void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
+            float* out, int out_stride, int block0, int block1) {
+  const int groups = w.cols / w.gs;
+  const auto* ux = reinterpret_cast<const uint8_t*>(x);
+  // A pair of blocks is finished for the whole batch before the next, so
+  // its weights (at most 2 x 16 rows x cols bytes) stay in L1/L2 while
+  // every tile of sequences uses them: weights come from memory once per
+  // step.
+  for (int blk = block0; blk < block1; blk += kMaxRB) {
+    const int rb = std::min(kMaxRB, block1 - blk);
+    for (int b = 0; b < batch; b += kMaxNT) {
+      const int nt = std::min(kMaxNT, batch - b);
+      kTiles[rb - 1][nt - 1](w, blk, ux + size_t(b) * w.cols,
+                             xs + size_t(b) * groups,
+                             out + size_t(b) * out_stride, out_stride);
     }
-  };
-  // Blocks of rows, each finished for the whole batch before the next: the
-  // block stays in L1 while every group of sequences uses it, so weights
-  // come from memory once per step.
-  for (int rb = r0; rb < r1; rb += 16) {
-    const int re = std::min(r1, rb + 16);
-    int b = 0;
-    for (; b + 8 <= batch; b += 8)
-      rows(std::integral_constant<int, 8>(), b, rb, re);
-    for (; b + 4 <= batch; b += 4)
-      rows(std::integral_constant<int, 4>(), b, rb, re);
-    for (; b < batch; ++b) rows(std::integral_constant<int, 1>(), b, rb, re);
   }
 }
 
@@ -297,18 +238,75 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+void Attend(const float* q, const float* keys, const float* values, int kv_dim,
+            int n, int hs, float scale, float* scores, float* out) {
+  static_assert(kKeyTile == 16, "one zmm of scores per key tile");
+  const size_t tile_stride = size_t(kv_dim) * kKeyTile;
+  const int tiles = (n + kKeyTile - 1) / kKeyTile;
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  for (int tl = 0; tl < tiles; ++tl) {
+    const float* kt = keys + tl * tile_stride;
+    // Four chains over the dimensions hide the FMA latency.
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int d = 0;
+    for (; d + 4 <= hs; d += 4) {
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_loadu_ps(kt + d * 16),
+                           a0);
+      a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]),
+                           _mm512_loadu_ps(kt + (d + 1) * 16), a1);
+      a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]),
+                           _mm512_loadu_ps(kt + (d + 2) * 16), a2);
+      a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]),
+                           _mm512_loadu_ps(kt + (d + 3) * 16), a3);
+    }
+    for (; d < hs; ++d) {
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_loadu_ps(kt + d * 16),
+                           a0);
+    }
+    const __m512 s = _mm512_mul_ps(
+        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+        _mm512_set1_ps(scale));
+    _mm512_storeu_ps(scores + tl * kKeyTile, s);
+    // Positions past n in the last tile hold stale cache: not in the max.
+    const int live = std::min(kKeyTile, n - tl * kKeyTile);
+    vmax = _mm512_mask_max_ps(vmax, (1u << live) - 1, vmax, s);
+  }
+  const float inv = 1.0f / ExpShiftSum(scores, n, _mm512_reduce_max_ps(vmax));
+  // out = sum of p_t v_t, up to four 16-wide chunks of the head at a time.
+  for (int c = 0; c < hs; c += 64) {
+    const int width = std::min(64, hs - c);
+    const int vecs = (width + 15) / 16;
+    __mmask16 m[4];
+    for (int i = 0; i < 4; ++i) {
+      const int lanes = std::clamp(width - i * 16, 0, 16);
+      m[i] = lanes == 16 ? 0xFFFF : (1u << lanes) - 1;
+    }
+    __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+    const float* v = values + c;
+    for (int t = 0; t < n; ++t, v += kv_dim) {
+      const __m512 p = _mm512_set1_ps(scores[t]);
+      o0 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m[0], v), o0);
+      if (vecs > 1)
+        o1 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m[1], v + 16), o1);
+      if (vecs > 2)
+        o2 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m[2], v + 32), o2);
+      if (vecs > 3)
+        o3 = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m[3], v + 48), o3);
+    }
+    const __m512 iv = _mm512_set1_ps(inv);
+    _mm512_mask_storeu_ps(out + c, m[0], _mm512_mul_ps(o0, iv));
+    _mm512_mask_storeu_ps(out + c + 16, m[1], _mm512_mul_ps(o1, iv));
+    _mm512_mask_storeu_ps(out + c + 32, m[2], _mm512_mul_ps(o2, iv));
+    _mm512_mask_storeu_ps(out + c + 48, m[3], _mm512_mul_ps(o3, iv));
+  }
+}
+
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni",
-                         true,
-                         &Quantize,
-                         &Q8Gemm,
-                         &F32Gemm,
-                         &Dot,
-                         &Axpy,
-                         &AttendWith<&Dot, &Axpy>,
-                         Avx2Kernels()->swiglu};
+  static const Kernels k{
+      "avx512vnni", true, kRowBlock, &Quantize, &Q8Gemm,
+      &F32Gemm,     &Dot, &Axpy,     &Attend,   Avx2Kernels()->swiglu};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") &&
                   __builtin_cpu_supports("avx512bw") &&

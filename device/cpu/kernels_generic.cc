@@ -2,18 +2,17 @@
 #include <cmath>
 
 #include "device/cpu/kernels.h"
-#include "device/cpu/kernels_attention.h"
 
 namespace joule::cpu {
 namespace {
 
-void Q8Gemm(const int8_t* w, const float* ws, const int32_t*, int cols, int gs,
-            const int8_t* x, const float* xs, int batch, float* out,
-            int out_stride, int r0, int r1) {
-  const int groups = cols / gs;
+// Row-major weights (row_block 1), signed activations.
+void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
+            float* out, int out_stride, int r0, int r1) {
+  const int cols = w.cols, gs = w.gs, groups = cols / gs;
   for (int r = r0; r < r1; ++r) {
-    const int8_t* wr = w + int64_t{r} * cols;
-    const float* wsr = ws + int64_t{r} * groups;
+    const int8_t* wr = w.q + int64_t{r} * cols;
+    const float* wsr = w.scale + int64_t{r} * groups;
     for (int b = 0; b < batch; ++b) {
       const int8_t* xb = x + int64_t{b} * cols;
       const float* xsb = xs + int64_t{b} * groups;
@@ -51,6 +50,28 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+void Attend(const float* q, const float* keys, const float* values, int kv_dim,
+            int n, int hs, float scale, float* scores, float* out) {
+  float max = -INFINITY;
+  for (int t = 0; t < n; ++t) {
+    const float* kt =
+        keys + int64_t{t / kKeyTile} * kv_dim * kKeyTile + t % kKeyTile;
+    float s = 0.0f;
+    for (int d = 0; d < hs; ++d) s += q[d] * kt[d * kKeyTile];
+    scores[t] = s * scale;
+    max = std::max(max, scores[t]);
+  }
+  float sum = 0.0f;
+  for (int t = 0; t < n; ++t) {
+    scores[t] = expf(scores[t] - max);
+    sum += scores[t];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < hs; ++i) out[i] = 0.0f;
+  for (int t = 0; t < n; ++t)
+    Axpy(scores[t] * inv, values + int64_t{t} * kv_dim, out, hs);
+}
+
 void SwiGlu(float* h, const float* g, int n) {
   for (int i = 0; i < n; ++i)
     h[i] = h[i] * (1.0f / (1.0f + expf(-h[i]))) * g[i];
@@ -73,9 +94,8 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{
-      "generic", false, &QuantizeGroups,          &Q8Gemm, &F32Gemm,
-      &Dot,      &Axpy, &AttendWith<&Dot, &Axpy>, &SwiGlu};
+  static const Kernels k{"generic", false, 1,     &QuantizeGroups, &Q8Gemm,
+                         &F32Gemm,  &Dot,  &Axpy, &Attend,         &SwiGlu};
   return k;
 }
 

@@ -1,0 +1,83 @@
+#include "device/cpu/packed_weights.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace joule::cpu {
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+WeightBuffer::WeightBuffer(size_t bytes) {
+  if (bytes == 0) return;
+  const size_t align = bytes >= kHugePage ? kHugePage : 64;
+  const size_t rounded = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  // Advisory: without THP the buffer still works, on small pages.
+  if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);
+  p_.reset(p);
+}
+
+void WeightBuffer::Free::operator()(void* p) const { std::free(p); }
+
+PackedQ8::PackedQ8(const int8_t* q, const float* scale, int rows, int cols,
+                   int gs, int row_block, bool bias) {
+  w_.rows = rows;
+  w_.cols = cols;
+  w_.gs = gs;
+  w_.row_block = row_block;
+  const int groups = cols / gs;
+  if (row_block == 1 && !bias) {
+    w_.q = q;
+    w_.scale = scale;
+    return;
+  }
+  const int RB = row_block;
+  const int blocks = w_.blocks();
+  const size_t block_bytes = size_t(cols) * RB;
+  q_ = WeightBuffer(block_bytes * blocks);
+  scale_ = WeightBuffer(sizeof(float) * size_t(blocks) * groups * RB);
+  auto* pq = static_cast<int8_t*>(q_.data());
+  auto* ps = static_cast<float*>(scale_.data());
+  int32_t* pb = nullptr;
+  if (bias) {
+    bias_ = WeightBuffer(sizeof(int32_t) * size_t(blocks) * groups * RB);
+    pb = static_cast<int32_t*>(bias_.data());
+  }
+  // Padding rows of the last block: zero weights and scales, so they add
+  // nothing and are never stored.
+  std::memset(pq, 0, block_bytes * blocks);
+  std::memset(ps, 0, sizeof(float) * size_t(blocks) * groups * RB);
+  if (pb != nullptr)
+    std::memset(pb, 0, sizeof(int32_t) * size_t(blocks) * groups * RB);
+  const int quads = gs >= 4 ? gs / 4 : 1;
+  const int quad = gs >= 4 ? 4 : gs;
+  for (int r = 0; r < rows; ++r) {
+    const int blk = r / RB, lane = r % RB;
+    const int8_t* src = q + int64_t{r} * cols;
+    int8_t* dst = pq + blk * block_bytes;
+    for (int g = 0; g < groups; ++g) {
+      const size_t cell = (size_t(blk) * groups + g) * RB + lane;
+      ps[cell] = scale[int64_t{r} * groups + g];
+      int32_t sum = 0;
+      for (int s = 0; s < quads; ++s) {
+        for (int i = 0; i < quad; ++i) {
+          const int k = g * gs + s * quad + i;
+          dst[(size_t(g) * quads + s) * RB * quad + lane * quad + i] = src[k];
+          sum += src[k];
+        }
+      }
+      if (pb != nullptr) pb[cell] = -128 * sum;
+    }
+  }
+  w_.q = pq;
+  w_.scale = ps;
+  w_.bias = pb;
+}
+
+}  // namespace joule::cpu

@@ -1,0 +1,50 @@
+#ifndef JOULE_DEVICE_CPU_PACKED_WEIGHTS_H_
+#define JOULE_DEVICE_CPU_PACKED_WEIGHTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "device/cpu/kernels.h"
+
+namespace joule::cpu {
+
+// Memory for packed weights: 64-byte aligned (one vector load never spans
+// two cache lines) and, when large, 2 MiB aligned with transparent huge
+// pages requested, so streaming 100+ MB per step does not also walk the
+// page tables for every 4 KiB.
+class WeightBuffer {
+ public:
+  WeightBuffer() = default;
+  explicit WeightBuffer(size_t bytes);
+  void* data() const { return p_.get(); }
+
+ private:
+  struct Free {
+    void operator()(void* p) const;
+  };
+  std::unique_ptr<void, Free> p_;
+};
+
+// A Q8_0 matrix in a kernel's layout (Q8Weights). Row-major layouts with
+// signed activations point at the checkpoint's own bytes; any other layout
+// is a copy owned here.
+class PackedQ8 {
+ public:
+  // q: row-major [rows x cols] int8, scale: [rows x cols / gs].
+  // `bias` adds the per-group -128 x sum terms unsigned activations need.
+  PackedQ8(const int8_t* q, const float* scale, int rows, int cols, int gs,
+           int row_block, bool bias);
+  PackedQ8(const PackedQ8&) = delete;
+  PackedQ8& operator=(const PackedQ8&) = delete;
+
+  const Q8Weights& weights() const { return w_; }
+
+ private:
+  Q8Weights w_;
+  WeightBuffer q_, scale_, bias_;
+};
+
+}  // namespace joule::cpu
+
+#endif  // JOULE_DEVICE_CPU_PACKED_WEIGHTS_H_
