@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/bench_models.h"
@@ -64,14 +65,15 @@ int main(int argc, char** argv) {
       "cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s (measured "
       "now)\n\n",
       pool.size(), bw / 1e9);
-  std::printf("%-12s %3s %-10s %9s %9s %7s %9s %9s %9s %9s %11s\n", "shape",
-              "v", "isa", "b1 tok/s", "roofline", "% roof", "agg@1", "agg@4",
-              "agg@16", "agg@32", "prefill256");
   std::vector<int> batches;
   for (absl::string_view b :
        absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     batches.push_back(std::stoi(std::string(b)));
   }
+  std::printf("%-12s %3s %-10s %9s %9s %7s", "shape", "v", "isa", "b1 tok/s",
+              "roofline", "% roof");
+  for (int b : batches) std::printf(" %9s", absl::StrCat("agg@", b).c_str());
+  std::printf(" %11s\n", "prefill256");
   const int steps = absl::GetFlag(FLAGS_decode_steps);
   for (absl::string_view shape :
        absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {

@@ -120,48 +120,38 @@ TEST(KernelsTest, AttentionOverKeyTilesMatchesPlainSoftmax) {
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> f(-2, 2);
   for (int hs : {8, 12, 48, 64, 72}) {
-    const int heads = 3, kv_dim = heads * hs, cap = 48;
-    std::vector<float> k(cap * kv_dim), v(cap * kv_dim), q(hs);
+    const int cap = 48;
+    std::vector<float> k(cap * hs), v(cap * hs + 1, 1e30f), q(hs);
     for (auto& x : k) x = f(rng);
-    for (auto& x : v) x = f(rng);
+    for (int i = 0; i < cap * hs; ++i) v[i] = f(rng);
     for (auto& x : q) x = f(rng);
-    std::vector<float> tiles(cap * kv_dim, 1e30f);
-    for (int t = 0; t < cap; ++t) {
-      for (int i = 0; i < kv_dim; ++i) {
-        tiles[(t / cpu::kKeyTile) * kv_dim * cpu::kKeyTile + i * cpu::kKeyTile +
-              t % cpu::kKeyTile] = k[t * kv_dim + i];
-      }
-    }
-    const int head = 1, off = head * hs;
     const float scale = 1.0f / std::sqrt(float(hs));
     for (int n : {1, 5, 15, 16, 17, 33, 40}) {
-      // Stale cache past n: huge keys would dominate the softmax if read.
-      std::vector<float> stale = tiles;
-      for (int t = n; t < cap; ++t) {
-        for (int i = 0; i < kv_dim; ++i) {
-          stale[(t / cpu::kKeyTile) * kv_dim * cpu::kKeyTile +
-                i * cpu::kKeyTile + t % cpu::kKeyTile] = 1e30f;
+      // Keys in tiles; past n, stale entries so large they would dominate
+      // the softmax if read.
+      std::vector<float> tiles(cap * hs, 1e30f);
+      for (int t = 0; t < n; ++t) {
+        for (int d = 0; d < hs; ++d) {
+          tiles[(t / cpu::kKeyTile) * hs * cpu::kKeyTile + d * cpu::kKeyTile +
+                t % cpu::kKeyTile] = k[t * hs + d];
         }
       }
       std::vector<double> p(n), want(hs, 0.0);
       double max = -1e300, sum = 0;
       for (int t = 0; t < n; ++t) {
         double s = 0;
-        for (int d = 0; d < hs; ++d)
-          s += double(q[d]) * k[t * kv_dim + off + d];
+        for (int d = 0; d < hs; ++d) s += double(q[d]) * k[t * hs + d];
         p[t] = s * scale;
         max = std::max(max, p[t]);
       }
       for (int t = 0; t < n; ++t) sum += p[t] = std::exp(p[t] - max);
       for (int t = 0; t < n; ++t)
-        for (int d = 0; d < hs; ++d)
-          want[d] += p[t] / sum * v[t * kv_dim + off + d];
+        for (int d = 0; d < hs; ++d) want[d] += p[t] / sum * v[t * hs + d];
       for (const std::string& isa : Isas()) {
         const cpu::Kernels& kern = cpu::SelectKernels(isa);
         std::vector<float> scores(cap), out(hs + 1, -7.0f);
-        kern.attend(q.data(), stale.data() + off * cpu::kKeyTile,
-                    v.data() + off, kv_dim, n, hs, scale, scores.data(),
-                    out.data());
+        kern.attend(q.data(), tiles.data(), v.data(), n, hs, scale,
+                    scores.data(), out.data());
         for (int d = 0; d < hs; ++d) {
           ASSERT_NEAR(out[d], want[d], 2e-5 * (1 + std::fabs(want[d])))
               << isa << " hs " << hs << " n " << n << " d " << d;

@@ -14,9 +14,10 @@
 namespace joule::device {
 
 // A sequence's KV cache, reserved for the whole context but backed by the
-// OS only as it is written: keys [layer][tile][kv_dim][kKeyTile] (tiles of
-// positions, dimension-major: the layout Kernels::attend reads), then
-// values [layer][position][kv_dim].
+// OS only as it is written: keys [layer][kv head][tile][head_size]
+// [kKeyTile] (tiles of positions, dimension-major), then values [layer]
+// [kv head][position][head_size]: each head's keys and values contiguous,
+// the layout Kernels::attend reads.
 struct FastEngine::Sequence {
   float* base = nullptr;
   size_t bytes = 0;
@@ -250,14 +251,15 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     last_row[i] = static_cast<int>(rows.size()) - 1;
   }
   const int N = static_cast<int>(rows.size());
-  // Tile 0 of a layer's keys; position pos, dimension i is at
-  // [pos / kKeyTile * KV * kKeyTile + i * kKeyTile + pos % kKeyTile].
-  auto keys = [&](const Row& row, int layer) {
-    return row.seq->base + int64_t{layer} * cache_len * KV;
+  // One KV head's keys (position pos, dimension d at [pos / kKeyTile *
+  // HS * kKeyTile + d * kKeyTile + pos % kKeyTile]) and values.
+  const int KVH = c_.n_kv_heads;
+  auto keys = [&](const Row& row, int layer, int kvh) {
+    return row.seq->base + (int64_t{layer} * KVH + kvh) * cache_len * HS;
   };
-  auto value = [&](const Row& row, int layer, int pos) {
+  auto values = [&](const Row& row, int layer, int kvh) {
     return row.seq->base +
-           (int64_t{c_.n_layers + layer} * cache_len + pos) * KV;
+           ((int64_t{c_.n_layers} + layer) * KVH + kvh) * cache_len * HS;
   };
   auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
                      int n) {
@@ -299,12 +301,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
           k[i + 1] = k0 * fci + k1 * fcr;
         }
       }
-      float* kt = keys(rows[t], l) +
-                  int64_t{pos / cpu::kKeyTile} * KV * cpu::kKeyTile +
-                  pos % cpu::kKeyTile;
-      for (int i = 0; i < KV; ++i) kt[i * cpu::kKeyTile] = k[i];
-      std::memcpy(value(rows[t], l, pos), v_.data() + int64_t{t} * KV,
-                  sizeof(float) * KV);
+      for (int kvh = 0; kvh < KVH; ++kvh) {
+        float* kt = keys(rows[t], l, kvh) +
+                    int64_t{pos / cpu::kKeyTile} * HS * cpu::kKeyTile +
+                    pos % cpu::kKeyTile;
+        for (int d = 0; d < HS; ++d) kt[d * cpu::kKeyTile] = k[kvh * HS + d];
+        std::memcpy(values(rows[t], l, kvh) + int64_t{pos} * HS,
+                    v_.data() + int64_t{t} * KV + kvh * HS, sizeof(float) * HS);
+      }
     }
     // Attention, parallel over (token, head).
     const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
@@ -317,12 +321,10 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
           for (int j = j0; j < j1; ++j) {
             const int t = j / c_.n_heads, h = j % c_.n_heads;
             const Row& row = rows[t];
-            const int off = (h / kv_mul) * HS;
-            kernels_->attend(q_.data() + int64_t{t} * D + h * HS,
-                             keys(row, l) + off * cpu::kKeyTile,
-                             value(row, l, 0) + off, KV, row.pos + 1, HS,
-                             inv_sqrt, att,
-                             att_out_.data() + int64_t{t} * D + h * HS);
+            kernels_->attend(
+                q_.data() + int64_t{t} * D + h * HS, keys(row, l, h / kv_mul),
+                values(row, l, h / kv_mul), row.pos + 1, HS, inv_sqrt, att,
+                att_out_.data() + int64_t{t} * D + h * HS);
           }
         },
         1);

@@ -53,15 +53,14 @@ struct Kernels {
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);
   // One query head over `n` cached positions: out = softmax(q . k_t *
-  // scale) weighted sum of v_t. Keys come in tiles of kKeyTile positions,
-  // dimension-major ([tile][kv_dim][kKeyTile]; `keys` points at this
-  // head's first dimension of tile 0), so one vector load holds a dimension
-  // of 16 keys and the scores need no horizontal sums. Values are
-  // row-major: position t's at values + t * kv_dim. `scores` has room for
-  // n rounded up to kKeyTile floats.
-  void (*attend)(const float* q, const float* keys, const float* values,
-                 int kv_dim, int n, int head_size, float scale, float* scores,
-                 float* out);
+  // scale) weighted sum of v_t, from one KV head's cache. Its keys come in
+  // tiles of kKeyTile positions, dimension-major ([tile][head_size]
+  // [kKeyTile]), so one vector load holds a dimension of 16 keys and the
+  // scores need no horizontal sums; its values are [position][head_size].
+  // Both are contiguous, so the reads are two plain streams. `scores` has
+  // room for n rounded up to kKeyTile floats.
+  void (*attend)(const float* q, const float* keys, const float* values, int n,
+                 int head_size, float scale, float* scores, float* out);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
   // int8 path, whose activations are quantized anyway.
   void (*swiglu)(float* h, const float* g, int n);

@@ -182,10 +182,10 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   }
 }
 
-void Attend(const float* q, const float* keys, const float* values, int kv_dim,
-            int n, int hs, float scale, float* scores, float* out) {
+void Attend(const float* q, const float* keys, const float* values, int n,
+            int hs, float scale, float* scores, float* out) {
   static_assert(kKeyTile == 16, "two ymm of scores per key tile");
-  const size_t tile_stride = size_t(kv_dim) * kKeyTile;
+  const size_t tile_stride = size_t(hs) * kKeyTile;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
   for (int tl = 0; tl < tiles; ++tl) {
     const float* kt = keys + tl * tile_stride;
@@ -219,7 +219,7 @@ void Attend(const float* q, const float* keys, const float* values, int kv_dim,
     const int vecs = std::min(4, (vec - c) / 8);
     __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
     const float* v = values + c;
-    for (int t = 0; t < n; ++t, v += kv_dim) {
+    for (int t = 0; t < n; ++t, v += hs) {
       const __m256 p = _mm256_set1_ps(scores[t]);
       o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), o0);
       if (vecs > 1) o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), o1);
@@ -234,8 +234,7 @@ void Attend(const float* q, const float* keys, const float* values, int kv_dim,
   }
   for (int i = vec; i < hs; ++i) {
     float acc = 0.0f;
-    for (int t = 0; t < n; ++t)
-      acc += scores[t] * values[int64_t{t} * kv_dim + i];
+    for (int t = 0; t < n; ++t) acc += scores[t] * values[int64_t{t} * hs + i];
     out[i] = acc * inv;
   }
 }

@@ -50,12 +50,12 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void Attend(const float* q, const float* keys, const float* values, int kv_dim,
-            int n, int hs, float scale, float* scores, float* out) {
+void Attend(const float* q, const float* keys, const float* values, int n,
+            int hs, float scale, float* scores, float* out) {
   float max = -INFINITY;
   for (int t = 0; t < n; ++t) {
     const float* kt =
-        keys + int64_t{t / kKeyTile} * kv_dim * kKeyTile + t % kKeyTile;
+        keys + int64_t{t / kKeyTile} * hs * kKeyTile + t % kKeyTile;
     float s = 0.0f;
     for (int d = 0; d < hs; ++d) s += q[d] * kt[d * kKeyTile];
     scores[t] = s * scale;
@@ -69,7 +69,7 @@ void Attend(const float* q, const float* keys, const float* values, int kv_dim,
   const float inv = 1.0f / sum;
   for (int i = 0; i < hs; ++i) out[i] = 0.0f;
   for (int t = 0; t < n; ++t)
-    Axpy(scores[t] * inv, values + int64_t{t} * kv_dim, out, hs);
+    Axpy(scores[t] * inv, values + int64_t{t} * hs, out, hs);
 }
 
 void SwiGlu(float* h, const float* g, int n) {

@@ -1,0 +1,90 @@
+// The CPU engine's inner kernels on one thread, per ISA this CPU has:
+// the int8 matmul (GMAC/s, weights resident in L2 so the kernel and not
+// memory bandwidth is measured) and one head's attention (millions of
+// cached positions per second, the 110M shape's head size).
+//   bazel run -c opt //bench:cpu_kernels_bench
+#include <random>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "device/cpu/kernels.h"
+#include "device/cpu/packed_weights.h"
+
+namespace {
+
+using joule::cpu::Kernels;
+
+std::vector<const Kernels*> Isas() {
+  std::vector<const Kernels*> k = {&joule::cpu::GenericKernels()};
+  if (const Kernels* a = joule::cpu::Avx2Kernels()) k.push_back(a);
+  if (const Kernels* a = joule::cpu::Avx512VnniKernels()) k.push_back(a);
+  return k;
+}
+
+void BM_Q8Gemm(benchmark::State& state, const Kernels* k) {
+  const int rows = 512, cols = 768, gs = 64, batch = state.range(0);
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> q(-127, 127);
+  std::uniform_real_distribution<float> f(-1, 1);
+  std::vector<int8_t> w(rows * cols), x(batch * cols);
+  std::vector<float> ws(rows * cols / gs), xf(batch * cols),
+      xs(batch * cols / gs), out(batch * rows);
+  for (auto& v : w) v = q(rng);
+  for (auto& v : ws) v = f(rng);
+  for (auto& v : xf) v = f(rng);
+  for (int b = 0; b < batch; ++b) {
+    k->quantize(xf.data() + b * cols, cols, gs, x.data() + b * cols,
+                xs.data() + b * cols / gs);
+  }
+  const joule::cpu::PackedQ8 p(w.data(), ws.data(), rows, cols, gs,
+                               k->row_block, k->unsigned_activations);
+  for (auto _ : state) {
+    k->q8_gemm(p.weights(), x.data(), xs.data(), batch, out.data(), rows, 0,
+               p.weights().blocks());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GMAC/s"] =
+      benchmark::Counter(1e-9 * rows * cols * batch * state.iterations(),
+                         benchmark::Counter::kIsRate);
+}
+
+void BM_Attend(benchmark::State& state, const Kernels* k) {
+  const int n = state.range(0), hs = 64;
+  const int cap = (n + 15) / 16 * 16;
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> f(-1, 1);
+  std::vector<float> keys(size_t(cap) * hs), values(keys.size()), q(hs),
+      scores(cap), out(hs);
+  for (auto& v : keys) v = f(rng);
+  for (auto& v : values) v = f(rng);
+  for (auto& v : q) v = f(rng);
+  for (auto _ : state) {
+    k->attend(q.data(), keys.data(), values.data(), n, hs, 0.125f,
+              scores.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["Mpos/s"] = benchmark::Counter(1e-6 * n * state.iterations(),
+                                                benchmark::Counter::kIsRate);
+}
+
+const bool registered = [] {
+  for (const Kernels* k : Isas()) {
+    benchmark::RegisterBenchmark(("Q8Gemm/" + k->isa).c_str(), BM_Q8Gemm, k)
+        ->ArgName("batch")
+        ->Arg(1)
+        ->Arg(4)
+        ->Arg(6)
+        ->Arg(16)
+        ->Arg(32);
+    benchmark::RegisterBenchmark(("Attend/" + k->isa).c_str(), BM_Attend, k)
+        ->ArgName("positions")
+        ->Arg(16)
+        ->Arg(64)
+        ->Arg(256)
+        ->Arg(1024);
+  }
+  return true;
+}();
+
+}  // namespace
