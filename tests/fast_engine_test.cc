@@ -147,19 +147,66 @@ TEST(KernelsTest, AttentionOverKeyTilesMatchesPlainSoftmax) {
       for (int t = 0; t < n; ++t) sum += p[t] = std::exp(p[t] - max);
       for (int t = 0; t < n; ++t)
         for (int d = 0; d < hs; ++d) want[d] += p[t] / sum * v[t * hs + d];
+      // The fp16 cache holds the same entries rounded to half precision
+      // (stale ones become Inf: still never read).
+      std::vector<uint16_t> tiles16(tiles.size()), v16(v.size());
+      for (size_t i = 0; i < tiles.size(); ++i)
+        tiles16[i] = cpu::FloatToHalf(tiles[i]);
+      for (size_t i = 0; i < v.size(); ++i) v16[i] = cpu::FloatToHalf(v[i]);
       for (const std::string& isa : Isas()) {
         const cpu::Kernels& kern = cpu::SelectKernels(isa);
-        std::vector<float> scores(cap), out(hs + 1, -7.0f);
+        std::vector<float> scores(cap), out(hs + 1, -7.0f),
+            out16(hs + 1, -7.0f);
         kern.attend(q.data(), tiles.data(), v.data(), n, hs, scale,
                     scores.data(), out.data());
+        kern.attend_f16(q.data(), tiles16.data(), v16.data(), n, hs, scale,
+                        scores.data(), out16.data());
         for (int d = 0; d < hs; ++d) {
           ASSERT_NEAR(out[d], want[d], 2e-5 * (1 + std::fabs(want[d])))
               << isa << " hs " << hs << " n " << n << " d " << d;
+          // Half precision: 2^-11 relative per entry, through the softmax.
+          ASSERT_NEAR(out16[d], want[d], 1e-2 * (1 + std::fabs(want[d])))
+              << isa << " fp16 hs " << hs << " n " << n << " d " << d;
         }
         EXPECT_EQ(out[hs], -7.0f) << isa << " wrote past the head";
+        EXPECT_EQ(out16[hs], -7.0f) << isa << " fp16 wrote past the head";
       }
     }
   }
+}
+
+// The portable half conversion is IEEE round-to-nearest-even, bit for bit
+// what F16C produces (each ISA's to_f16), including ties, subnormals,
+// overflow to Inf, and signed zeros.
+TEST(KernelsTest, HalfConversionMatchesIeeeOnEveryIsa) {
+  std::vector<float> xs = {
+      0.0f,        -0.0f,         1.0f,     -1.0f,          65504.0f,
+      65520.0f,    65519.99f,     1e9f,     -1e9f,          6.1035156e-5f,
+      6.0e-8f,     2.9802322e-8f, 1.0e-10f, 1.00048828125f, 1.00146484375f,
+      3.14159265f, INFINITY,      -INFINITY};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> e(-30, 17);
+  for (int i = 0; i < 20000; ++i) {
+    xs.push_back((i % 2 ? -1 : 1) * std::exp2(e(rng)));
+  }
+  for (const std::string& isa : Isas()) {
+    const cpu::Kernels& k = cpu::SelectKernels(isa);
+    std::vector<uint16_t> got(xs.size()), strided(xs.size() * 3);
+    k.to_f16(xs.data(), xs.size(), got.data(), 1);
+    k.to_f16(xs.data(), xs.size(), strided.data(), 3);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      ASSERT_EQ(got[i], cpu::FloatToHalf(xs[i])) << isa << " x " << xs[i];
+      ASSERT_EQ(strided[i * 3], got[i]) << isa;
+    }
+  }
+  for (float x : xs) {
+    const float back = cpu::HalfToFloat(cpu::FloatToHalf(x));
+    if (std::fabs(x) <= 65504.0f && std::fabs(x) >= 6.1035156e-5f)
+      ASSERT_NEAR(back, x, std::fabs(x) * (1.0 / 2048)) << x;
+  }
+  EXPECT_TRUE(std::isnan(cpu::HalfToFloat(cpu::FloatToHalf(NAN))));
+  EXPECT_EQ(cpu::HalfToFloat(0x0001), std::exp2(-24.0f));
+  EXPECT_EQ(cpu::HalfToFloat(0x7BFF), 65504.0f);
 }
 
 std::string Greedy(device::Device& dev, const model::Tokenizer& tok,

@@ -17,9 +17,10 @@ namespace joule::device {
 // OS only as it is written: keys [layer][kv head][tile][head_size]
 // [kKeyTile] (tiles of positions, dimension-major), then values [layer]
 // [kv head][position][head_size]: each head's keys and values contiguous,
-// the layout Kernels::attend reads.
+// the layout Kernels::attend reads. Entries are fp16 for int8 models, fp32
+// otherwise.
 struct FastEngine::Sequence {
-  float* base = nullptr;
+  char* base = nullptr;
   size_t bytes = 0;
   int length = 0;
   ~Sequence() {
@@ -45,7 +46,9 @@ Capabilities FastEngine::capabilities() const {
   c.max_step_tokens = options_.max_step_tokens;
   c.max_context = c_.seq_len;
   c.kv_capacity_tokens = kv_capacity_;
-  c.precision = quantized_ ? "int8 weights and activations (Q8_0)" : "fp32";
+  c.precision = quantized_
+                    ? "int8 weights and activations (Q8_0), fp16 KV cache"
+                    : "fp32";
   return c;
 }
 
@@ -90,8 +93,10 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   embedding_f_ = ckpt.token_embedding().f32;
   classifier_ = view(ckpt.classifier());
   rms_final_ = ckpt.rms_final();
-  const int64_t per_token =
-      int64_t{2} * c_.n_layers * c_.kv_dim() * sizeof(float);
+  // int8 models keep their KV cache in fp16: their activations carry 8
+  // bits, and attention then reads half the bytes.
+  kv_f16_ = quantized_;
+  const int64_t per_token = int64_t{2} * c_.n_layers * c_.kv_dim() * kv_bytes();
   kv_capacity_ =
       options_.kv_capacity_tokens > 0
           ? options_.kv_capacity_tokens
@@ -226,14 +231,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     }
     if (slot == nullptr) {
       slot = std::make_unique<Sequence>();
-      slot->bytes = sizeof(float) * 2 * size_t(c_.n_layers) * cache_len * KV;
+      slot->bytes = kv_bytes() * 2 * size_t(c_.n_layers) * cache_len * KV;
       void* p = mmap(nullptr, slot->bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED) {
         sequences_.erase(ch.seq);
         return absl::ResourceExhaustedError("cannot reserve a KV cache");
       }
-      slot->base = static_cast<float*>(p);
+      slot->base = static_cast<char*>(p);
     }
     for (size_t k = 0; k < ch.tokens.size(); ++k) {
       const int r = static_cast<int>(rows.size());
@@ -254,12 +259,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   // One KV head's keys (position pos, dimension d at [pos / kKeyTile *
   // HS * kKeyTile + d * kKeyTile + pos % kKeyTile]) and values.
   const int KVH = c_.n_kv_heads;
+  const int64_t kv_bytes = this->kv_bytes();
   auto keys = [&](const Row& row, int layer, int kvh) {
-    return row.seq->base + (int64_t{layer} * KVH + kvh) * cache_len * HS;
+    return row.seq->base +
+           (int64_t{layer} * KVH + kvh) * cache_len * HS * kv_bytes;
   };
   auto values = [&](const Row& row, int layer, int kvh) {
-    return row.seq->base +
-           ((int64_t{c_.n_layers} + layer) * KVH + kvh) * cache_len * HS;
+    return row.seq->base + ((int64_t{c_.n_layers} + layer) * KVH + kvh) *
+                               cache_len * HS * kv_bytes;
   };
   auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
                      int n) {
@@ -283,33 +290,52 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     Gemm({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}},
          xb_.data(), N);
     // RoPE, and the new keys and values into each sequence's cache.
-    for (int t = 0; t < N; ++t) {
-      const int pos = rows[t].pos;
-      float* q = q_.data() + int64_t{t} * D;
-      float* k = k_.data() + int64_t{t} * KV;
-      const float* cos_row = rope_cos_.data() + size_t(pos) * HS / 2;
-      const float* sin_row = rope_sin_.data() + size_t(pos) * HS / 2;
-      for (int i = 0; i < D; i += 2) {
-        const int pair = (i % HS) / 2;
-        const float fcr = cos_row[pair], fci = sin_row[pair];
-        const float q0 = q[i], q1 = q[i + 1];
-        q[i] = q0 * fcr - q1 * fci;
-        q[i + 1] = q0 * fci + q1 * fcr;
-        if (i < KV) {
-          const float k0 = k[i], k1 = k[i + 1];
-          k[i] = k0 * fcr - k1 * fci;
-          k[i + 1] = k0 * fci + k1 * fcr;
-        }
-      }
-      for (int kvh = 0; kvh < KVH; ++kvh) {
-        float* kt = keys(rows[t], l, kvh) +
-                    int64_t{pos / cpu::kKeyTile} * HS * cpu::kKeyTile +
-                    pos % cpu::kKeyTile;
-        for (int d = 0; d < HS; ++d) kt[d * cpu::kKeyTile] = k[kvh * HS + d];
-        std::memcpy(values(rows[t], l, kvh) + int64_t{pos} * HS,
-                    v_.data() + int64_t{t} * KV + kvh * HS, sizeof(float) * HS);
-      }
-    }
+    pool_->ParallelFor(
+        N,
+        [&](int t0, int t1) {
+          for (int t = t0; t < t1; ++t) {
+            const int pos = rows[t].pos;
+            float* q = q_.data() + int64_t{t} * D;
+            float* k = k_.data() + int64_t{t} * KV;
+            const float* cos_row = rope_cos_.data() + size_t(pos) * HS / 2;
+            const float* sin_row = rope_sin_.data() + size_t(pos) * HS / 2;
+            for (int i = 0; i < D; i += 2) {
+              const int pair = (i % HS) / 2;
+              const float fcr = cos_row[pair], fci = sin_row[pair];
+              const float q0 = q[i], q1 = q[i + 1];
+              q[i] = q0 * fcr - q1 * fci;
+              q[i + 1] = q0 * fci + q1 * fcr;
+              if (i < KV) {
+                const float k0 = k[i], k1 = k[i + 1];
+                k[i] = k0 * fcr - k1 * fci;
+                k[i + 1] = k0 * fci + k1 * fcr;
+              }
+            }
+            const float* v = v_.data() + int64_t{t} * KV;
+            const int64_t key_at =
+                int64_t{pos / cpu::kKeyTile} * HS * cpu::kKeyTile +
+                pos % cpu::kKeyTile;
+            for (int kvh = 0; kvh < KVH; ++kvh) {
+              char* kc = keys(rows[t], l, kvh);
+              char* vc = values(rows[t], l, kvh);
+              if (kv_f16_) {
+                kernels_->to_f16(k + kvh * HS, HS,
+                                 reinterpret_cast<uint16_t*>(kc) + key_at,
+                                 cpu::kKeyTile);
+                kernels_->to_f16(
+                    v + kvh * HS, HS,
+                    reinterpret_cast<uint16_t*>(vc) + int64_t{pos} * HS, 1);
+              } else {
+                float* kt = reinterpret_cast<float*>(kc) + key_at;
+                for (int d = 0; d < HS; ++d)
+                  kt[d * cpu::kKeyTile] = k[kvh * HS + d];
+                std::memcpy(reinterpret_cast<float*>(vc) + int64_t{pos} * HS,
+                            v + kvh * HS, sizeof(float) * HS);
+              }
+            }
+          }
+        },
+        4);
     // Attention, parallel over (token, head).
     const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
     pool_->ParallelFor(
@@ -321,10 +347,19 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
           for (int j = j0; j < j1; ++j) {
             const int t = j / c_.n_heads, h = j % c_.n_heads;
             const Row& row = rows[t];
-            kernels_->attend(
-                q_.data() + int64_t{t} * D + h * HS, keys(row, l, h / kv_mul),
-                values(row, l, h / kv_mul), row.pos + 1, HS, inv_sqrt, att,
-                att_out_.data() + int64_t{t} * D + h * HS);
+            const float* q = q_.data() + int64_t{t} * D + h * HS;
+            float* o = att_out_.data() + int64_t{t} * D + h * HS;
+            const char* kc = keys(row, l, h / kv_mul);
+            const char* vc = values(row, l, h / kv_mul);
+            if (kv_f16_) {
+              kernels_->attend_f16(q, reinterpret_cast<const uint16_t*>(kc),
+                                   reinterpret_cast<const uint16_t*>(vc),
+                                   row.pos + 1, HS, inv_sqrt, att, o);
+            } else {
+              kernels_->attend(q, reinterpret_cast<const float*>(kc),
+                               reinterpret_cast<const float*>(vc), row.pos + 1,
+                               HS, inv_sqrt, att, o);
+            }
           }
         },
         1);

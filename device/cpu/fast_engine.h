@@ -81,6 +81,8 @@ class FastEngine : public Device {
   const float* embedding_f_ = nullptr;
   const float* rms_final_ = nullptr;
   int64_t kv_capacity_ = 0;
+  bool kv_f16_ = false;  // KV cache entries in fp16 (else fp32).
+  int64_t kv_bytes() const { return kv_f16_ ? 2 : 4; }
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_

@@ -61,6 +61,13 @@ struct Kernels {
   // room for n rounded up to kKeyTile floats.
   void (*attend)(const float* q, const float* keys, const float* values, int n,
                  int head_size, float scale, float* scores, float* out);
+  // The same over an fp16 cache (IEEE binary16), which halves the bytes
+  // attention reads: for int8 models, whose activations carry 8 bits.
+  void (*attend_f16)(const float* q, const uint16_t* keys,
+                     const uint16_t* values, int n, int head_size, float scale,
+                     float* scores, float* out);
+  // out[i * out_stride] = fp16(x[i]), rounding to nearest even.
+  void (*to_f16)(const float* x, int n, uint16_t* out, int out_stride);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the
   // int8 path, whose activations are quantized anyway.
   void (*swiglu)(float* h, const float* g, int n);
@@ -73,6 +80,11 @@ const Kernels& SelectKernels(const std::string& isa = "");
 // Symmetric int8 quantization of `n` values in groups of `gs` (Q8_0, as
 // llama2.c's runq): scale = max|x| / 127.
 void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale);
+
+// IEEE binary16 conversions in plain C++ (round to nearest even), for the
+// generic kernels and tests.
+uint16_t FloatToHalf(float f);
+float HalfToFloat(uint16_t h);
 
 // Implementations, for tests.
 const Kernels& GenericKernels();

@@ -182,27 +182,36 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   }
 }
 
-void Attend(const float* q, const float* keys, const float* values, int n,
-            int hs, float scale, float* scores, float* out) {
+// 8 cache entries as fp32: plain loads, or fp16 widened on the way in.
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline float Load1(float v) { return v; }
+inline float Load1(uint16_t v) { return _cvtsh_ss(v); }
+
+template <typename T>
+void Attend(const float* q, const T* keys, const T* values, int n, int hs,
+            float scale, float* scores, float* out) {
   static_assert(kKeyTile == 16, "two ymm of scores per key tile");
   const size_t tile_stride = size_t(hs) * kKeyTile;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
   for (int tl = 0; tl < tiles; ++tl) {
-    const float* kt = keys + tl * tile_stride;
+    const T* kt = keys + tl * tile_stride;
     // Two chains per half-tile hide the FMA latency.
     __m256 lo0 = _mm256_setzero_ps(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
     int d = 0;
     for (; d + 2 <= hs; d += 2) {
       const __m256 q0 = _mm256_set1_ps(q[d]), q1 = _mm256_set1_ps(q[d + 1]);
-      lo0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16), lo0);
-      hi0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16 + 8), hi0);
-      lo1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(kt + d * 16 + 16), lo1);
-      hi1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(kt + d * 16 + 24), hi1);
+      lo0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16), lo0);
+      hi0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16 + 8), hi0);
+      lo1 = _mm256_fmadd_ps(q1, Load8(kt + d * 16 + 16), lo1);
+      hi1 = _mm256_fmadd_ps(q1, Load8(kt + d * 16 + 24), hi1);
     }
     if (d < hs) {
       const __m256 q0 = _mm256_set1_ps(q[d]);
-      lo0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16), lo0);
-      hi0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(kt + d * 16 + 8), hi0);
+      lo0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16), lo0);
+      hi0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16 + 8), hi0);
     }
     const __m256 sc = _mm256_set1_ps(scale);
     _mm256_storeu_ps(scores + tl * kKeyTile,
@@ -218,13 +227,13 @@ void Attend(const float* q, const float* keys, const float* values, int n,
   for (int c = 0; c < vec; c += 32) {
     const int vecs = std::min(4, (vec - c) / 8);
     __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-    const float* v = values + c;
+    const T* v = values + c;
     for (int t = 0; t < n; ++t, v += hs) {
       const __m256 p = _mm256_set1_ps(scores[t]);
-      o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), o0);
-      if (vecs > 1) o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), o1);
-      if (vecs > 2) o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), o2);
-      if (vecs > 3) o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), o3);
+      o0 = _mm256_fmadd_ps(p, Load8(v), o0);
+      if (vecs > 1) o1 = _mm256_fmadd_ps(p, Load8(v + 8), o1);
+      if (vecs > 2) o2 = _mm256_fmadd_ps(p, Load8(v + 16), o2);
+      if (vecs > 3) o3 = _mm256_fmadd_ps(p, Load8(v + 24), o3);
     }
     const __m256 iv = _mm256_set1_ps(inv);
     _mm256_storeu_ps(out + c, _mm256_mul_ps(o0, iv));
@@ -234,18 +243,35 @@ void Attend(const float* q, const float* keys, const float* values, int n,
   }
   for (int i = vec; i < hs; ++i) {
     float acc = 0.0f;
-    for (int t = 0; t < n; ++t) acc += scores[t] * values[int64_t{t} * hs + i];
+    for (int t = 0; t < n; ++t)
+      acc += scores[t] * Load1(values[int64_t{t} * hs + i]);
     out[i] = acc * inv;
   }
+}
+
+void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
+  int i = 0;
+  if (out_stride == 1) {
+    for (; i + 8 <= n; i += 8) {
+      _mm_storeu_si128(
+          reinterpret_cast<__m128i*>(out + i),
+          _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+  }
+  for (; i < n; ++i)
+    out[int64_t{i} * out_stride] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2",   false, 1,     &Quantize, &Q8Gemm,
-                         &F32Gemm, &Dot,  &Axpy, &Attend,   &SwiGlu};
+  static const Kernels k{
+      "avx2",   false,  1,     &Quantize,      &Q8Gemm,
+      &F32Gemm, &Dot,   &Axpy, &Attend<float>, &Attend<uint16_t>,
+      &ToF16,   &SwiGlu};
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                 __builtin_cpu_supports("f16c")
              ? &k
              : nullptr;
 }

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "device/cpu/kernels.h"
 
@@ -50,14 +51,17 @@ void Axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void Attend(const float* q, const float* keys, const float* values, int n,
-            int hs, float scale, float* scores, float* out) {
+inline float Load(float v) { return v; }
+inline float Load(uint16_t v) { return HalfToFloat(v); }
+
+template <typename T>
+void Attend(const float* q, const T* keys, const T* values, int n, int hs,
+            float scale, float* scores, float* out) {
   float max = -INFINITY;
   for (int t = 0; t < n; ++t) {
-    const float* kt =
-        keys + int64_t{t / kKeyTile} * hs * kKeyTile + t % kKeyTile;
+    const T* kt = keys + int64_t{t / kKeyTile} * hs * kKeyTile + t % kKeyTile;
     float s = 0.0f;
-    for (int d = 0; d < hs; ++d) s += q[d] * kt[d * kKeyTile];
+    for (int d = 0; d < hs; ++d) s += q[d] * Load(kt[d * kKeyTile]);
     scores[t] = s * scale;
     max = std::max(max, scores[t]);
   }
@@ -68,8 +72,15 @@ void Attend(const float* q, const float* keys, const float* values, int n,
   }
   const float inv = 1.0f / sum;
   for (int i = 0; i < hs; ++i) out[i] = 0.0f;
-  for (int t = 0; t < n; ++t)
-    Axpy(scores[t] * inv, values + int64_t{t} * hs, out, hs);
+  for (int t = 0; t < n; ++t) {
+    const float p = scores[t] * inv;
+    const T* v = values + int64_t{t} * hs;
+    for (int i = 0; i < hs; ++i) out[i] += p * Load(v[i]);
+  }
+}
+
+void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
+  for (int i = 0; i < n; ++i) out[int64_t{i} * out_stride] = FloatToHalf(x[i]);
 }
 
 void SwiGlu(float* h, const float* g, int n) {
@@ -78,6 +89,43 @@ void SwiGlu(float* h, const float* g, int n) {
 }
 
 }  // namespace
+
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  x &= 0x7FFFFFFF;
+  if (x >= 0x7F800000) {  // Inf or NaN (NaN stays quiet).
+    return sign | 0x7C00 | (x > 0x7F800000 ? 0x200 : 0);
+  }
+  if (x >= 0x477FF000) return sign | 0x7C00;  // Rounds past 65504: Inf.
+  if (x < 0x38800000) {  // Below 2^-14: subnormal half (or zero).
+    // Scale into the subnormal range with the FPU, which rounds to even.
+    const float sub = std::fabs(f) * 16777216.0f;  // 2^24 = 1 / 2^-24.
+    return sign | static_cast<uint16_t>(std::nearbyint(sub));
+  }
+  // Normal: drop 13 mantissa bits, rounding to nearest even.
+  const uint32_t rounded = x + 0xFFF + ((x >> 13) & 1);
+  return sign | static_cast<uint16_t>((rounded - 0x38000000) >> 13);
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+  float f;
+  if (exp == 0) {
+    f = std::ldexp(static_cast<float>(man), -24);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    bits |= sign;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  const uint32_t bits = exp == 31 ? sign | 0x7F800000 | (man << 13)
+                                  : sign | ((exp + 112) << 23) | (man << 13);
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
 
 void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
   for (int g = 0; g < n / gs; ++g) {
@@ -94,8 +142,10 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{"generic", false, 1,     &QuantizeGroups, &Q8Gemm,
-                         &F32Gemm,  &Dot,  &Axpy, &Attend,         &SwiGlu};
+  static const Kernels k{
+      "generic", false,  1,     &QuantizeGroups, &Q8Gemm,
+      &F32Gemm,  &Dot,   &Axpy, &Attend<float>,  &Attend<uint16_t>,
+      &ToF16,    &SwiGlu};
   return k;
 }
 
