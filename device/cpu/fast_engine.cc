@@ -147,18 +147,20 @@ void FastEngine::Gemm(
         },
         8);
   }
-  // One parallel loop over all the matrices' rows, in units of the
+  // One parallel loop over all the matrices' rows, in units of the int8
   // layout's row blocks.
-  const int unit = quantized_ ? q8_kernels_->row_block : 1;
+  auto units = [&](const Matrix& m) {
+    return quantized_ ? m.q8->blocks() : m.rows;
+  };
   int total = 0;
-  for (const auto& m : mats) total += (m.first->rows + unit - 1) / unit;
+  for (const auto& m : mats) total += units(*m.first);
   pool_->ParallelFor(
       total,
       [&](int u0, int u1) {
         int base = 0;
         for (const auto& [m, out] : mats) {
-          const int units = (m->rows + unit - 1) / unit;
-          const int lo = std::max(u0, base), hi = std::min(u1, base + units);
+          const int n_units = units(*m);
+          const int lo = std::max(u0, base), hi = std::min(u1, base + n_units);
           if (lo < hi) {
             if (quantized_) {
               q8_kernels_->q8_gemm(*m->q8, xq_.data(), xs_.data(), n, out,
@@ -168,10 +170,10 @@ void FastEngine::Gemm(
                                  hi - base);
             }
           }
-          base += units;
+          base += n_units;
         }
       },
-      std::max(1, 16 / unit));
+      quantized_ ? std::max(1, 16 / q8_kernels_->row_block) : 16);
 }
 
 absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -55,8 +56,10 @@ PackedQ8::PackedQ8(const int8_t* q, const float* scale, int rows, int cols,
   std::memset(ps, 0, sizeof(float) * size_t(blocks) * groups * RB);
   if (pb != nullptr)
     std::memset(pb, 0, sizeof(int32_t) * size_t(blocks) * groups * RB);
-  const int quads = gs >= 4 ? gs / 4 : 1;
-  const int quad = gs >= 4 ? 4 : gs;
+  // Interleaving works on 4-byte column quads; the engine only asks for
+  // it when the group size allows (else row_block 1, unpacked, above).
+  assert(gs % 4 == 0);
+  const int quads = gs / 4;
   for (int r = 0; r < rows; ++r) {
     const int blk = r / RB, lane = r % RB;
     const int8_t* src = q + int64_t{r} * cols;
@@ -66,9 +69,9 @@ PackedQ8::PackedQ8(const int8_t* q, const float* scale, int rows, int cols,
       ps[cell] = scale[int64_t{r} * groups + g];
       int32_t sum = 0;
       for (int s = 0; s < quads; ++s) {
-        for (int i = 0; i < quad; ++i) {
-          const int k = g * gs + s * quad + i;
-          dst[(size_t(g) * quads + s) * RB * quad + lane * quad + i] = src[k];
+        for (int i = 0; i < 4; ++i) {
+          const int k = g * gs + s * 4 + i;
+          dst[(size_t(g) * quads + s) * RB * 4 + lane * 4 + i] = src[k];
           sum += src[k];
         }
       }

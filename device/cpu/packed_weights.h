@@ -33,6 +33,7 @@ class PackedQ8 {
  public:
   // q: row-major [rows x cols] int8, scale: [rows x cols / gs].
   // `bias` adds the per-group -128 x sum terms unsigned activations need.
+  // Copies (row_block > 1 or bias) need gs % 4 == 0.
   PackedQ8(const int8_t* q, const float* scale, int rows, int cols, int gs,
            int row_block, bool bias);
   PackedQ8(const PackedQ8&) = delete;
