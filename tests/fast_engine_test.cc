@@ -293,5 +293,21 @@ TEST(FastEngineTest, SyntheticShapesWithinTolerance) {
   CompareLogits("stories15M", 2, 0.05);
 }
 
+// A step writes each sequence's cache from one job: the same sequence twice
+// in a step is refused, and nothing of that step is kept.
+TEST(FastEngineTest, RejectsASequenceTwiceInOneStep) {
+  auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(ckpt.ok());
+  device::FastEngine dev({});
+  ASSERT_TRUE(dev.LoadModel(**ckpt).ok());
+  device::StepOutput out;
+  const std::vector<int> a = {1, 2}, b = {3};
+  const absl::Status s = dev.Prefill({{7, 0, a}, {7, 2, b}}, &out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("twice"), std::string::npos) << s;
+  EXPECT_EQ(dev.kv_used_tokens(), 0);
+  EXPECT_TRUE(dev.Prefill({{7, 0, a}}, &out).ok());
+}
+
 }  // namespace
 }  // namespace joule

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -173,7 +174,8 @@ void FastEngine::Gemm(
           base += n_units;
         }
       },
-      quantized_ ? std::max(1, 16 / q8_kernels_->row_block) : 16);
+      // A pair of 16-row blocks is the int8 kernels' widest tile.
+      quantized_ ? std::max(2, 32 / q8_kernels_->row_block) : 16);
 }
 
 absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,
@@ -208,7 +210,13 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   std::vector<int> last_row(batch.size());
   absl::MutexLock lock(&mu_);
   int64_t new_tokens = 0;
+  absl::flat_hash_set<SequenceId> in_step;
   for (const SequenceChunk& ch : batch) {
+    // A step writes each sequence's cache once, in parallel with the others.
+    if (!in_step.insert(ch.seq).second) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d appears twice in one step; send one chunk", ch.seq));
+    }
     auto it = sequences_.find(ch.seq);
     const int have = it == sequences_.end() ? 0 : it->second->length;
     if (absl::Status s = CheckChunk(ch, have, c_); !s.ok()) return s;
@@ -258,6 +266,11 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     last_row[i] = static_cast<int>(rows.size()) - 1;
   }
   const int N = static_cast<int>(rows.size());
+  const int B = static_cast<int>(batch.size());
+  std::vector<int> first_row(B);
+  for (int i = 0; i < B; ++i) {
+    first_row[i] = last_row[i] + 1 - static_cast<int>(batch[i].tokens.size());
+  }
   // One KV head's keys (position pos, dimension d at [pos / kKeyTile *
   // HS * kKeyTile + d * kKeyTile + pos % kKeyTile]) and values.
   const int KVH = c_.n_kv_heads;
@@ -269,6 +282,61 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   auto values = [&](const Row& row, int layer, int kvh) {
     return row.seq->base + ((int64_t{c_.n_layers} + layer) * KVH + kvh) *
                                cache_len * HS * kv_bytes;
+  };
+  // Rotates one head's pairs of dimensions by the row's position.
+  auto rope = [&](float* v, int pos) {
+    const float* cos_row = rope_cos_.data() + size_t(pos) * HS / 2;
+    const float* sin_row = rope_sin_.data() + size_t(pos) * HS / 2;
+    for (int d = 0; d < HS; d += 2) {
+      const float fcr = cos_row[d / 2], fci = sin_row[d / 2];
+      const float v0 = v[d], v1 = v[d + 1];
+      v[d] = v0 * fcr - v1 * fci;
+      v[d + 1] = v0 * fci + v1 * fcr;
+    }
+  };
+  // RoPE on row t's query heads that share KV head kvh and on its key, and
+  // the key and value into the cache.
+  auto rope_and_store = [&](const Row& row, int t, int layer, int kvh) {
+    for (int h = kvh * kv_mul; h < (kvh + 1) * kv_mul; ++h)
+      rope(q_.data() + int64_t{t} * D + h * HS, row.pos);
+    float* k = k_.data() + int64_t{t} * KV + kvh * HS;
+    const float* v = v_.data() + int64_t{t} * KV + kvh * HS;
+    rope(k, row.pos);
+    const int64_t key_at =
+        int64_t{row.pos / cpu::kKeyTile} * HS * cpu::kKeyTile +
+        row.pos % cpu::kKeyTile;
+    char* kc = keys(row, layer, kvh);
+    char* vc = values(row, layer, kvh);
+    if (kv_f16_) {
+      kernels_->to_f16(k, HS, reinterpret_cast<uint16_t*>(kc) + key_at,
+                       cpu::kKeyTile);
+      kernels_->to_f16(
+          v, HS, reinterpret_cast<uint16_t*>(vc) + int64_t{row.pos} * HS, 1);
+    } else {
+      float* kt = reinterpret_cast<float*>(kc) + key_at;
+      for (int d = 0; d < HS; ++d) kt[d * cpu::kKeyTile] = k[d];
+      std::memcpy(reinterpret_cast<float*>(vc) + int64_t{row.pos} * HS, v,
+                  sizeof(float) * HS);
+    }
+  };
+  // Starts loading into L2 the cache that attention at row's position
+  // reads: a head's share of a batched step is a few KB, too short a stream
+  // for the hardware prefetchers to ramp up on; past 16 KB they take over.
+  // 16 sequences, median of 8 interleaved runs: no prefetch 1985 tok/s,
+  // into L1 1980, into L2 2120.
+  auto prefetch_cache = [&](const Row& row, int layer, int kvh) {
+    constexpr int64_t kMax = 16 << 10;
+    const int64_t n = row.pos + 1;
+    const int64_t key_bytes =
+        std::min(kMax, (n + cpu::kKeyTile - 1) / cpu::kKeyTile * cpu::kKeyTile *
+                           HS * kv_bytes);
+    const int64_t value_bytes = std::min(kMax, n * HS * kv_bytes);
+    const char* kc = keys(row, layer, kvh);
+    const char* vc = values(row, layer, kvh);
+    for (int64_t b = 0; b < key_bytes; b += 64)
+      __builtin_prefetch(kc + b, 0, 2);
+    for (int64_t b = 0; b < value_bytes; b += 64)
+      __builtin_prefetch(vc + b, 0, 2);
   };
   auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
                      int n) {
@@ -291,76 +359,43 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     rmsnorm(xb_.data(), x_.data(), L.rms_att, N);
     Gemm({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}},
          xb_.data(), N);
-    // RoPE, and the new keys and values into each sequence's cache.
-    pool_->ParallelFor(
-        N,
-        [&](int t0, int t1) {
-          for (int t = t0; t < t1; ++t) {
-            const int pos = rows[t].pos;
-            float* q = q_.data() + int64_t{t} * D;
-            float* k = k_.data() + int64_t{t} * KV;
-            const float* cos_row = rope_cos_.data() + size_t(pos) * HS / 2;
-            const float* sin_row = rope_sin_.data() + size_t(pos) * HS / 2;
-            for (int i = 0; i < D; i += 2) {
-              const int pair = (i % HS) / 2;
-              const float fcr = cos_row[pair], fci = sin_row[pair];
-              const float q0 = q[i], q1 = q[i + 1];
-              q[i] = q0 * fcr - q1 * fci;
-              q[i + 1] = q0 * fci + q1 * fcr;
-              if (i < KV) {
-                const float k0 = k[i], k1 = k[i + 1];
-                k[i] = k0 * fcr - k1 * fci;
-                k[i + 1] = k0 * fci + k1 * fcr;
-              }
-            }
-            const float* v = v_.data() + int64_t{t} * KV;
-            const int64_t key_at =
-                int64_t{pos / cpu::kKeyTile} * HS * cpu::kKeyTile +
-                pos % cpu::kKeyTile;
-            for (int kvh = 0; kvh < KVH; ++kvh) {
-              char* kc = keys(rows[t], l, kvh);
-              char* vc = values(rows[t], l, kvh);
-              if (kv_f16_) {
-                kernels_->to_f16(k + kvh * HS, HS,
-                                 reinterpret_cast<uint16_t*>(kc) + key_at,
-                                 cpu::kKeyTile);
-                kernels_->to_f16(
-                    v + kvh * HS, HS,
-                    reinterpret_cast<uint16_t*>(vc) + int64_t{pos} * HS, 1);
-              } else {
-                float* kt = reinterpret_cast<float*>(kc) + key_at;
-                for (int d = 0; d < HS; ++d)
-                  kt[d * cpu::kKeyTile] = k[kvh * HS + d];
-                std::memcpy(reinterpret_cast<float*>(vc) + int64_t{pos} * HS,
-                            v + kvh * HS, sizeof(float) * HS);
-              }
-            }
-          }
-        },
-        4);
-    // Attention, parallel over (token, head).
+    // One job per (chunk, KV head): RoPE, the chunk's keys and values into
+    // the cache, then attention for the query heads that share them, token
+    // by token so each sees the positions before it. Jobs read a few KB of
+    // cache each; fetched on demand they stalled on every line (attention
+    // and the key writes were 19% of a 16-sequence step), so each job first
+    // prefetches the next one's cache while it computes.
     const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
     pool_->ParallelFor(
-        N * c_.n_heads,
+        B * KVH,
         [&](int j0, int j1) {
           thread_local std::vector<float> scores;
           scores.resize(cache_len);
-          float* att = scores.data();
           for (int j = j0; j < j1; ++j) {
-            const int t = j / c_.n_heads, h = j % c_.n_heads;
-            const Row& row = rows[t];
-            const float* q = q_.data() + int64_t{t} * D + h * HS;
-            float* o = att_out_.data() + int64_t{t} * D + h * HS;
-            const char* kc = keys(row, l, h / kv_mul);
-            const char* vc = values(row, l, h / kv_mul);
-            if (kv_f16_) {
-              kernels_->attend_f16(q, reinterpret_cast<const uint16_t*>(kc),
-                                   reinterpret_cast<const uint16_t*>(vc),
-                                   row.pos + 1, HS, inv_sqrt, att, o);
-            } else {
-              kernels_->attend(q, reinterpret_cast<const float*>(kc),
-                               reinterpret_cast<const float*>(vc), row.pos + 1,
-                               HS, inv_sqrt, att, o);
+            if (j + 1 < B * KVH) {
+              prefetch_cache(rows[last_row[(j + 1) / KVH]], l, (j + 1) % KVH);
+            }
+            const int i = j / KVH, kvh = j % KVH;
+            for (int t = first_row[i]; t <= last_row[i]; ++t) {
+              rope_and_store(rows[t], t, l, kvh);
+              for (int h = kvh * kv_mul; h < (kvh + 1) * kv_mul; ++h) {
+                const float* q = q_.data() + int64_t{t} * D + h * HS;
+                float* o = att_out_.data() + int64_t{t} * D + h * HS;
+                const int n = rows[t].pos + 1;
+                if (kv_f16_) {
+                  kernels_->attend_f16(
+                      q,
+                      reinterpret_cast<const uint16_t*>(keys(rows[t], l, kvh)),
+                      reinterpret_cast<const uint16_t*>(
+                          values(rows[t], l, kvh)),
+                      n, HS, inv_sqrt, scores.data(), o);
+                } else {
+                  kernels_->attend(
+                      q, reinterpret_cast<const float*>(keys(rows[t], l, kvh)),
+                      reinterpret_cast<const float*>(values(rows[t], l, kvh)),
+                      n, HS, inv_sqrt, scores.data(), o);
+                }
+              }
             }
           }
         },
@@ -389,7 +424,6 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   }
 
   // Logits for each sequence's last position only.
-  const int B = static_cast<int>(batch.size());
   for (int i = 0; i < B; ++i) {
     std::memcpy(last_.data() + int64_t{i} * D,
                 x_.data() + int64_t{last_row[i]} * D, sizeof(float) * D);

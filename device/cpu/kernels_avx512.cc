@@ -123,7 +123,9 @@ void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
     // tiles compute instead of in between (110M shape, 16 sequences: 1440
     // -> 1710 tok/s; one sequence: 292 -> 354 tok/s, beyond what the
     // hardware prefetchers alone sustained). Into L1 it gained half as much.
-    const int8_t* next = blk + kMaxRB < block1
+    // Past block1 too: the thread pool hands a thread the chunk after its
+    // last one unless another thread stole it.
+    const int8_t* next = blk + kMaxRB < w.blocks()
                              ? w.q + size_t(blk + kMaxRB) * w.cols * kRowBlock
                              : nullptr;
     for (int b = 0; b < batch; b += kMaxNT) {

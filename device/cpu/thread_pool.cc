@@ -5,9 +5,17 @@
 #include <algorithm>
 
 namespace joule::cpu {
+namespace {
+
+uint64_t Pack(uint32_t lo, uint32_t hi) { return uint64_t{hi} << 32 | lo; }
+uint32_t Lo(uint64_t r) { return static_cast<uint32_t>(r); }
+uint32_t Hi(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  shares_ = std::make_unique<Share[]>(threads);
   for (int i = 1; i < threads; ++i)
     workers_.emplace_back([this, i] { Work(i); });
 }
@@ -38,34 +46,69 @@ void ThreadPool::Work(int index) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    if (index < parts_) {
-      const int begin = static_cast<int>(int64_t{n_} * index / parts_);
-      const int end = static_cast<int>(int64_t{n_} * (index + 1) / parts_);
-      if (begin < end) (*job_)(begin, end);
-    }
+    if (index < parts_) Run(index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
+bool ThreadPool::TakeFront(int owner, int* begin, int* end) {
+  std::atomic<uint64_t>& range = shares_[owner].range;
+  uint64_t r = range.load(std::memory_order_relaxed);
+  do {
+    if (Lo(r) >= Hi(r)) return false;
+    *begin = static_cast<int>(Lo(r));
+    *end = static_cast<int>(std::min<uint64_t>(Hi(r), Lo(r) + grain_));
+  } while (!range.compare_exchange_weak(r, Pack(*end, Hi(r)),
+                                        std::memory_order_relaxed));
+  return true;
+}
+
+bool ThreadPool::TakeBack(int victim, int* begin, int* end) {
+  std::atomic<uint64_t>& range = shares_[victim].range;
+  uint64_t r = range.load(std::memory_order_relaxed);
+  do {
+    if (Lo(r) >= Hi(r)) return false;
+    *end = static_cast<int>(Hi(r));
+    *begin =
+        static_cast<int>(std::max<int64_t>(Lo(r), int64_t{Hi(r)} - grain_));
+  } while (!range.compare_exchange_weak(r, Pack(Lo(r), *begin),
+                                        std::memory_order_relaxed));
+  return true;
+}
+
+void ThreadPool::Run(int index) {
+  int begin, end;
+  while (TakeFront(index, &begin, &end)) (*job_)(begin, end);
+  for (int k = 1; k < parts_; ++k) {
+    const int victim = (index + k) % parts_;
+    while (TakeBack(victim, &begin, &end)) (*job_)(begin, end);
+  }
+}
+
 void ThreadPool::ParallelFor(int n, const std::function<void(int, int)>& fn,
-                             int min_per_thread) {
-  const int parts =
-      std::min(size(), std::max(1, n / std::max(1, min_per_thread)));
+                             int grain) {
+  grain = std::max(1, grain);
+  const int parts = std::min(size(), std::max(1, n / grain));
   if (parts <= 1 || workers_.empty()) {
     if (n > 0) fn(0, n);
     return;
   }
   job_ = &fn;
-  n_ = n;
+  grain_ = grain;
   parts_ = parts;
+  for (int i = 0; i < parts; ++i) {
+    shares_[i].range.store(
+        Pack(static_cast<uint32_t>(int64_t{n} * i / parts),
+             static_cast<uint32_t>(int64_t{n} * (i + 1) / parts)),
+        std::memory_order_relaxed);
+  }
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_release);
   {
     std::lock_guard<std::mutex> l(mu_);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   wake_.notify_all();
-  const int end = static_cast<int>(int64_t{n} / parts);
-  if (end > 0) fn(0, end);
+  Run(0);
   while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
 }
 
