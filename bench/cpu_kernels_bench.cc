@@ -1,6 +1,6 @@
 // The CPU engine's inner kernels on one thread, per ISA this CPU has:
-// the int8 matmul (GMAC/s, weights resident in L2 so the kernel and not
-// memory bandwidth is measured) and one head's attention (millions of
+// the int8 and fp32 matmuls (GMAC/s, weights resident in L2 so the kernel
+// and not memory bandwidth is measured) and one head's attention (millions of
 // cached positions per second, the 110M shape's head size).
 //   bazel run -c opt //bench:cpu_kernels_bench
 #include <random>
@@ -49,6 +49,25 @@ void BM_Q8Gemm(benchmark::State& state, const Kernels* k) {
                          benchmark::Counter::kIsRate);
 }
 
+// fp32 weights of 256 x 768 (768 KB, resident in L2).
+void BM_F32Gemm(benchmark::State& state, const Kernels* k) {
+  const int rows = 256, cols = 768, batch = state.range(0);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> f(-1, 1);
+  std::vector<float> w(rows * cols), x(batch * cols), out(batch * rows);
+  for (auto& v : w) v = f(rng);
+  for (auto& v : x) v = f(rng);
+  const joule::cpu::PackedF32 p(w.data(), rows, cols, k->f32_row_block);
+  for (auto _ : state) {
+    k->f32_gemm(p.weights(), x.data(), batch, out.data(), rows, 0,
+                p.weights().blocks());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFMA/s"] =
+      benchmark::Counter(1e-9 * rows * cols * batch * state.iterations(),
+                         benchmark::Counter::kIsRate);
+}
+
 void BM_Attend(benchmark::State& state, const Kernels* k) {
   const int n = state.range(0), hs = 64;
   const int cap = (n + 15) / 16 * 16;
@@ -75,6 +94,12 @@ const bool registered = [] {
         ->Arg(1)
         ->Arg(4)
         ->Arg(6)
+        ->Arg(16)
+        ->Arg(32);
+    benchmark::RegisterBenchmark(("F32Gemm/" + k->isa).c_str(), BM_F32Gemm, k)
+        ->ArgName("batch")
+        ->Arg(1)
+        ->Arg(4)
         ->Arg(16)
         ->Arg(32);
     benchmark::RegisterBenchmark(("Attend/" + k->isa).c_str(), BM_Attend, k)

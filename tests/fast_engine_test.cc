@@ -63,7 +63,8 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
     const cpu::PackedQ8 plain(w.data(), ws.data(), rows, cols, gs, 1, false);
     cpu::GenericKernels().q8_gemm(plain.weights(), x.data(), xs.data(), batch,
                                   want.data(), rows, 0, rows);
-    cpu::GenericKernels().f32_gemm(wf.data(), cols, xf.data(), batch,
+    const cpu::PackedF32 plain_f(wf.data(), rows, cols, 1);
+    cpu::GenericKernels().f32_gemm(plain_f.weights(), xf.data(), batch,
                                    want_f.data(), rows, 0, rows);
     for (const std::string& isa : Isas()) {
       const cpu::Kernels& k = cpu::SelectKernels(isa);
@@ -72,7 +73,7 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
       // Rows padded to whole blocks must never be stored: the canary -1
       // past `rows` in a wider output must survive.
       const int stride = rows + 5;
-      std::vector<float> got(batch * stride, -1), got_f(batch * rows, -1);
+      std::vector<float> got(batch * stride, -1), got_f(batch * stride, -1);
       quantize(k);
       const cpu::PackedQ8 packed(w.data(), ws.data(), rows, cols, gs,
                                  k.row_block, k.unsigned_activations);
@@ -92,10 +93,21 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
         for (int r = rows; r < stride; ++r)
           ASSERT_EQ(got[b * stride + r], -1) << isa << " wrote padding row";
       }
-      k.f32_gemm(wf.data(), cols, xf.data(), batch, got_f.data(), rows, 0,
-                 rows);
-      for (int i = 0; i < batch * rows; ++i)
-        ASSERT_NEAR(got_f[i], want_f[i], 1e-4) << isa << " " << i;
+      // fp32 in the ISA's packed layout, split and canaried the same way.
+      const cpu::PackedF32 packed_f(wf.data(), rows, cols, k.f32_row_block);
+      const cpu::F32Weights& pf = packed_f.weights();
+      const int cut_f = pf.blocks() / 2 + (pf.blocks() > 2 ? 1 : 0);
+      k.f32_gemm(pf, xf.data(), batch, got_f.data(), stride, 0, cut_f);
+      k.f32_gemm(pf, xf.data(), batch, got_f.data(), stride, cut_f,
+                 pf.blocks());
+      for (int b = 0; b < batch; ++b) {
+        for (int r = 0; r < rows; ++r) {
+          ASSERT_NEAR(got_f[b * stride + r], want_f[b * rows + r], 1e-4)
+              << isa << " fp32 cols " << cols << " b " << b << " r " << r;
+        }
+        for (int r = rows; r < stride; ++r)
+          ASSERT_EQ(got_f[b * stride + r], -1) << isa << " wrote padding row";
+      }
       EXPECT_NEAR(k.dot(wf.data(), xf.data(), 77),
                   cpu::GenericKernels().dot(wf.data(), xf.data(), 77), 1e-4);
       std::vector<float> h(101), g(101), h_ref;

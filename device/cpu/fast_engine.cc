@@ -70,9 +70,9 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
                     ? kernels_
                     : &cpu::GenericKernels();
   packed_.clear();
+  packed_f32_.clear();
   auto view = [&](const model::Matrix& m) {
     Matrix v;
-    v.f = m.f32;
     v.rows = m.rows;
     v.cols = m.cols;
     if (m.quantized()) {
@@ -80,6 +80,10 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
           m.q, m.scales, m.rows, m.cols, gs_, q8_kernels_->row_block,
           q8_kernels_->unsigned_activations));
       v.q8 = &packed_.back()->weights();
+    } else {
+      packed_f32_.push_back(std::make_unique<cpu::PackedF32>(
+          m.f32, m.rows, m.cols, kernels_->f32_row_block));
+      v.f32 = &packed_f32_.back()->weights();
     }
     return v;
   };
@@ -151,7 +155,7 @@ void FastEngine::Gemm(
   // One parallel loop over all the matrices' rows, in units of the int8
   // layout's row blocks.
   auto units = [&](const Matrix& m) {
-    return quantized_ ? m.q8->blocks() : m.rows;
+    return quantized_ ? m.q8->blocks() : m.f32->blocks();
   };
   int total = 0;
   for (const auto& m : mats) total += units(*m.first);
@@ -167,15 +171,16 @@ void FastEngine::Gemm(
               q8_kernels_->q8_gemm(*m->q8, xq_.data(), xs_.data(), n, out,
                                    m->rows, lo - base, hi - base);
             } else {
-              kernels_->f32_gemm(m->f, cols, in, n, out, m->rows, lo - base,
+              kernels_->f32_gemm(*m->f32, in, n, out, m->rows, lo - base,
                                  hi - base);
             }
           }
           base += n_units;
         }
       },
-      // A pair of 16-row blocks is the int8 kernels' widest tile.
-      quantized_ ? std::max(2, 32 / q8_kernels_->row_block) : 16);
+      // A pair of 16-row blocks is the packed kernels' widest tile.
+      std::max(2, 32 / (quantized_ ? q8_kernels_->row_block
+                                   : kernels_->f32_row_block)));
 }
 
 absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,

@@ -49,8 +49,8 @@ class FastEngine : public Device {
  private:
   struct Sequence;
   struct Matrix {
-    const cpu::Q8Weights* q8 = nullptr;  // In q8_kernels_' layout.
-    const float* f = nullptr;
+    const cpu::Q8Weights* q8 = nullptr;    // In q8_kernels_' layout.
+    const cpu::F32Weights* f32 = nullptr;  // In kernels_' layout.
     int rows = 0, cols = 0;
   };
   struct Layer {
@@ -96,6 +96,7 @@ class FastEngine : public Device {
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, xb2_, hb_, hb2_, last_;
   std::vector<int8_t> xq_;
   std::vector<std::unique_ptr<cpu::PackedQ8>> packed_;
+  std::vector<std::unique_ptr<cpu::PackedF32>> packed_f32_;
   // RoPE rotation per position and pair, computed once with the reference's
   // formula (bit-identical values, no powf/cosf/sinf per token).
   std::vector<float> rope_cos_, rope_sin_;

@@ -28,6 +28,17 @@ struct Q8Weights {
   int blocks() const { return (rows + row_block - 1) / row_block; }
 };
 
+// fp32 weights in the layout one kernel reads (packed_weights.h makes it):
+// rows in blocks of `row_block`, and inside a block column by column, the
+// block's rows side by side ([block][col][row_block]). One vector load then
+// holds a column of row_block rows and one broadcast activation meets them
+// all: no horizontal sums. row_block 1 is row-major, the checkpoint's own.
+struct F32Weights {
+  const float* w = nullptr;
+  int rows = 0, cols = 0, row_block = 1;
+  int blocks() const { return (rows + row_block - 1) / row_block; }
+};
+
 // The fast engine's hot loops, one implementation per instruction set,
 // chosen at run time (the same binary runs with AVX-512 VNNI, AVX2 or
 // neither).
@@ -38,6 +49,8 @@ struct Kernels {
   bool unsigned_activations = false;
   // The Q8Weights layout q8_gemm reads; it needs gs % 4 == 0 when > 1.
   int row_block = 1;
+  // The F32Weights layout f32_gemm reads.
+  int f32_row_block = 1;
   void (*quantize)(const float* x, int n, int gs, int8_t* q, float* scale);
   // out[b * out_stride + r] = sum over groups g of row r:
   //   (int32 dot of w[r, g] and x[b, g]) * w_scale[r, g] * x_scale[b, g]
@@ -46,9 +59,10 @@ struct Kernels {
   void (*q8_gemm)(const Q8Weights& w, const int8_t* x, const float* x_scale,
                   int batch, float* out, int out_stride, int block0,
                   int block1);
-  // out[b * out_stride + r] = dot(w[r], x[b]) in fp32.
-  void (*f32_gemm)(const float* w, int cols, const float* x, int batch,
-                   float* out, int out_stride, int r0, int r1);
+  // out[b * out_stride + r] = dot(w[r], x[b]) in fp32, for the rows of
+  // blocks [block0, block1) and b in [0, batch); x is [batch x cols].
+  void (*f32_gemm)(const F32Weights& w, const float* x, int batch, float* out,
+                   int out_stride, int block0, int block1);
   float (*dot)(const float* a, const float* b, int n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int n);

@@ -107,8 +107,11 @@ void F32Rows(const float* w, int cols, const float* x, float* out,
   }
 }
 
-void F32Gemm(const float* w, int cols, const float* x, int batch, float* out,
+// Row-major weights (row_block 1).
+void F32Gemm(const F32Weights& fw, const float* x, int batch, float* out,
              int out_stride, int r0, int r1) {
+  const float* w = fw.w;
+  const int cols = fw.cols;
   int b = 0;
   for (; b + 4 <= batch; b += 4) {
     F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
@@ -265,10 +268,19 @@ void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{
-      "avx2",   false,  1,     &Quantize,      &Q8Gemm,
-      &F32Gemm, &Dot,   &Axpy, &Attend<float>, &Attend<uint16_t>,
-      &ToF16,   &SwiGlu};
+  static const Kernels k{"avx2",
+                         false,
+                         1,
+                         1,
+                         &Quantize,
+                         &Q8Gemm,
+                         &F32Gemm,
+                         &Dot,
+                         &Axpy,
+                         &Attend<float>,
+                         &Attend<uint16_t>,
+                         &ToF16,
+                         &SwiGlu};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                  __builtin_cpu_supports("f16c")

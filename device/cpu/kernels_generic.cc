@@ -29,13 +29,17 @@ void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
   }
 }
 
-void F32Gemm(const float* w, int cols, const float* x, int batch, float* out,
-             int out_stride, int r0, int r1) {
-  for (int r = r0; r < r1; ++r) {
+// Any row_block: row r, column k is at [r / RB][k][r % RB].
+void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
+             int out_stride, int block0, int block1) {
+  const int RB = w.row_block, cols = w.cols;
+  const int r1 = std::min(w.rows, block1 * RB);
+  for (int r = block0 * RB; r < r1; ++r) {
+    const float* wr = w.w + int64_t{r / RB} * cols * RB + r % RB;
     for (int b = 0; b < batch; ++b) {
       float acc = 0.0f;
       for (int k = 0; k < cols; ++k)
-        acc += w[int64_t{r} * cols + k] * x[int64_t{b} * cols + k];
+        acc += wr[int64_t{k} * RB] * x[int64_t{b} * cols + k];
       out[int64_t{b} * out_stride + r] = acc;
     }
   }
@@ -143,9 +147,9 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 
 const Kernels& GenericKernels() {
   static const Kernels k{
-      "generic", false,  1,     &QuantizeGroups, &Q8Gemm,
-      &F32Gemm,  &Dot,   &Axpy, &Attend<float>,  &Attend<uint16_t>,
-      &ToF16,    &SwiGlu};
+      "generic",         false,    1,      1,     &QuantizeGroups,
+      &Q8Gemm,           &F32Gemm, &Dot,   &Axpy, &Attend<float>,
+      &Attend<uint16_t>, &ToF16,   &SwiGlu};
   return k;
 }
 

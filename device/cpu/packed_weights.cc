@@ -83,4 +83,25 @@ PackedQ8::PackedQ8(const int8_t* q, const float* scale, int rows, int cols,
   w_.bias = pb;
 }
 
+PackedF32::PackedF32(const float* w, int rows, int cols, int row_block) {
+  w_.rows = rows;
+  w_.cols = cols;
+  w_.row_block = row_block;
+  if (row_block == 1) {
+    w_.w = w;
+    return;
+  }
+  const size_t block_floats = size_t(cols) * row_block;
+  const size_t floats = block_floats * w_.blocks();
+  buf_ = WeightBuffer(sizeof(float) * floats);
+  auto* p = static_cast<float*>(buf_.data());
+  std::memset(p, 0, sizeof(float) * floats);
+  for (int r = 0; r < rows; ++r) {
+    float* dst = p + (r / row_block) * block_floats + r % row_block;
+    const float* src = w + int64_t{r} * cols;
+    for (int c = 0; c < cols; ++c) dst[size_t(c) * row_block] = src[c];
+  }
+  w_.w = p;
+}
+
 }  // namespace joule::cpu

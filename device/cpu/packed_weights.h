@@ -46,6 +46,22 @@ class PackedQ8 {
   WeightBuffer q_, scale_, bias_;
 };
 
+// An fp32 matrix in a kernel's layout (F32Weights): row-major (row_block
+// 1) points at the checkpoint's own floats, any other layout is a copy
+// owned here, its last block padded with zero rows.
+class PackedF32 {
+ public:
+  PackedF32(const float* w, int rows, int cols, int row_block);
+  PackedF32(const PackedF32&) = delete;
+  PackedF32& operator=(const PackedF32&) = delete;
+
+  const F32Weights& weights() const { return w_; }
+
+ private:
+  F32Weights w_;
+  WeightBuffer buf_;
+};
+
 }  // namespace joule::cpu
 
 #endif  // JOULE_DEVICE_CPU_PACKED_WEIGHTS_H_
