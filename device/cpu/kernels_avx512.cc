@@ -177,7 +177,7 @@ __attribute__((optimize("no-tree-vectorize"))) void Quantize(const float* x,
 // RB x NT FMAs into accumulators that stay in registers: no horizontal
 // sums, and from 2 x 2 up the loads no longer bound the FMAs (the
 // row-major kernel this replaced did 9 loads and 8 FMAs per column and 8
-// horizontal sums per row: 16 sequences, 317 -> ... tok/s on stories110M).
+// horizontal sums per row: stories110M, 16 sequences, 280 -> 716 tok/s).
 template <int RB, int NT>
 struct F32Tile {
   static void Run(const F32Weights& w, int blk, const float* x, float* out,

@@ -13,8 +13,9 @@
 namespace joule::cpu {
 
 // Splits a loop across the cores, the caller's thread included. A decode
-// step makes ~100 of these calls, so workers spin briefly between jobs
-// before sleeping: waking a sleeping thread costs more than a small matvec.
+// step makes ~100 of these calls, so workers spin between jobs (and between
+// steps, up to 1 ms) before sleeping: waking a sleeping thread costs more
+// than a small matvec.
 //
 // Each thread owns a contiguous share of the loop and walks it front to
 // back, so a kernel that prefetches the rows after its own keeps streaming;
