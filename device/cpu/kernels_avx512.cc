@@ -17,6 +17,12 @@ namespace {
 
 constexpr int kRowBlock = 16;  // Rows per packed block: one zmm of int32.
 
+// Lanes of the 16-row block starting at `row` that hold real rows: the
+// last block is padded, and padding is never stored.
+inline __mmask16 LiveRows(int rows, int row) {
+  return rows - row >= kRowBlock ? 0xFFFF : (1u << (rows - row)) - 1;
+}
+
 // acc += 4-byte dot products of u8 x and s8 w, lane by lane. Inline asm
 // rather than _mm512_dpbusd_epi32: with the builtin GCC 12 copies every
 // accumulator to a new register and back on each step of a tile (24 moves
@@ -87,11 +93,9 @@ void Q8Tile<RB, NT>::Run(const Q8Weights& w, int blk, const uint8_t* x,
   }
   for (int j = 0; j < RB; ++j) {
     const int row = (blk + j) * kRowBlock;
-    const __mmask16 valid =
-        w.rows - row >= kRowBlock ? 0xFFFF : (1u << (w.rows - row)) - 1;
     for (int t = 0; t < NT; ++t)
-      _mm512_mask_storeu_ps(out + size_t(t) * out_stride + row, valid,
-                            _mm512_load_ps(acc[j][t]));
+      _mm512_mask_storeu_ps(out + size_t(t) * out_stride + row,
+                            LiveRows(w.rows, row), _mm512_load_ps(acc[j][t]));
   }
 }
 
@@ -113,33 +117,41 @@ constexpr auto TileTable(std::integer_sequence<int, RB...>) {
 constexpr auto kQ8Tiles =
     TileTable<Q8Tile>(std::make_integer_sequence<int, kMaxRB>());
 
+// The walk both GEMMs take over blocks [block0, block1) of a matrix of
+// `blocks`: a pair of blocks is finished for the whole batch, tile by tile
+// of up to kMaxNT sequences, before the next, so its weights (2 x 16 rows)
+// stay in L1/L2 while every tile uses them and come from memory once per
+// step. tile(blk, rb, b, nt, next) runs rb blocks from blk on sequences
+// [b, b + nt); the first tile of a pair gets the next pair's first block
+// (else -1) and pulls it into L2, line for line as it reads its own, so
+// memory streams while tiles compute instead of in between (int8, 110M
+// shape, 16 sequences: 1440 -> 1710 tok/s; one sequence: 292 -> 354 tok/s,
+// beyond what the hardware prefetchers alone sustained; into L1 it gained
+// half as much). Past block1 too: the thread pool hands a thread the chunk
+// after its last one unless another thread stole it.
+template <typename Tile>
+inline void ForEachTile(int blocks, int block0, int block1, int batch,
+                        Tile tile) {
+  for (int blk = block0; blk < block1; blk += kMaxRB) {
+    const int rb = std::min(kMaxRB, block1 - blk);
+    const int next = blk + kMaxRB < blocks ? blk + kMaxRB : -1;
+    for (int b = 0; b < batch; b += kMaxNT)
+      tile(blk, rb, b, std::min(kMaxNT, batch - b), b == 0 ? next : -1);
+  }
+}
+
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int block0, int block1) {
   const int groups = w.cols / w.gs;
   const auto* ux = reinterpret_cast<const uint8_t*>(x);
-  // A pair of blocks is finished for the whole batch before the next, so
-  // its weights (at most 2 x 16 rows x cols bytes) stay in L1/L2 while
-  // every tile of sequences uses them: weights come from memory once per
-  // step.
-  for (int blk = block0; blk < block1; blk += kMaxRB) {
-    const int rb = std::min(kMaxRB, block1 - blk);
-    // The first tile of sequences also pulls the next pair of blocks into
-    // L2, line for line as it reads its own: memory then streams while the
-    // tiles compute instead of in between (110M shape, 16 sequences: 1440
-    // -> 1710 tok/s; one sequence: 292 -> 354 tok/s, beyond what the
-    // hardware prefetchers alone sustained). Into L1 it gained half as much.
-    // Past block1 too: the thread pool hands a thread the chunk after its
-    // last one unless another thread stole it.
-    const int8_t* next = blk + kMaxRB < w.blocks()
-                             ? w.q + size_t(blk + kMaxRB) * w.cols * kRowBlock
-                             : nullptr;
-    for (int b = 0; b < batch; b += kMaxNT) {
-      const int nt = std::min(kMaxNT, batch - b);
-      kQ8Tiles[rb - 1][nt - 1](
-          w, blk, ux + size_t(b) * w.cols, xs + size_t(b) * groups,
-          out + size_t(b) * out_stride, out_stride, b == 0 ? next : nullptr);
-    }
-  }
+  ForEachTile(
+      w.blocks(), block0, block1, batch,
+      [&](int blk, int rb, int b, int nt, int next) {
+        kQ8Tiles[rb - 1][nt - 1](
+            w, blk, ux + size_t(b) * w.cols, xs + size_t(b) * groups,
+            out + size_t(b) * out_stride, out_stride,
+            next < 0 ? nullptr : w.q + size_t(next) * w.cols * kRowBlock);
+      });
 }
 
 // Activations to x + 128 (uint8) with per-group scales.
@@ -203,33 +215,25 @@ struct F32Tile {
     }
     for (int j = 0; j < RB; ++j) {
       const int row = (blk + j) * kRowBlock;
-      const __mmask16 valid =
-          w.rows - row >= kRowBlock ? 0xFFFF : (1u << (w.rows - row)) - 1;
       for (int t = 0; t < NT; ++t)
-        _mm512_mask_storeu_ps(out + size_t(t) * out_stride + row, valid,
-                              acc[j][t]);
+        _mm512_mask_storeu_ps(out + size_t(t) * out_stride + row,
+                              LiveRows(w.rows, row), acc[j][t]);
     }
   }
 };
 constexpr auto kF32Tiles =
     TileTable<F32Tile>(std::make_integer_sequence<int, kMaxRB>());
 
-// As Q8Gemm: block pairs finished for the whole batch, the next pair
-// streaming into L2 meanwhile.
 void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
              int out_stride, int block0, int block1) {
-  for (int blk = block0; blk < block1; blk += kMaxRB) {
-    const int rb = std::min(kMaxRB, block1 - blk);
-    const float* next = blk + kMaxRB < w.blocks()
-                            ? w.w + size_t(blk + kMaxRB) * w.cols * kRowBlock
-                            : nullptr;
-    for (int b = 0; b < batch; b += kMaxNT) {
-      const int nt = std::min(kMaxNT, batch - b);
-      kF32Tiles[rb - 1][nt - 1](w, blk, x + size_t(b) * w.cols,
-                                out + size_t(b) * out_stride, out_stride,
-                                b == 0 ? next : nullptr);
-    }
-  }
+  ForEachTile(
+      w.blocks(), block0, block1, batch,
+      [&](int blk, int rb, int b, int nt, int next) {
+        kF32Tiles[rb - 1][nt - 1](
+            w, blk, x + size_t(b) * w.cols, out + size_t(b) * out_stride,
+            out_stride,
+            next < 0 ? nullptr : w.w + size_t(next) * w.cols * kRowBlock);
+      });
 }
 
 float Dot(const float* a, const float* b, int n) {
