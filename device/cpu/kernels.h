@@ -64,8 +64,6 @@ struct Kernels {
   void (*f32_gemm)(const F32Weights& w, const float* x, int batch, float* out,
                    int out_stride, int block0, int block1);
   float (*dot)(const float* a, const float* b, int n);
-  // y += a * x
-  void (*axpy)(float a, const float* x, float* y, int n);
   // One query head over `n` cached positions: out = softmax(q . k_t *
   // scale) weighted sum of v_t, from one KV head's cache. Its keys come in
   // tiles of kKeyTile positions, dimension-major ([tile][head_size]

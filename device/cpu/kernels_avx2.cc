@@ -133,16 +133,6 @@ float Dot(const float* a, const float* b, int n) {
   return s;
 }
 
-void Axpy(float a, const float* x, float* y, int n) {
-  const __m256 av = _mm256_set1_ps(a);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i),
-                                            _mm256_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
 void SwiGlu(float* h, const float* g, int n) {
   const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
   int i = 0;
@@ -276,7 +266,6 @@ const Kernels* Avx2Kernels() {
                          &Q8Gemm,
                          &F32Gemm,
                          &Dot,
-                         &Axpy,
                          &Attend<float>,
                          &Attend<uint16_t>,
                          &ToF16,

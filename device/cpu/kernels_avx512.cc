@@ -246,16 +246,6 @@ float Dot(const float* a, const float* b, int n) {
   return s;
 }
 
-void Axpy(float a, const float* x, float* y, int n) {
-  const __m512 av = _mm512_set1_ps(a);
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i),
-                                            _mm512_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
 // 16 cache entries as fp32: plain loads, or fp16 widened on the way in.
 inline __m512 Load16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 Load16(const uint16_t* p) {
@@ -344,19 +334,10 @@ void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni",
-                         true,
-                         kRowBlock,
-                         kRowBlock,
-                         &Quantize,
-                         &Q8Gemm,
-                         &F32Gemm,
-                         &Dot,
-                         &Axpy,
-                         &Attend<float>,
-                         &Attend<uint16_t>,
-                         &ToF16,
-                         Avx2Kernels()->swiglu};
+  static const Kernels k{"avx512vnni",      true,      kRowBlock,
+                         kRowBlock,         &Quantize, &Q8Gemm,
+                         &F32Gemm,          &Dot,      &Attend<float>,
+                         &Attend<uint16_t>, &ToF16,    Avx2Kernels()->swiglu};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") &&
                   __builtin_cpu_supports("avx512bw") &&

@@ -51,10 +51,6 @@ float Dot(const float* a, const float* b, int n) {
   return s;
 }
 
-void Axpy(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 inline float Load(float v) { return v; }
 inline float Load(uint16_t v) { return HalfToFloat(v); }
 
@@ -146,10 +142,18 @@ void QuantizeGroups(const float* x, int n, int gs, int8_t* q, float* scale) {
 }
 
 const Kernels& GenericKernels() {
-  static const Kernels k{
-      "generic",         false,    1,      1,     &QuantizeGroups,
-      &Q8Gemm,           &F32Gemm, &Dot,   &Axpy, &Attend<float>,
-      &Attend<uint16_t>, &ToF16,   &SwiGlu};
+  static const Kernels k{"generic",
+                         false,
+                         1,
+                         1,
+                         &QuantizeGroups,
+                         &Q8Gemm,
+                         &F32Gemm,
+                         &Dot,
+                         &Attend<float>,
+                         &Attend<uint16_t>,
+                         &ToF16,
+                         &SwiGlu};
   return k;
 }
 
