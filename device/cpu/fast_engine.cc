@@ -152,8 +152,8 @@ void FastEngine::Gemm(
         },
         8);
   }
-  // One parallel loop over all the matrices' rows, in units of the int8
-  // layout's row blocks.
+  // One parallel loop over all the matrices' rows, in units of the packed
+  // layouts' row blocks.
   auto units = [&](const Matrix& m) {
     return quantized_ ? m.q8->blocks() : m.f32->blocks();
   };
