@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -173,6 +175,7 @@ bool WriteAll(int fd, const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return false;
     p += k;
     n -= static_cast<size_t>(k);
@@ -184,6 +187,7 @@ bool ReadAll(int fd, void* data, size_t n) {
   char* p = static_cast<char*>(data);
   while (n > 0) {
     const ssize_t k = read(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return false;
     p += k;
     n -= static_cast<size_t>(k);
@@ -269,6 +273,9 @@ class Clients {
     }
     close(to_child[0]);
     close(from_child[1]);
+    // A dead client then shows as a failed write, reported below, not as a
+    // silent SIGPIPE exit.
+    std::signal(SIGPIPE, SIG_IGN);
     to_ = to_child[1];
     from_ = from_child[0];
   }
