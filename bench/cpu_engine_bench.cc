@@ -27,9 +27,10 @@ ABSL_FLAG(std::string, versions, "0,2", "Checkpoint versions.");
 ABSL_FLAG(std::string, batches, "1,4,16,32", "Aggregate decode batch sizes.");
 ABSL_FLAG(int, decode_steps, 64, "Decode steps per measurement.");
 ABSL_FLAG(int, repeats, 3,
-          "Decode and prefill figures are the best of this many runs, as the "
-          "roofline is the best of ten: this machine's bandwidth moves by "
-          "tens of percent from second to second.");
+          "Decode and prefill figures are the best of this many runs, and "
+          "% roof the median run against the bandwidth measured beside it: "
+          "this machine's bandwidth moves by tens of percent from second to "
+          "second.");
 ABSL_FLAG(int, profile_batch, 0,
           "If > 0: only decode this many sequences for --decode_steps, "
           "repeatedly for --profile_seconds (a steady state for perf).");
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
           version == 0 ? 4.0 * c.ParameterCount()
                        : c.ParameterCount() * (1.0 + 4.0 / ckpt->group_size());
       const double kv_bytes = 2.0 * c.n_layers * c.kv_dim() * 4 * (steps / 2.0);
+      const double step_bytes = weight_bytes + kv_bytes;
       joule::device::StepOutput out;
       uint64_t next_seq = 1;
       auto decode = [&](int batch) {
@@ -154,13 +156,12 @@ int main(int argc, char** argv) {
         const double after = MeasureBandwidth(pool, 3);
         bw = std::max({bw, before, after});
         b1 = std::max(b1, tps);
-        shares.push_back(tps * (weight_bytes + kv_bytes) /
-                         (0.5 * (before + after)));
+        shares.push_back(tps * step_bytes / (0.5 * (before + after)));
         before = after;
       }
       std::sort(shares.begin(), shares.end());
       const double share = shares[shares.size() / 2];
-      const double roofline = bw / (weight_bytes + kv_bytes);
+      const double roofline = bw / step_bytes;
       std::vector<double> agg;
       for (int b : batches)
         agg.push_back(b == 1 ? b1 : best([&] { return decode(b); }));
