@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
       const double weight_bytes =
           version == 0 ? 4.0 * c.ParameterCount()
                        : c.ParameterCount() * (1.0 + 4.0 / ckpt->group_size());
-      const double kv_bytes = 2.0 * c.n_layers * c.kv_dim() * 4 * (steps / 2.0);
+      // The cache as the engine stores it (int8 or fp16 entries for int8
+      // models), at the run's mean length.
+      const double kv_bytes = dev.kv_bytes_per_token() * (steps / 2.0);
       const double step_bytes = weight_bytes + kv_bytes;
       joule::device::StepOutput out;
       uint64_t next_seq = 1;

@@ -33,6 +33,7 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
     FastEngine::Options o;
     o.name = "cpu";
     o.threads = options.cpu_threads;
+    o.kv_cache = options.cpu_kv_cache;
     return std::make_unique<FastEngine>(o);
   }
   if (name == "cpu-ref") {

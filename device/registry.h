@@ -23,7 +23,8 @@ struct DeviceOptions {
   std::string fpga_xclbin_dir;
   bool fpga_emulation = false;
   unsigned fpga_device_index = 0;
-  int cpu_threads = 0;  // 0: one per core.
+  int cpu_threads = 0;                // 0: one per core.
+  std::string cpu_kv_cache = "int8";  // int8 models' KV entries: or "fp16".
 };
 
 // Creates a driver from its name on the command line (`--devices`).

@@ -56,6 +56,10 @@ ABSL_FLAG(std::string, fpga_xclbin, "",
           "shape).");
 ABSL_FLAG(int, fpga_device_index, 0, "XRT device index of the board.");
 ABSL_FLAG(int, cpu_threads, 0, "Threads of the cpu device (0: one per core).");
+ABSL_FLAG(std::string, cpu_kv_cache, "int8",
+          "KV cache entries of the cpu device for int8 checkpoints: int8 "
+          "(a scale per position and head; attention reads half the bytes) "
+          "or fp16. fp32 checkpoints always keep fp32 entries.");
 ABSL_FLAG(int, riscv_max_batch, 16,
           "Sequences the RISC-V device holds at once (its KV slots).");
 ABSL_FLAG(int, max_batch_size, 64,
@@ -126,6 +130,7 @@ int main(int argc, char** argv) {
   options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
   options.device_options.fpga_emulation = absl::GetFlag(FLAGS_fpga_emulation);
   options.device_options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
+  options.device_options.cpu_kv_cache = absl::GetFlag(FLAGS_cpu_kv_cache);
   options.device_options.fpga_xclbin = absl::GetFlag(FLAGS_fpga_xclbin);
   options.device_options.fpga_device_index =
       absl::GetFlag(FLAGS_fpga_device_index);

@@ -3,16 +3,19 @@
 #include "device/cpu/fast_engine.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "device/cpu/cache_tiles.h"
 #include "device/cpu/kernels.h"
 #include "device/cpu/packed_weights.h"
 #include "device/cpu/reference_engine.h"
 #include "gtest/gtest.h"
 #include "model/checkpoint.h"
 #include "model/checkpoint_writer.h"
+#include "model/convert.h"
 #include "model/sampler.h"
 #include "model/synthetic.h"
 #include "model/tokenizer.h"
@@ -183,6 +186,40 @@ TEST(KernelsTest, AttentionOverKeyTilesMatchesPlainSoftmax) {
         EXPECT_EQ(out[hs], -7.0f) << isa << " wrote past the head";
         EXPECT_EQ(out16[hs], -7.0f) << isa << " fp16 wrote past the head";
       }
+      // The int8 cache, written position by position by each ISA's
+      // store_i8 over stale tiles (huge scales, extreme entries) that must
+      // not leak in either.
+      using Tile = cpu::CacheTile<int8_t>;
+      const size_t bytes = cap / cpu::kKeyTile * Tile::Bytes(hs);
+      std::vector<int8_t> want_k, want_v;
+      for (const std::string& isa : Isas()) {
+        const cpu::Kernels& kern = cpu::SelectKernels(isa);
+        std::vector<float> stale(bytes / 4, 1e30f);
+        std::vector<int8_t> k8(bytes), v8(bytes);
+        std::memcpy(k8.data(), stale.data(), bytes);
+        std::memcpy(v8.data(), stale.data(), bytes);
+        for (int t = 0; t < n; ++t) {
+          kern.store_i8(k.data() + t * hs, v.data() + t * hs, hs, t, k8.data(),
+                        v8.data());
+        }
+        if (want_k.empty()) {
+          want_k = k8;
+          want_v = v8;
+        }
+        // Every ISA rounds the same way: the same bytes as the first.
+        ASSERT_EQ(k8, want_k) << isa << " hs " << hs << " n " << n;
+        ASSERT_EQ(v8, want_v) << isa << " hs " << hs << " n " << n;
+        if (hs % 4 != 0) continue;  // attend_i8's tiles need 64-byte rows.
+        std::vector<float> scores(cap), out8(hs + 1, -7.0f);
+        kern.attend_i8(q.data(), k8.data(), v8.data(), n, hs, scale,
+                       scores.data(), out8.data());
+        for (int d = 0; d < hs; ++d) {
+          // 1/254 of each position's largest entry, through the softmax.
+          ASSERT_NEAR(out8[d], want[d], 3e-2 * (1 + std::fabs(want[d])))
+              << isa << " int8 hs " << hs << " n " << n << " d " << d;
+        }
+        EXPECT_EQ(out8[hs], -7.0f) << isa << " int8 wrote past the head";
+      }
     }
   }
 }
@@ -251,9 +288,64 @@ TEST(FastEngineTest, GreedyStories260KMatchesLlama2cOnEveryIsa) {
   }
 }
 
+// Greedy tokens of `dev` from BOS, `steps` of them, as one growing context.
+std::vector<int> GreedyTokens(device::Device& dev, int steps) {
+  device::StepOutput out;
+  std::vector<int> tokens = {1};
+  for (int pos = 0; pos < steps; ++pos) {
+    const std::vector<int> one = {tokens.back()};
+    EXPECT_TRUE(dev.Decode({{3, pos, one}}, &out).ok());
+    tokens.push_back(model::Argmax(out.row(0)));
+  }
+  return tokens;
+}
+
+size_t SamePrefix(const std::vector<int>& a, const std::vector<int>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+// The int8 KV cache against the fp16 one on a real trained model (stories260K
+// converted to int8): greedy text from both follows the reference engine
+// (fp32 cache) as far, and a broken cache (a wrong scale, a misplaced
+// entry) loses it within a few tokens.
+TEST(FastEngineTest, Int8CacheFollowsTheReferenceAsFarAsFp16OnStories260K) {
+  auto fp32 = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(fp32.ok());
+  const std::string path = testing::TempDir() + "/s260k_q8_cache.bin";
+  ASSERT_TRUE(model::ConvertCheckpoint(**fp32, path, 2, 0).ok());
+  auto q8 = model::Checkpoint::Open(path);
+  ASSERT_TRUE(q8.ok()) << q8.status();
+  const int kSteps = 255;
+  device::ReferenceEngine ref({});
+  ASSERT_TRUE(ref.LoadModel(**q8).ok());
+  const std::vector<int> want = GreedyTokens(ref, kSteps);
+  for (const std::string& isa : Isas()) {
+    size_t same[2];
+    for (int i = 0; i < 2; ++i) {
+      device::FastEngine::Options o;
+      o.isa = isa;
+      o.kv_cache = i == 0 ? "fp16" : "int8";
+      device::FastEngine dev(o);
+      ASSERT_TRUE(dev.LoadModel(**q8).ok());
+      EXPECT_NE(dev.capabilities().precision.find(o.kv_cache + " KV cache"),
+                std::string::npos)
+          << dev.capabilities().precision;
+      same[i] = SamePrefix(GreedyTokens(dev, kSteps), want);
+    }
+    std::printf(
+        "%s: greedy tokens as the reference: fp16 cache %zu, int8 %zu "
+        "of %d\n",
+        isa.c_str(), same[0], same[1], kSteps + 1);
+    EXPECT_GE(same[1], std::min<size_t>(same[0], 64)) << isa;
+  }
+}
+
 // Logits of the fast engine against the reference on a synthetic shape,
 // decoding `steps` tokens alone and in a batch of 5 different sequences.
-void CompareLogits(const std::string& shape, int version, double tolerance) {
+void CompareLogits(const std::string& shape, int version, double tolerance,
+                   const std::string& kv_cache = "int8") {
   model::Config c = *model::ShapePreset(shape);
   c.seq_len = 64;
   const std::string path =
@@ -270,7 +362,9 @@ void CompareLogits(const std::string& shape, int version, double tolerance) {
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   device::ReferenceEngine ref({});
   ASSERT_TRUE(ref.LoadModel(**ckpt).ok());
-  device::FastEngine fast({});
+  device::FastEngine::Options o;
+  o.kv_cache = kv_cache;
+  device::FastEngine fast(o);
   ASSERT_TRUE(fast.LoadModel(**ckpt).ok());
   device::StepOutput a, b;
   // A 6-token prompt as one prefill chunk, plus 4 other sequences decoding.
@@ -293,16 +387,29 @@ void CompareLogits(const std::string& shape, int version, double tolerance) {
     ASSERT_TRUE(fast.Decode(batch, &b).ok());
   }
   EXPECT_LT(worst, tolerance * scale)
-      << shape << " v" << version << ": max |diff| " << worst
-      << " of max |logit| " << scale;
-  std::printf("%s v%d: logits max |diff| %.2e of max |logit| %.2f (%s)\n",
-              shape.c_str(), version, worst, scale, fast.isa().c_str());
+      << shape << " v" << version << " " << kv_cache << " cache: max |diff| "
+      << worst << " of max |logit| " << scale;
+  std::printf("%s v%d: logits max |diff| %.2e of max |logit| %.2f (%s, %s)\n",
+              shape.c_str(), version, worst, scale, fast.isa().c_str(),
+              fast.capabilities().precision.c_str());
 }
 
 TEST(FastEngineTest, SyntheticShapesWithinTolerance) {
   // fp32: summation order only. int8: activations are quantized too.
   CompareLogits("stories15M", 0, 1e-4);
-  CompareLogits("stories15M", 2, 0.05);
+  CompareLogits("stories15M", 2, 0.05, "fp16");
+  CompareLogits("stories15M", 2, 0.05, "int8");
+}
+
+TEST(FastEngineTest, RejectsAnUnknownKvCacheFormat) {
+  auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(ckpt.ok());
+  device::FastEngine::Options o;
+  o.kv_cache = "fp8";
+  device::FastEngine dev(o);
+  const absl::Status s = dev.LoadModel(**ckpt);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("int8 or fp16"), std::string::npos) << s;
 }
 
 // A step writes each sequence's cache from one job: the same sequence twice

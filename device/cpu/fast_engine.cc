@@ -11,15 +11,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "device/chunk_check.h"
+#include "device/cpu/cache_tiles.h"
 
 namespace joule::device {
 
 // A sequence's KV cache, reserved for the whole context but backed by the
-// OS only as it is written: keys [layer][kv head][tile][head_size]
-// [kKeyTile] (tiles of positions, dimension-major), then values [layer]
-// [kv head][position][head_size]: each head's keys and values contiguous,
-// the layout Kernels::attend reads. Entries are fp16 for int8 models, fp32
-// otherwise.
+// OS only as it is written: keys [layer][kv head], then values [layer][kv
+// head], each head's in tiles of kKeyTile positions (cache_tiles.h), the
+// layout Kernels::attend reads. Entries are int8 (or fp16) for int8 models,
+// fp32 otherwise.
 struct FastEngine::Sequence {
   char* base = nullptr;
   size_t bytes = 0;
@@ -47,13 +47,23 @@ Capabilities FastEngine::capabilities() const {
   c.max_step_tokens = options_.max_step_tokens;
   c.max_context = c_.seq_len;
   c.kv_capacity_tokens = kv_capacity_;
-  c.precision = quantized_
-                    ? "int8 weights and activations (Q8_0), fp16 KV cache"
-                    : "fp32";
+  c.precision = !quantized_ ? "fp32"
+                : kv_format_ == KvFormat::kI8
+                    ? "int8 weights and activations (Q8_0), int8 KV cache"
+                    : "int8 weights and activations (Q8_0), fp16 KV cache";
   return c;
 }
 
+int64_t FastEngine::kv_bytes_per_token() const {
+  return 2 * int64_t{c_.n_layers} * c_.n_kv_heads * kv_tile_bytes_ /
+         cpu::kKeyTile;
+}
+
 absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
+  if (options_.kv_cache != "int8" && options_.kv_cache != "fp16") {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unknown KV cache format '%s'; use int8 or fp16", options_.kv_cache));
+  }
   ckpt_ = &ckpt;
   c_ = ckpt.config();
   quantized_ = ckpt.format() == model::WeightFormat::kQ8_0;
@@ -98,15 +108,24 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   embedding_f_ = ckpt.token_embedding().f32;
   classifier_ = view(ckpt.classifier());
   rms_final_ = ckpt.rms_final();
-  // int8 models keep their KV cache in fp16: their activations carry 8
-  // bits, and attention then reads half the bytes.
-  kv_f16_ = quantized_;
-  const int64_t per_token = int64_t{2} * c_.n_layers * c_.kv_dim() * kv_bytes();
-  kv_capacity_ =
-      options_.kv_capacity_tokens > 0
-          ? options_.kv_capacity_tokens
-          : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) / per_token);
   const int HS = c_.head_size();
+  // int8 models' activations carry 8 bits, so their cache needs no more:
+  // int8 entries with a scale per position and head, as the activations'
+  // per-group scales. Attention reads the whole cache every step, so this
+  // halves its bytes against fp16 (a quarter of fp32).
+  kv_format_ =
+      !quantized_ ? KvFormat::kF32
+      : options_.kv_cache == "int8" && HS % 4 == 0 && HS <= cpu::kMaxI8HeadSize
+          ? KvFormat::kI8
+          : KvFormat::kF16;
+  kv_tile_bytes_ =
+      kv_format_ == KvFormat::kI8    ? cpu::CacheTile<int8_t>::Bytes(HS)
+      : kv_format_ == KvFormat::kF16 ? cpu::CacheTile<uint16_t>::Bytes(HS)
+                                     : cpu::CacheTile<float>::Bytes(HS);
+  kv_capacity_ = options_.kv_capacity_tokens > 0
+                     ? options_.kv_capacity_tokens
+                     : std::max<int64_t>(c_.seq_len, (int64_t{2} << 30) /
+                                                         kv_bytes_per_token());
   rope_cos_.assign(size_t(c_.seq_len) * HS / 2, 0);
   rope_sin_.assign(rope_cos_.size(), 0);
   for (int pos = 0; pos < c_.seq_len; ++pos) {
@@ -206,6 +225,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   // Cache positions per layer: the context rounded up to whole key tiles.
   const int64_t cache_len =
       (c_.seq_len + cpu::kKeyTile - 1) / cpu::kKeyTile * cpu::kKeyTile;
+  const int64_t kv_head_bytes = cache_len / cpu::kKeyTile * kv_tile_bytes_;
   // Rows of this step: (sequence, position, token).
   struct Row {
     Sequence* seq;
@@ -246,7 +266,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     }
     if (slot == nullptr) {
       slot = std::make_unique<Sequence>();
-      slot->bytes = kv_bytes() * 2 * size_t(c_.n_layers) * cache_len * KV;
+      slot->bytes = size_t(kv_head_bytes) * 2 * c_.n_layers * c_.n_kv_heads;
       void* p = mmap(nullptr, slot->bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED) {
@@ -276,17 +296,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   for (int i = 0; i < B; ++i) {
     first_row[i] = last_row[i] + 1 - static_cast<int>(batch[i].tokens.size());
   }
-  // One KV head's keys (position pos, dimension d at [pos / kKeyTile *
-  // HS * kKeyTile + d * kKeyTile + pos % kKeyTile]) and values.
+  // One KV head's keys and values, in tiles (cache_tiles.h).
   const int KVH = c_.n_kv_heads;
-  const int64_t kv_bytes = this->kv_bytes();
   auto keys = [&](const Row& row, int layer, int kvh) {
-    return row.seq->base +
-           (int64_t{layer} * KVH + kvh) * cache_len * HS * kv_bytes;
+    return row.seq->base + (int64_t{layer} * KVH + kvh) * kv_head_bytes;
   };
   auto values = [&](const Row& row, int layer, int kvh) {
-    return row.seq->base + ((int64_t{c_.n_layers} + layer) * KVH + kvh) *
-                               cache_len * HS * kv_bytes;
+    return row.seq->base +
+           ((int64_t{c_.n_layers} + layer) * KVH + kvh) * kv_head_bytes;
   };
   // Rotates one head's pairs of dimensions by the row's position.
   auto rope = [&](float* v, int pos) {
@@ -312,7 +329,10 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
         row.pos % cpu::kKeyTile;
     char* kc = keys(row, layer, kvh);
     char* vc = values(row, layer, kvh);
-    if (kv_f16_) {
+    if (kv_format_ == KvFormat::kI8) {
+      kernels_->store_i8(k, v, HS, row.pos, reinterpret_cast<int8_t*>(kc),
+                         reinterpret_cast<int8_t*>(vc));
+    } else if (kv_format_ == KvFormat::kF16) {
       kernels_->to_f16(k, HS, reinterpret_cast<uint16_t*>(kc) + key_at,
                        cpu::kKeyTile);
       kernels_->to_f16(
@@ -331,17 +351,14 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   // into L1 1980, into L2 2120.
   auto prefetch_cache = [&](const Row& row, int layer, int kvh) {
     constexpr int64_t kMax = 16 << 10;
-    const int64_t n = row.pos + 1;
-    const int64_t key_bytes =
-        std::min(kMax, (n + cpu::kKeyTile - 1) / cpu::kKeyTile * cpu::kKeyTile *
-                           HS * kv_bytes);
-    const int64_t value_bytes = std::min(kMax, n * HS * kv_bytes);
+    const int64_t bytes = std::min(
+        kMax, (row.pos + cpu::kKeyTile) / cpu::kKeyTile * kv_tile_bytes_);
     const char* kc = keys(row, layer, kvh);
     const char* vc = values(row, layer, kvh);
-    for (int64_t b = 0; b < key_bytes; b += 64)
+    for (int64_t b = 0; b < bytes; b += 64) {
       __builtin_prefetch(kc + b, 0, 2);
-    for (int64_t b = 0; b < value_bytes; b += 64)
       __builtin_prefetch(vc + b, 0, 2);
+    }
   };
   auto rmsnorm = [&](float* out_rows, const float* in_rows, const float* w,
                      int n) {
@@ -387,7 +404,12 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
                 const float* q = q_.data() + int64_t{t} * D + h * HS;
                 float* o = att_out_.data() + int64_t{t} * D + h * HS;
                 const int n = rows[t].pos + 1;
-                if (kv_f16_) {
+                if (kv_format_ == KvFormat::kI8) {
+                  kernels_->attend_i8(
+                      q, reinterpret_cast<const int8_t*>(keys(rows[t], l, kvh)),
+                      reinterpret_cast<const int8_t*>(values(rows[t], l, kvh)),
+                      n, HS, inv_sqrt, scores.data(), o);
+                } else if (kv_format_ == KvFormat::kF16) {
                   kernels_->attend_f16(
                       q,
                       reinterpret_cast<const uint16_t*>(keys(rows[t], l, kvh)),

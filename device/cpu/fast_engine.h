@@ -30,6 +30,9 @@ class FastEngine : public Device {
     int64_t kv_capacity_tokens = 0;  // 0: 2 GiB worth, at least one context.
     int threads = 0;                 // 0: one per core.
     std::string isa;                 // "" best; "avx2"/"generic" to force.
+    // KV cache entries of int8 models: "int8" (per-position scales, as
+    // their activations) or "fp16". fp32 models keep fp32 entries.
+    std::string kv_cache = "int8";
   };
 
   explicit FastEngine(Options options);
@@ -45,6 +48,9 @@ class FastEngine : public Device {
   int64_t kv_used_tokens() const override;
 
   const std::string& isa() const { return kernels_->isa; }
+  // KV cache bytes one position of one sequence takes (the loaded model's;
+  // keys and values of every layer).
+  int64_t kv_bytes_per_token() const;
 
  private:
   struct Sequence;
@@ -81,8 +87,10 @@ class FastEngine : public Device {
   const float* embedding_f_ = nullptr;
   const float* rms_final_ = nullptr;
   int64_t kv_capacity_ = 0;
-  bool kv_f16_ = false;  // KV cache entries in fp16 (else fp32).
-  int64_t kv_bytes() const { return kv_f16_ ? 2 : 4; }
+  enum class KvFormat { kF32, kF16, kI8 };
+  KvFormat kv_format_ = KvFormat::kF32;
+  // One KV head's keys (or values) for cpu::kKeyTile positions.
+  int64_t kv_tile_bytes_ = 0;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_

@@ -8,6 +8,8 @@ namespace joule::cpu {
 
 // Positions per key-cache tile (see Kernels::attend).
 constexpr int kKeyTile = 16;
+// The widest head Kernels::store_i8 takes.
+constexpr int kMaxI8HeadSize = 256;
 
 // Q8_0 weights in the layout one kernel reads (packed_weights.h makes
 // it): rows in blocks of `row_block`; inside a block, group by group and 4
@@ -78,6 +80,21 @@ struct Kernels {
   void (*attend_f16)(const float* q, const uint16_t* keys,
                      const uint16_t* values, int n, int head_size, float scale,
                      float* scores, float* out);
+  // The same over an int8 cache, which quarters the bytes of fp32: each
+  // head's keys and values in tiles of kKeyTile positions
+  // (CacheTile<int8_t> in cache_tiles.h); a tile holds kKeyTile fp32 scales
+  // (one per position: max |entry| / 127 over the head), then the int8 entries,
+  // keys dimension-major
+  // ([head_size][kKeyTile]) and values position-major ([kKeyTile]
+  // [head_size]). Needs head_size % 4 == 0 (64-byte aligned tiles).
+  void (*attend_i8)(const float* q, const int8_t* keys, const int8_t* values,
+                    int n, int head_size, float scale, float* scores,
+                    float* out);
+  // Quantizes one position's key and value of one head into that cache
+  // (`keys` and `values` at the head's first tile), rounding to nearest
+  // even as QuantizeGroups does; head_size <= kMaxI8HeadSize.
+  void (*store_i8)(const float* k, const float* v, int head_size, int pos,
+                   int8_t* keys, int8_t* values);
   // out[i * out_stride] = fp16(x[i]), rounding to nearest even.
   void (*to_f16)(const float* x, int n, uint16_t* out, int out_stride);
   // h[i] = silu(h[i]) * g[i], with a polynomial exp (about 2 ulp): for the

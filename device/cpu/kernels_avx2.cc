@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "device/cpu/cache_tiles.h"
 #include "device/cpu/exp_avx2.h"
 #include "device/cpu/kernels.h"
 
@@ -175,22 +176,29 @@ void Quantize(const float* x, int n, int gs, int8_t* q, float* scale) {
   }
 }
 
-// 8 cache entries as fp32: plain loads, or fp16 widened on the way in.
+// 8 cache entries as fp32: plain loads, or fp16 or int8 widened on the way
+// in.
 inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 Load8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+inline __m256 Load8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
 inline float Load1(float v) { return v; }
 inline float Load1(uint16_t v) { return _cvtsh_ss(v); }
+inline float Load1(int8_t v) { return v; }
 
 template <typename T>
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
             float scale, float* scores, float* out) {
   static_assert(kKeyTile == 16, "two ymm of scores per key tile");
-  const size_t tile_stride = size_t(hs) * kKeyTile;
+  using Tile = CacheTile<T>;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
   for (int tl = 0; tl < tiles; ++tl) {
-    const T* kt = keys + tl * tile_stride;
+    const char* tile = Tile::At(keys, hs, tl);
+    const T* kt = Tile::Entries(tile);
     // Two chains per half-tile hide the FMA latency.
     __m256 lo0 = _mm256_setzero_ps(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
     int d = 0;
@@ -206,27 +214,45 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
       lo0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16), lo0);
       hi0 = _mm256_fmadd_ps(q0, Load8(kt + d * 16 + 8), hi0);
     }
-    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 sc_lo = _mm256_set1_ps(scale), sc_hi = sc_lo;
+    if constexpr (Tile::kScaled) {
+      const float* s = reinterpret_cast<const float*>(tile);
+      sc_lo = _mm256_mul_ps(sc_lo, _mm256_loadu_ps(s));
+      sc_hi = _mm256_mul_ps(sc_hi, _mm256_loadu_ps(s + 8));
+    }
     _mm256_storeu_ps(scores + tl * kKeyTile,
-                     _mm256_mul_ps(_mm256_add_ps(lo0, lo1), sc));
+                     _mm256_mul_ps(_mm256_add_ps(lo0, lo1), sc_lo));
     _mm256_storeu_ps(scores + tl * kKeyTile + 8,
-                     _mm256_mul_ps(_mm256_add_ps(hi0, hi1), sc));
+                     _mm256_mul_ps(_mm256_add_ps(hi0, hi1), sc_hi));
   }
   // Only the n live positions: the last tile's tail is stale cache.
   float max = -INFINITY;
   for (int t = 0; t < n; ++t) max = std::max(max, scores[t]);
   const float inv = 1.0f / ExpShiftSum(scores, n, max);
+  // Each position's value scale joins its weight.
+  if constexpr (Tile::kScaled) {
+    for (int t = 0; t < n; ++t)
+      scores[t] *=
+          Tile::Scale(Tile::At(values, hs, t / kKeyTile), t % kKeyTile);
+  }
+  // Value row of position t.
+  auto row = [&](int t) {
+    return Tile::Entries(Tile::At(values, hs, t / kKeyTile)) +
+           int64_t{t % kKeyTile} * hs;
+  };
   const int vec = hs / 8 * 8;
   for (int c = 0; c < vec; c += 32) {
     const int vecs = std::min(4, (vec - c) / 8);
     __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-    const T* v = values + c;
-    for (int t = 0; t < n; ++t, v += hs) {
-      const __m256 p = _mm256_set1_ps(scores[t]);
-      o0 = _mm256_fmadd_ps(p, Load8(v), o0);
-      if (vecs > 1) o1 = _mm256_fmadd_ps(p, Load8(v + 8), o1);
-      if (vecs > 2) o2 = _mm256_fmadd_ps(p, Load8(v + 16), o2);
-      if (vecs > 3) o3 = _mm256_fmadd_ps(p, Load8(v + 24), o3);
+    for (int t0 = 0; t0 < n; t0 += kKeyTile) {
+      const T* v = row(t0) + c;
+      for (int t = t0; t < std::min(n, t0 + kKeyTile); ++t, v += hs) {
+        const __m256 p = _mm256_set1_ps(scores[t]);
+        o0 = _mm256_fmadd_ps(p, Load8(v), o0);
+        if (vecs > 1) o1 = _mm256_fmadd_ps(p, Load8(v + 8), o1);
+        if (vecs > 2) o2 = _mm256_fmadd_ps(p, Load8(v + 16), o2);
+        if (vecs > 3) o3 = _mm256_fmadd_ps(p, Load8(v + 24), o3);
+      }
     }
     const __m256 iv = _mm256_set1_ps(inv);
     _mm256_storeu_ps(out + c, _mm256_mul_ps(o0, iv));
@@ -236,10 +262,22 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
   }
   for (int i = vec; i < hs; ++i) {
     float acc = 0.0f;
-    for (int t = 0; t < n; ++t)
-      acc += scores[t] * Load1(values[int64_t{t} * hs + i]);
+    for (int t = 0; t < n; ++t) acc += scores[t] * Load1(row(t)[i]);
     out[i] = acc * inv;
   }
+}
+
+void StoreI8(const float* k, const float* v, int hs, int pos, int8_t* keys,
+             int8_t* values) {
+  using Tile = CacheTile<int8_t>;
+  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
+  const int slot = pos % kKeyTile;
+  int8_t q[kMaxI8HeadSize];
+  Quantize(k, hs, hs, q, reinterpret_cast<float*>(keys + at) + slot);
+  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
+  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
+  Quantize(v, hs, hs, values + at + Tile::kHeaderBytes + slot * hs,
+           reinterpret_cast<float*>(values + at) + slot);
 }
 
 void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
@@ -268,6 +306,8 @@ const Kernels* Avx2Kernels() {
                          &Dot,
                          &Attend<float>,
                          &Attend<uint16_t>,
+                         &Attend<int8_t>,
+                         &StoreI8,
                          &ToF16,
                          &SwiGlu};
   __builtin_cpu_init();

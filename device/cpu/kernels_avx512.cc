@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "device/cpu/cache_tiles.h"
 #include "device/cpu/exp_avx2.h"
 #include "device/cpu/kernels.h"
 
@@ -246,11 +247,16 @@ float Dot(const float* a, const float* b, int n) {
   return s;
 }
 
-// 16 cache entries as fp32: plain loads, or fp16 widened on the way in.
+// 16 cache entries as fp32: plain loads, or fp16 or int8 widened on the way
+// in.
 inline __m512 Load16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 Load16(const uint16_t* p) {
   return _mm512_cvtph_ps(
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 Load16(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 inline __m512 Load16(const float* p, __mmask16 m) {
   return _mm512_maskz_loadu_ps(m, p);
@@ -258,16 +264,20 @@ inline __m512 Load16(const float* p, __mmask16 m) {
 inline __m512 Load16(const uint16_t* p, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
+inline __m512 Load16(const int8_t* p, __mmask16 m) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
 
 template <typename T>
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
             float scale, float* scores, float* out) {
   static_assert(kKeyTile == 16, "one zmm of scores per key tile");
-  const size_t tile_stride = size_t(hs) * kKeyTile;
+  using Tile = CacheTile<T>;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int tl = 0; tl < tiles; ++tl) {
-    const T* kt = keys + tl * tile_stride;
+    const char* tile = Tile::At(keys, hs, tl);
+    const T* kt = Tile::Entries(tile);
     // Four chains over the dimensions hide the FMA latency.
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int d = 0;
@@ -283,15 +293,31 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
     for (; d < hs; ++d) {
       a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), Load16(kt + d * 16), a0);
     }
+    __m512 sc = _mm512_set1_ps(scale);
+    if constexpr (Tile::kScaled) {
+      sc = _mm512_mul_ps(sc,
+                         _mm512_loadu_ps(reinterpret_cast<const float*>(tile)));
+    }
     const __m512 s = _mm512_mul_ps(
-        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-        _mm512_set1_ps(scale));
+        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), sc);
     _mm512_storeu_ps(scores + tl * kKeyTile, s);
     // Positions past n in the last tile hold stale cache: not in the max.
     const int live = std::min(kKeyTile, n - tl * kKeyTile);
     vmax = _mm512_mask_max_ps(vmax, (1u << live) - 1, vmax, s);
   }
   const float inv = 1.0f / ExpShiftSum(scores, n, _mm512_reduce_max_ps(vmax));
+  // Each position's value scale joins its weight.
+  if constexpr (Tile::kScaled) {
+    for (int tl = 0; tl < tiles; ++tl) {
+      const __mmask16 live = (1u << std::min(kKeyTile, n - tl * kKeyTile)) - 1;
+      float* st = scores + tl * kKeyTile;
+      _mm512_mask_storeu_ps(
+          st, live,
+          _mm512_mul_ps(_mm512_maskz_loadu_ps(live, st),
+                        _mm512_loadu_ps(reinterpret_cast<const float*>(
+                            Tile::At(values, hs, tl)))));
+    }
+  }
   // out = sum of p_t v_t, up to four 16-wide chunks of the head at a time.
   for (int c = 0; c < hs; c += 64) {
     const int width = std::min(64, hs - c);
@@ -302,13 +328,15 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
       m[i] = lanes == 16 ? 0xFFFF : (1u << lanes) - 1;
     }
     __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-    const T* v = values + c;
-    for (int t = 0; t < n; ++t, v += hs) {
-      const __m512 p = _mm512_set1_ps(scores[t]);
-      o0 = _mm512_fmadd_ps(p, Load16(v, m[0]), o0);
-      if (vecs > 1) o1 = _mm512_fmadd_ps(p, Load16(v + 16, m[1]), o1);
-      if (vecs > 2) o2 = _mm512_fmadd_ps(p, Load16(v + 32, m[2]), o2);
-      if (vecs > 3) o3 = _mm512_fmadd_ps(p, Load16(v + 48, m[3]), o3);
+    for (int t0 = 0; t0 < n; t0 += kKeyTile) {
+      const T* v = Tile::Entries(Tile::At(values, hs, t0 / kKeyTile)) + c;
+      for (int t = t0; t < std::min(n, t0 + kKeyTile); ++t, v += hs) {
+        const __m512 p = _mm512_set1_ps(scores[t]);
+        o0 = _mm512_fmadd_ps(p, Load16(v, m[0]), o0);
+        if (vecs > 1) o1 = _mm512_fmadd_ps(p, Load16(v + 16, m[1]), o1);
+        if (vecs > 2) o2 = _mm512_fmadd_ps(p, Load16(v + 32, m[2]), o2);
+        if (vecs > 3) o3 = _mm512_fmadd_ps(p, Load16(v + 48, m[3]), o3);
+      }
     }
     const __m512 iv = _mm512_set1_ps(inv);
     _mm512_mask_storeu_ps(out + c, m[0], _mm512_mul_ps(o0, iv));
@@ -316,6 +344,38 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
     _mm512_mask_storeu_ps(out + c + 32, m[2], _mm512_mul_ps(o2, iv));
     _mm512_mask_storeu_ps(out + c + 48, m[3], _mm512_mul_ps(o3, iv));
   }
+}
+
+// Symmetric int8 of n values with one scale (QuantizeGroups' rounding):
+// returns the scale.
+float QuantizeRow(const float* x, int n, int8_t* q) {
+  __m512 m = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 live = n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1;
+    m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(live, x + i)));
+  }
+  const float s = _mm512_reduce_max_ps(m) / 127.0f;
+  const __m512 inv = _mm512_set1_ps(s == 0.0f ? 0.0f : 1.0f / s);
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 live = n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1;
+    const __m512i v = _mm512_cvtps_epi32(
+        _mm512_mul_ps(_mm512_maskz_loadu_ps(live, x + i), inv));
+    _mm_mask_storeu_epi8(q + i, live, _mm512_cvtepi32_epi8(v));
+  }
+  return s;
+}
+
+void StoreI8(const float* k, const float* v, int hs, int pos, int8_t* keys,
+             int8_t* values) {
+  using Tile = CacheTile<int8_t>;
+  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
+  const int slot = pos % kKeyTile;
+  int8_t q[kMaxI8HeadSize];
+  reinterpret_cast<float*>(keys + at)[slot] = QuantizeRow(k, hs, q);
+  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
+  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
+  reinterpret_cast<float*>(values + at)[slot] =
+      QuantizeRow(v, hs, values + at + Tile::kHeaderBytes + slot * hs);
 }
 
 void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
@@ -334,10 +394,13 @@ void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
 }  // namespace
 
 const Kernels* Avx512VnniKernels() {
-  static const Kernels k{"avx512vnni",      true,      kRowBlock,
-                         kRowBlock,         &Quantize, &Q8Gemm,
-                         &F32Gemm,          &Dot,      &Attend<float>,
-                         &Attend<uint16_t>, &ToF16,    Avx2Kernels()->swiglu};
+  static const Kernels k{"avx512vnni",    true,
+                         kRowBlock,       kRowBlock,
+                         &Quantize,       &Q8Gemm,
+                         &F32Gemm,        &Dot,
+                         &Attend<float>,  &Attend<uint16_t>,
+                         &Attend<int8_t>, &StoreI8,
+                         &ToF16,          Avx2Kernels()->swiglu};
   __builtin_cpu_init();
   const bool ok = __builtin_cpu_supports("avx512f") &&
                   __builtin_cpu_supports("avx512bw") &&

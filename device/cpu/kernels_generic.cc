@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "device/cpu/cache_tiles.h"
 #include "device/cpu/kernels.h"
 
 namespace joule::cpu {
@@ -53,16 +54,19 @@ float Dot(const float* a, const float* b, int n) {
 
 inline float Load(float v) { return v; }
 inline float Load(uint16_t v) { return HalfToFloat(v); }
+inline float Load(int8_t v) { return v; }
 
 template <typename T>
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
             float scale, float* scores, float* out) {
+  using Tile = CacheTile<T>;
   float max = -INFINITY;
   for (int t = 0; t < n; ++t) {
-    const T* kt = keys + int64_t{t / kKeyTile} * hs * kKeyTile + t % kKeyTile;
+    const char* tile = Tile::At(keys, hs, t / kKeyTile);
+    const T* kt = Tile::Entries(tile) + t % kKeyTile;
     float s = 0.0f;
     for (int d = 0; d < hs; ++d) s += q[d] * Load(kt[d * kKeyTile]);
-    scores[t] = s * scale;
+    scores[t] = s * Tile::Scale(tile, t % kKeyTile) * scale;
     max = std::max(max, scores[t]);
   }
   float sum = 0.0f;
@@ -73,10 +77,26 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
   const float inv = 1.0f / sum;
   for (int i = 0; i < hs; ++i) out[i] = 0.0f;
   for (int t = 0; t < n; ++t) {
-    const float p = scores[t] * inv;
-    const T* v = values + int64_t{t} * hs;
+    const char* tile = Tile::At(values, hs, t / kKeyTile);
+    const float p = scores[t] * inv * Tile::Scale(tile, t % kKeyTile);
+    const T* v = Tile::Entries(tile) + int64_t{t % kKeyTile} * hs;
     for (int i = 0; i < hs; ++i) out[i] += p * Load(v[i]);
   }
+}
+
+void StoreI8(const float* k, const float* v, int hs, int pos, int8_t* keys,
+             int8_t* values) {
+  using Tile = CacheTile<int8_t>;
+  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
+  const int slot = pos % kKeyTile;
+  int8_t q[kMaxI8HeadSize];
+  float* key_scales = reinterpret_cast<float*>(keys + at);
+  QuantizeGroups(k, hs, hs, q, &key_scales[slot]);
+  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
+  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
+  float* value_scales = reinterpret_cast<float*>(values + at);
+  QuantizeGroups(v, hs, hs, values + at + Tile::kHeaderBytes + slot * hs,
+                 &value_scales[slot]);
 }
 
 void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
@@ -152,6 +172,8 @@ const Kernels& GenericKernels() {
                          &Dot,
                          &Attend<float>,
                          &Attend<uint16_t>,
+                         &Attend<int8_t>,
+                         &StoreI8,
                          &ToF16,
                          &SwiGlu};
   return k;

@@ -1,0 +1,44 @@
+#ifndef JOULE_DEVICE_CPU_CACHE_TILES_H_
+#define JOULE_DEVICE_CPU_CACHE_TILES_H_
+
+#include <cstdint>
+#include <type_traits>
+
+#include "device/cpu/kernels.h"
+
+namespace joule::cpu {
+
+// One head's KV cache in kKeyTile-position tiles, for each entry type E
+// the kernels read (see Kernels::attend and attend_i8): fp32 and fp16
+// tiles are bare entries, so their values are plain [position][head_size]
+// rows; int8 tiles lead with one fp32 scale per position. Shared by the
+// per-ISA kernels so that they walk the same layout.
+template <typename E>
+struct CacheTile {
+  static constexpr bool kScaled = std::is_same_v<E, int8_t>;
+  static constexpr int kHeaderBytes = kScaled ? 4 * kKeyTile : 0;
+  static constexpr int64_t Bytes(int hs) {
+    return kHeaderBytes + int64_t{hs} * kKeyTile * int64_t{sizeof(E)};
+  }
+  // Tile `i` of the head whose first tile is at `head`.
+  static const char* At(const E* head, int hs, int64_t i) {
+    return reinterpret_cast<const char*>(head) + i * Bytes(hs);
+  }
+  static const E* Entries(const char* tile) {
+    return reinterpret_cast<const E*>(tile + kHeaderBytes);
+  }
+  // The dequantization scale of the tile's position `slot` (1 unscaled).
+  static float Scale(const char* tile, int slot) {
+    if constexpr (kScaled) {
+      return reinterpret_cast<const float*>(tile)[slot];
+    } else {
+      return 1.0f;
+    }
+  }
+};
+
+static_assert(CacheTile<int8_t>::Bytes(64) == 64 * 16 + 64);
+
+}  // namespace joule::cpu
+
+#endif  // JOULE_DEVICE_CPU_CACHE_TILES_H_
