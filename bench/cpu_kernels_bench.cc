@@ -99,13 +99,13 @@ void BM_Attend(benchmark::State& state, const Kernels* k) {
   for (auto _ : state) {
     if (format == 0) {
       k->attend(q.data(), keys.data(), values.data(), n, hs, 0.125f,
-                scores.data(), out.data());
+                scores.data(), out.data(), nullptr, nullptr);
     } else if (format == 1) {
       k->attend_f16(q.data(), keys16.data(), values16.data(), n, hs, 0.125f,
-                    scores.data(), out.data());
+                    scores.data(), out.data(), nullptr, nullptr);
     } else {
       k->attend_i8(q.data(), keys8.data(), values8.data(), n, hs, 0.125f,
-                   scores.data(), out.data());
+                   scores.data(), out.data(), nullptr, nullptr);
     }
     benchmark::DoNotOptimize(out.data());
   }

@@ -172,10 +172,11 @@ TEST(KernelsTest, AttentionOverKeyTilesMatchesPlainSoftmax) {
         const cpu::Kernels& kern = cpu::SelectKernels(isa);
         std::vector<float> scores(cap), out(hs + 1, -7.0f),
             out16(hs + 1, -7.0f);
+        // The "next head" to prefetch: this one (results must not change).
         kern.attend(q.data(), tiles.data(), v.data(), n, hs, scale,
-                    scores.data(), out.data());
+                    scores.data(), out.data(), tiles.data(), v.data());
         kern.attend_f16(q.data(), tiles16.data(), v16.data(), n, hs, scale,
-                        scores.data(), out16.data());
+                        scores.data(), out16.data(), nullptr, nullptr);
         for (int d = 0; d < hs; ++d) {
           ASSERT_NEAR(out[d], want[d], 2e-5 * (1 + std::fabs(want[d])))
               << isa << " hs " << hs << " n " << n << " d " << d;
@@ -212,7 +213,7 @@ TEST(KernelsTest, AttentionOverKeyTilesMatchesPlainSoftmax) {
         if (hs % 4 != 0) continue;  // attend_i8's tiles need 64-byte rows.
         std::vector<float> scores(cap), out8(hs + 1, -7.0f);
         kern.attend_i8(q.data(), k8.data(), v8.data(), n, hs, scale,
-                       scores.data(), out8.data());
+                       scores.data(), out8.data(), k8.data(), v8.data());
         for (int d = 0; d < hs; ++d) {
           // 1/254 of each position's largest entry, through the softmax.
           ASSERT_NEAR(out8[d], want[d], 3e-2 * (1 + std::fabs(want[d])))

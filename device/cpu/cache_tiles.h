@@ -27,6 +27,13 @@ struct CacheTile {
   static const E* Entries(const char* tile) {
     return reinterpret_cast<const E*>(tile + kHeaderBytes);
   }
+  // Starts loading tile `i` of the head at `head` (if any) into L1.
+  static void Prefetch(const E* head, int hs, int64_t i) {
+    if (head == nullptr) return;
+    const char* tile = At(head, hs, i);
+    for (int64_t b = 0; b < Bytes(hs); b += 64)
+      __builtin_prefetch(tile + b, 0, 3);
+  }
   // The dequantization scale of the tile's position `slot` (1 unscaled).
   static float Scale(const char* tile, int slot) {
     if constexpr (kScaled) {

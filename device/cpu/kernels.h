@@ -72,14 +72,20 @@ struct Kernels {
   // [kKeyTile]), so one vector load holds a dimension of 16 keys and the
   // scores need no horizontal sums; its values are [position][head_size].
   // Both are contiguous, so the reads are two plain streams. `scores` has
-  // room for n rounded up to kKeyTile floats.
+  // room for n rounded up to kKeyTile floats. `next_keys` and
+  // `next_values` (or null) are the next head's cache: each tile read pulls
+  // the same tile of it into cache, so memory streams while this one
+  // computes (a burst of prefetches per head stalled on the core's miss
+  // buffers instead).
   void (*attend)(const float* q, const float* keys, const float* values, int n,
-                 int head_size, float scale, float* scores, float* out);
+                 int head_size, float scale, float* scores, float* out,
+                 const float* next_keys, const float* next_values);
   // The same over an fp16 cache (IEEE binary16), which halves the bytes
   // attention reads: for int8 models, whose activations carry 8 bits.
   void (*attend_f16)(const float* q, const uint16_t* keys,
                      const uint16_t* values, int n, int head_size, float scale,
-                     float* scores, float* out);
+                     float* scores, float* out, const uint16_t* next_keys,
+                     const uint16_t* next_values);
   // The same over an int8 cache, which quarters the bytes of fp32: each
   // head's keys and values in tiles of kKeyTile positions
   // (CacheTile<int8_t> in cache_tiles.h); a tile holds kKeyTile fp32 scales
@@ -89,7 +95,8 @@ struct Kernels {
   // [head_size]). Needs head_size % 4 == 0 (64-byte aligned tiles).
   void (*attend_i8)(const float* q, const int8_t* keys, const int8_t* values,
                     int n, int head_size, float scale, float* scores,
-                    float* out);
+                    float* out, const int8_t* next_keys,
+                    const int8_t* next_values);
   // Quantizes one position's key and value of one head into that cache
   // (`keys` and `values` at the head's first tile), rounding to nearest
   // even as QuantizeGroups does; head_size <= kMaxI8HeadSize.

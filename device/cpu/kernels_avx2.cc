@@ -192,13 +192,15 @@ inline float Load1(int8_t v) { return v; }
 
 template <typename T>
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
-            float scale, float* scores, float* out) {
+            float scale, float* scores, float* out, const T* next_keys,
+            const T* next_values) {
   static_assert(kKeyTile == 16, "two ymm of scores per key tile");
   using Tile = CacheTile<T>;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
   for (int tl = 0; tl < tiles; ++tl) {
     const char* tile = Tile::At(keys, hs, tl);
     const T* kt = Tile::Entries(tile);
+    Tile::Prefetch(next_keys, hs, tl);
     // Two chains per half-tile hide the FMA latency.
     __m256 lo0 = _mm256_setzero_ps(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
     int d = 0;
@@ -246,6 +248,7 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
     __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
     for (int t0 = 0; t0 < n; t0 += kKeyTile) {
       const T* v = row(t0) + c;
+      if (c == 0) Tile::Prefetch(next_values, hs, t0 / kKeyTile);
       for (int t = t0; t < std::min(n, t0 + kKeyTile); ++t, v += hs) {
         const __m256 p = _mm256_set1_ps(scores[t]);
         o0 = _mm256_fmadd_ps(p, Load8(v), o0);

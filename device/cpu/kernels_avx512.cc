@@ -270,7 +270,8 @@ inline __m512 Load16(const int8_t* p, __mmask16 m) {
 
 template <typename T>
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
-            float scale, float* scores, float* out) {
+            float scale, float* scores, float* out, const T* next_keys,
+            const T* next_values) {
   static_assert(kKeyTile == 16, "one zmm of scores per key tile");
   using Tile = CacheTile<T>;
   const int tiles = (n + kKeyTile - 1) / kKeyTile;
@@ -278,6 +279,7 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
   for (int tl = 0; tl < tiles; ++tl) {
     const char* tile = Tile::At(keys, hs, tl);
     const T* kt = Tile::Entries(tile);
+    Tile::Prefetch(next_keys, hs, tl);
     // Four chains over the dimensions hide the FMA latency.
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int d = 0;
@@ -330,6 +332,7 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
     __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
     for (int t0 = 0; t0 < n; t0 += kKeyTile) {
       const T* v = Tile::Entries(Tile::At(values, hs, t0 / kKeyTile)) + c;
+      if (c == 0) Tile::Prefetch(next_values, hs, t0 / kKeyTile);
       for (int t = t0; t < std::min(n, t0 + kKeyTile); ++t, v += hs) {
         const __m512 p = _mm512_set1_ps(scores[t]);
         o0 = _mm512_fmadd_ps(p, Load16(v, m[0]), o0);

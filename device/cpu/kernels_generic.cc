@@ -57,8 +57,10 @@ inline float Load(uint16_t v) { return HalfToFloat(v); }
 inline float Load(int8_t v) { return v; }
 
 template <typename T>
+// Prefetching is left to the hardware here.
 void Attend(const float* q, const T* keys, const T* values, int n, int hs,
-            float scale, float* scores, float* out) {
+            float scale, float* scores, float* out, const T* /*next_keys*/,
+            const T* /*next_values*/) {
   using Tile = CacheTile<T>;
   float max = -INFINITY;
   for (int t = 0; t < n; ++t) {
