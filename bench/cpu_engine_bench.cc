@@ -35,6 +35,11 @@ ABSL_FLAG(int, profile_batch, 0,
           "If > 0: only decode this many sequences for --decode_steps, "
           "repeatedly for --profile_seconds (a steady state for perf).");
 ABSL_FLAG(double, profile_seconds, 10, "See --profile_batch.");
+ABSL_FLAG(std::string, isa, "",
+          "Kernels: avx512vnni, avx2 or generic (default: the best this CPU "
+          "has).");
+ABSL_FLAG(std::string, kv_cache, "int8",
+          "KV cache entries of int8 checkpoints: int8 or fp16.");
 
 namespace {
 
@@ -100,8 +105,13 @@ int main(int argc, char** argv) {
       const joule::model::Config& c = ckpt->config();
       joule::device::FastEngine::Options o;
       o.max_batch_size = 64;
+      o.isa = absl::GetFlag(FLAGS_isa);
+      o.kv_cache = absl::GetFlag(FLAGS_kv_cache);
       joule::device::FastEngine dev(o);
-      if (!dev.LoadModel(*ckpt).ok()) return 1;
+      if (absl::Status s = dev.LoadModel(*ckpt); !s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        return 1;
+      }
       // Bytes a decode step must read: every weight once (the shared
       // classifier is the embedding), plus the KV cache it attends over.
       const double weight_bytes =
