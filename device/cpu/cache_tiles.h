@@ -46,6 +46,25 @@ struct CacheTile {
 
 static_assert(CacheTile<int8_t>::Bytes(64) == 64 * 16 + 64);
 
+// Writes one position's key and value of one head into the int8 tiles
+// whose first ones are at `keys` and `values`. quantize(x, n, q, scale) is
+// the ISA's symmetric int8 of n values under one scale (QuantizeGroups'
+// rounding); head_size <= kMaxI8HeadSize.
+template <typename Quantize>
+inline void StoreI8Position(const float* k, const float* v, int hs, int pos,
+                            int8_t* keys, int8_t* values, Quantize quantize) {
+  using Tile = CacheTile<int8_t>;
+  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
+  const int slot = pos % kKeyTile;
+  int8_t q[kMaxI8HeadSize];
+  quantize(k, hs, q, reinterpret_cast<float*>(keys + at) + slot);
+  // Keys are dimension-major: the position's entries are kKeyTile apart.
+  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
+  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
+  quantize(v, hs, values + at + Tile::kHeaderBytes + int64_t{slot} * hs,
+           reinterpret_cast<float*>(values + at) + slot);
+}
+
 }  // namespace joule::cpu
 
 #endif  // JOULE_DEVICE_CPU_CACHE_TILES_H_

@@ -12,6 +12,7 @@
 #include "device/cpu/cache_tiles.h"
 #include "device/cpu/exp_avx2.h"
 #include "device/cpu/kernels.h"
+#include "device/cpu/tile_walk.h"
 
 namespace joule::cpu {
 namespace {
@@ -104,48 +105,13 @@ void Q8Tile<RB, NT>::Run(const Q8Weights& w, int blk, const uint8_t* x,
 // 8 sequences split the common batches (8, 16, 32) evenly.
 constexpr int kMaxRB = 2, kMaxNT = 8;
 
-// Tile<RB, NT>::Run for every RB <= kMaxRB and NT <= kMaxNT, by
-// [RB - 1][NT - 1]: batches of any size get a tile compiled for them.
-template <template <int, int> class Tile, int RB, int... NT>
-constexpr auto TileRow(std::integer_sequence<int, NT...>) {
-  return std::array{&Tile<RB, NT + 1>::Run...};
-}
-template <template <int, int> class Tile, int... RB>
-constexpr auto TileTable(std::integer_sequence<int, RB...>) {
-  return std::array{
-      TileRow<Tile, RB + 1>(std::make_integer_sequence<int, kMaxNT>())...};
-}
-constexpr auto kQ8Tiles =
-    TileTable<Q8Tile>(std::make_integer_sequence<int, kMaxRB>());
-
-// The walk both GEMMs take over blocks [block0, block1) of a matrix of
-// `blocks`: a pair of blocks is finished for the whole batch, tile by tile
-// of up to kMaxNT sequences, before the next, so its weights (2 x 16 rows)
-// stay in L1/L2 while every tile uses them and come from memory once per
-// step. tile(blk, rb, b, nt, next) runs rb blocks from blk on sequences
-// [b, b + nt); the first tile of a pair gets the next pair's first block
-// (else -1) and pulls it into L2, line for line as it reads its own, so
-// memory streams while tiles compute instead of in between (int8, 110M
-// shape, 16 sequences: 1440 -> 1710 tok/s; one sequence: 292 -> 354 tok/s,
-// beyond what the hardware prefetchers alone sustained; into L1 it gained
-// half as much). Past block1 too: the thread pool hands a thread the chunk
-// after its last one unless another thread stole it.
-template <typename Tile>
-inline void ForEachTile(int blocks, int block0, int block1, int batch,
-                        Tile tile) {
-  for (int blk = block0; blk < block1; blk += kMaxRB) {
-    const int rb = std::min(kMaxRB, block1 - blk);
-    const int next = blk + kMaxRB < blocks ? blk + kMaxRB : -1;
-    for (int b = 0; b < batch; b += kMaxNT)
-      tile(blk, rb, b, std::min(kMaxNT, batch - b), b == 0 ? next : -1);
-  }
-}
+constexpr auto kQ8Tiles = MakeTileTable<Q8Tile, kMaxRB, kMaxNT>();
 
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int block0, int block1) {
   const int groups = w.cols / w.gs;
   const auto* ux = reinterpret_cast<const uint8_t*>(x);
-  ForEachTile(
+  ForEachTile<kMaxRB, kMaxNT>(
       w.blocks(), block0, block1, batch,
       [&](int blk, int rb, int b, int nt, int next) {
         kQ8Tiles[rb - 1][nt - 1](
@@ -222,12 +188,11 @@ struct F32Tile {
     }
   }
 };
-constexpr auto kF32Tiles =
-    TileTable<F32Tile>(std::make_integer_sequence<int, kMaxRB>());
+constexpr auto kF32Tiles = MakeTileTable<F32Tile, kMaxRB, kMaxNT>();
 
 void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
              int out_stride, int block0, int block1) {
-  ForEachTile(
+  ForEachTile<kMaxRB, kMaxNT>(
       w.blocks(), block0, block1, batch,
       [&](int blk, int rb, int b, int nt, int next) {
         kF32Tiles[rb - 1][nt - 1](
@@ -349,9 +314,8 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
   }
 }
 
-// Symmetric int8 of n values with one scale (QuantizeGroups' rounding):
-// returns the scale.
-float QuantizeRow(const float* x, int n, int8_t* q) {
+// Symmetric int8 of n values with one scale (QuantizeGroups' rounding).
+void QuantizeRow(const float* x, int n, int8_t* q, float* scale) {
   __m512 m = _mm512_setzero_ps();
   for (int i = 0; i < n; i += 16) {
     const __mmask16 live = n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1;
@@ -365,20 +329,12 @@ float QuantizeRow(const float* x, int n, int8_t* q) {
         _mm512_mul_ps(_mm512_maskz_loadu_ps(live, x + i), inv));
     _mm_mask_storeu_epi8(q + i, live, _mm512_cvtepi32_epi8(v));
   }
-  return s;
+  *scale = s;
 }
 
 void StoreI8(const float* k, const float* v, int hs, int pos, int8_t* keys,
              int8_t* values) {
-  using Tile = CacheTile<int8_t>;
-  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
-  const int slot = pos % kKeyTile;
-  int8_t q[kMaxI8HeadSize];
-  reinterpret_cast<float*>(keys + at)[slot] = QuantizeRow(k, hs, q);
-  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
-  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
-  reinterpret_cast<float*>(values + at)[slot] =
-      QuantizeRow(v, hs, values + at + Tile::kHeaderBytes + slot * hs);
+  StoreI8Position(k, v, hs, pos, keys, values, QuantizeRow);
 }
 
 void ToF16(const float* x, int n, uint16_t* out, int out_stride) {

@@ -88,17 +88,10 @@ void Attend(const float* q, const T* keys, const T* values, int n, int hs,
 
 void StoreI8(const float* k, const float* v, int hs, int pos, int8_t* keys,
              int8_t* values) {
-  using Tile = CacheTile<int8_t>;
-  const int64_t at = pos / kKeyTile * Tile::Bytes(hs);
-  const int slot = pos % kKeyTile;
-  int8_t q[kMaxI8HeadSize];
-  float* key_scales = reinterpret_cast<float*>(keys + at);
-  QuantizeGroups(k, hs, hs, q, &key_scales[slot]);
-  int8_t* kt = keys + at + Tile::kHeaderBytes + slot;
-  for (int d = 0; d < hs; ++d) kt[d * kKeyTile] = q[d];
-  float* value_scales = reinterpret_cast<float*>(values + at);
-  QuantizeGroups(v, hs, hs, values + at + Tile::kHeaderBytes + slot * hs,
-                 &value_scales[slot]);
+  StoreI8Position(k, v, hs, pos, keys, values,
+                  [](const float* x, int n, int8_t* q, float* scale) {
+                    QuantizeGroups(x, n, n, q, scale);
+                  });
 }
 
 void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
