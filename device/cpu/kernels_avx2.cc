@@ -21,7 +21,7 @@ inline float Hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-constexpr int kRowBlock = 8;  // Rows per packed int8 block: one ymm of int32.
+constexpr int kRowBlock = 8;  // Rows per packed block: one ymm of 32-bit lanes.
 
 // Up to 2 blocks x 4 sequences: the int32 sums, the weights and their
 // magnitudes, and the temporaries fill the 16 ymm registers.
@@ -113,43 +113,59 @@ void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
       });
 }
 
-template <int NB>
-void F32Rows(const float* w, int cols, const float* x, float* out,
-             int out_stride, int r0, int r1) {
-  for (int r = r0; r < r1; ++r) {
-    const float* wr = w + int64_t{r} * cols;
-    __m256 acc[NB];
-    for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 8 <= cols; k += 8) {
-      const __m256 wv = _mm256_loadu_ps(wr + k);
-      for (int b = 0; b < NB; ++b) {
-        acc[b] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + int64_t{b} * cols + k),
-                                 acc[b]);
+// One fp32 tile: RB packed blocks (8 rows each) times NT sequences, as
+// the AVX-512 one: per column, RB loads of 8 rows' weights and NT broadcast
+// activations feed RB x NT FMAs into register accumulators, with no
+// horizontal sums.
+template <int RB, int NT>
+struct F32Tile {
+  static void Run(const F32Weights& w, int blk, const float* x, float* out,
+                  int out_stride, const float* prefetch) {
+    const int cols = w.cols;
+    const size_t block_floats = size_t(cols) * kRowBlock;
+    const float* wp = w.w + blk * block_floats;
+    __m256 acc[RB][NT];
+    for (int j = 0; j < RB; ++j)
+      for (int t = 0; t < NT; ++t) acc[j][t] = _mm256_setzero_ps();
+    for (int c = 0; c < cols; ++c) {
+      __m256 wv[RB];
+      for (int j = 0; j < RB; ++j) {
+        const size_t at = j * block_floats + size_t(c) * kRowBlock;
+        // A cache line holds two columns' loads.
+        if (prefetch != nullptr && (c & 1) == 0)
+          _mm_prefetch(prefetch + at, _MM_HINT_T1);
+        wv[j] = _mm256_loadu_ps(wp + at);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const __m256 xv = _mm256_set1_ps(x[size_t(t) * cols + c]);
+        for (int j = 0; j < RB; ++j)
+          acc[j][t] = _mm256_fmadd_ps(wv[j], xv, acc[j][t]);
       }
     }
-    for (int b = 0; b < NB; ++b) {
-      float s = Hsum(acc[b]);
-      for (int j = k; j < cols; ++j) s += wr[j] * x[int64_t{b} * cols + j];
-      out[int64_t{b} * out_stride + r] = s;
+    for (int j = 0; j < RB; ++j) {
+      const int row = (blk + j) * kRowBlock;
+      const __m256i live =
+          _mm256_cmpgt_epi32(_mm256_set1_epi32(w.rows - row),
+                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      for (int t = 0; t < NT; ++t)
+        _mm256_maskstore_ps(out + size_t(t) * out_stride + row, live,
+                            acc[j][t]);
     }
   }
-}
+};
+constexpr auto kF32Tiles = MakeTileTable<F32Tile, kMaxRB, kMaxNT>();
 
-// Row-major weights (row_block 1).
-void F32Gemm(const F32Weights& fw, const float* x, int batch, float* out,
-             int out_stride, int r0, int r1) {
-  const float* w = fw.w;
-  const int cols = fw.cols;
-  int b = 0;
-  for (; b + 4 <= batch; b += 4) {
-    F32Rows<4>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
-               out_stride, r0, r1);
-  }
-  for (; b < batch; ++b) {
-    F32Rows<1>(w, cols, x + int64_t{b} * cols, out + int64_t{b} * out_stride,
-               out_stride, r0, r1);
-  }
+// Packed weights (row_block kRowBlock).
+void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
+             int out_stride, int block0, int block1) {
+  ForEachTile<kMaxRB, kMaxNT>(
+      w.blocks(), block0, block1, batch,
+      [&](int blk, int rb, int b, int nt, int next) {
+        kF32Tiles[rb - 1][nt - 1](
+            w, blk, x + size_t(b) * w.cols, out + size_t(b) * out_stride,
+            out_stride,
+            next < 0 ? nullptr : w.w + size_t(next) * w.cols * kRowBlock);
+      });
 }
 
 float Dot(const float* a, const float* b, int n) {
@@ -322,13 +338,10 @@ void ToF16(const float* x, int n, uint16_t* out, int out_stride) {
 }  // namespace
 
 const Kernels* Avx2Kernels() {
-  static const Kernels k{"avx2",          false,
-                         kRowBlock,       1,
-                         &Quantize,       &Q8Gemm,
-                         &F32Gemm,        &Dot,
-                         &Attend<float>,  &Attend<uint16_t>,
-                         &Attend<int8_t>, &StoreI8,
-                         &ToF16,          &SwiGlu};
+  static const Kernels k{
+      "avx2",          false,    kRowBlock, kRowBlock,      &Quantize,
+      &Q8Gemm,         &F32Gemm, &Dot,      &Attend<float>, &Attend<uint16_t>,
+      &Attend<int8_t>, &StoreI8, &ToF16,    &SwiGlu};
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                  __builtin_cpu_supports("f16c")
