@@ -23,6 +23,13 @@ inline float Hsum(__m256 v) {
 
 constexpr int kRowBlock = 8;  // Rows per packed block: one ymm of 32-bit lanes.
 
+// The lanes of the 8-row block starting at `row` that hold real rows (all
+// ones): the last block is padded, and padding is never stored.
+inline __m256i LiveRows(int rows, int row) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(rows - row),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 // Up to 2 blocks x 4 sequences: the int32 sums, the weights and their
 // magnitudes, and the temporaries fill the 16 ymm registers.
 constexpr int kMaxRB = 2, kMaxNT = 4;
@@ -85,15 +92,12 @@ struct Q8Tile {
         }
       }
     }
-    // The last block is padded; padding rows are never stored.
     for (int j = 0; j < RB; ++j) {
-      const int row = (blk + j) * kRowBlock;
-      const __m256i live =
-          _mm256_cmpgt_epi32(_mm256_set1_epi32(w.rows - row),
-                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i live = LiveRows(w.rows, (blk + j) * kRowBlock);
       for (int t = 0; t < NT; ++t)
-        _mm256_maskstore_ps(out + size_t(t) * out_stride + row, live,
-                            _mm256_load_ps(acc[j][t]));
+        _mm256_maskstore_ps(
+            out + size_t(t) * out_stride + (blk + j) * kRowBlock, live,
+            _mm256_load_ps(acc[j][t]));
     }
   }
 };
@@ -143,13 +147,11 @@ struct F32Tile {
       }
     }
     for (int j = 0; j < RB; ++j) {
-      const int row = (blk + j) * kRowBlock;
-      const __m256i live =
-          _mm256_cmpgt_epi32(_mm256_set1_epi32(w.rows - row),
-                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i live = LiveRows(w.rows, (blk + j) * kRowBlock);
       for (int t = 0; t < NT; ++t)
-        _mm256_maskstore_ps(out + size_t(t) * out_stride + row, live,
-                            acc[j][t]);
+        _mm256_maskstore_ps(
+            out + size_t(t) * out_stride + (blk + j) * kRowBlock, live,
+            acc[j][t]);
     }
   }
 };
