@@ -113,11 +113,10 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   // int8 entries with a scale per position and head, as the activations'
   // per-group scales. Attention reads the whole cache every step, so this
   // halves its bytes against fp16 (a quarter of fp32).
-  kv_format_ =
-      !quantized_ ? KvFormat::kF32
-      : options_.kv_cache == "int8" && HS % 4 == 0 && HS <= cpu::kMaxI8HeadSize
-          ? KvFormat::kI8
-          : KvFormat::kF16;
+  kv_format_ = !quantized_ ? KvFormat::kF32
+               : options_.kv_cache == "int8" && HS <= cpu::kMaxI8HeadSize
+                   ? KvFormat::kI8
+                   : KvFormat::kF16;
   kv_tile_bytes_ =
       kv_format_ == KvFormat::kI8    ? cpu::CacheTile<int8_t>::Bytes(HS)
       : kv_format_ == KvFormat::kF16 ? cpu::CacheTile<uint16_t>::Bytes(HS)

@@ -81,18 +81,17 @@ struct Kernels {
                  int head_size, float scale, float* scores, float* out,
                  const float* next_keys, const float* next_values);
   // The same over an fp16 cache (IEEE binary16), which halves the bytes
-  // attention reads: for int8 models, whose activations carry 8 bits.
+  // attention reads.
   void (*attend_f16)(const float* q, const uint16_t* keys,
                      const uint16_t* values, int n, int head_size, float scale,
                      float* scores, float* out, const uint16_t* next_keys,
                      const uint16_t* next_values);
-  // The same over an int8 cache, which quarters the bytes of fp32: each
-  // head's keys and values in tiles of kKeyTile positions
-  // (CacheTile<int8_t> in cache_tiles.h); a tile holds kKeyTile fp32 scales
-  // (one per position: max |entry| / 127 over the head), then the int8 entries,
-  // keys dimension-major
-  // ([head_size][kKeyTile]) and values position-major ([kKeyTile]
-  // [head_size]). Needs head_size % 4 == 0 (64-byte aligned tiles).
+  // The same over an int8 cache, a quarter of fp32's bytes: each head's
+  // keys and values in tiles of kKeyTile positions (CacheTile<int8_t> in
+  // cache_tiles.h); a tile holds kKeyTile fp32 scales (one per position:
+  // max |entry| / 127 over the head), then the int8 entries, keys
+  // dimension-major ([head_size][kKeyTile]) and values position-major
+  // ([kKeyTile][head_size]).
   void (*attend_i8)(const float* q, const int8_t* keys, const int8_t* values,
                     int n, int head_size, float scale, float* scores,
                     float* out, const int8_t* next_keys,
