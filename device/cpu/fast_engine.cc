@@ -369,10 +369,10 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     // by token so each sees the positions before it. Jobs read a few KB of
     // cache each, too short a stream for the hardware prefetchers to ramp
     // up on, so a job's last attention pulls in the next job's cache tile
-    // by tile as it reads its own (16 sequences at positions 0-255, six
-    // interleaved pairs: 1479 tok/s against 1425 prefetching the next job's
-    // first 16 KB in one burst at the start of each job, which had been
-    // 2120 against 1985 without prefetch at positions 0-63).
+    // by tile as it reads its own (int8 cache, 16 sequences at positions
+    // 0-255, six interleaved pairs: 1479 tok/s against 1425 prefetching the
+    // next job's first 16 KB in one burst at the start of each job, which
+    // had been 2120 against 1985 without prefetch at positions 0-63).
     const float inv_sqrt = 1.0f / sqrtf(static_cast<float>(HS));
     pool_->ParallelFor(
         B * KVH,
