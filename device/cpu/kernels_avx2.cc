@@ -106,15 +106,8 @@ constexpr auto kQ8Tiles = MakeTileTable<Q8Tile, kMaxRB, kMaxNT>();
 // Packed weights (row_block kRowBlock), signed activations.
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int block0, int block1) {
-  const int groups = w.cols / w.gs;
-  ForEachTile<kMaxRB, kMaxNT>(
-      w.blocks(), block0, block1, batch,
-      [&](int blk, int rb, int b, int nt, int next) {
-        kQ8Tiles[rb - 1][nt - 1](
-            w, blk, x + size_t(b) * w.cols, xs + size_t(b) * groups,
-            out + size_t(b) * out_stride, out_stride,
-            next < 0 ? nullptr : w.q + size_t(next) * w.cols * kRowBlock);
-      });
+  TiledQ8Gemm<kMaxRB, kMaxNT>(kQ8Tiles, w, x, xs, batch, out, out_stride,
+                              block0, block1);
 }
 
 // One fp32 tile: RB packed blocks (8 rows each) times NT sequences, as
@@ -160,14 +153,8 @@ constexpr auto kF32Tiles = MakeTileTable<F32Tile, kMaxRB, kMaxNT>();
 // Packed weights (row_block kRowBlock).
 void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
              int out_stride, int block0, int block1) {
-  ForEachTile<kMaxRB, kMaxNT>(
-      w.blocks(), block0, block1, batch,
-      [&](int blk, int rb, int b, int nt, int next) {
-        kF32Tiles[rb - 1][nt - 1](
-            w, blk, x + size_t(b) * w.cols, out + size_t(b) * out_stride,
-            out_stride,
-            next < 0 ? nullptr : w.w + size_t(next) * w.cols * kRowBlock);
-      });
+  TiledF32Gemm<kMaxRB, kMaxNT>(kF32Tiles, w, x, batch, out, out_stride, block0,
+                               block1);
 }
 
 float Dot(const float* a, const float* b, int n) {

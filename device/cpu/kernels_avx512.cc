@@ -109,16 +109,8 @@ constexpr auto kQ8Tiles = MakeTileTable<Q8Tile, kMaxRB, kMaxNT>();
 
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int block0, int block1) {
-  const int groups = w.cols / w.gs;
-  const auto* ux = reinterpret_cast<const uint8_t*>(x);
-  ForEachTile<kMaxRB, kMaxNT>(
-      w.blocks(), block0, block1, batch,
-      [&](int blk, int rb, int b, int nt, int next) {
-        kQ8Tiles[rb - 1][nt - 1](
-            w, blk, ux + size_t(b) * w.cols, xs + size_t(b) * groups,
-            out + size_t(b) * out_stride, out_stride,
-            next < 0 ? nullptr : w.q + size_t(next) * w.cols * kRowBlock);
-      });
+  TiledQ8Gemm<kMaxRB, kMaxNT>(kQ8Tiles, w, reinterpret_cast<const uint8_t*>(x),
+                              xs, batch, out, out_stride, block0, block1);
 }
 
 // Activations to x + 128 (uint8) with per-group scales.
@@ -192,14 +184,8 @@ constexpr auto kF32Tiles = MakeTileTable<F32Tile, kMaxRB, kMaxNT>();
 
 void F32Gemm(const F32Weights& w, const float* x, int batch, float* out,
              int out_stride, int block0, int block1) {
-  ForEachTile<kMaxRB, kMaxNT>(
-      w.blocks(), block0, block1, batch,
-      [&](int blk, int rb, int b, int nt, int next) {
-        kF32Tiles[rb - 1][nt - 1](
-            w, blk, x + size_t(b) * w.cols, out + size_t(b) * out_stride,
-            out_stride,
-            next < 0 ? nullptr : w.w + size_t(next) * w.cols * kRowBlock);
-      });
+  TiledF32Gemm<kMaxRB, kMaxNT>(kF32Tiles, w, x, batch, out, out_stride, block0,
+                               block1);
 }
 
 float Dot(const float* a, const float* b, int n) {

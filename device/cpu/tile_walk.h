@@ -6,7 +6,10 @@
 // the per-ISA translation units.
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <utility>
+
+#include "device/cpu/kernels.h"
 
 namespace joule::cpu {
 
@@ -47,6 +50,41 @@ inline void ForEachTile(int blocks, int block0, int block1, int batch,
     for (int b = 0; b < batch; b += kMaxNT)
       tile(blk, rb, b, std::min(kMaxNT, batch - b), b == 0 ? next : -1);
   }
+}
+
+// Kernels::q8_gemm over a table of tiles (MakeTileTable), each run as
+// Run(w, blk, x, xs, out, out_stride, next_block_weights). X is the
+// activation type the tiles take (uint8 when stored as x + 128).
+template <int kMaxRB, int kMaxNT, typename Tiles, typename X>
+inline void TiledQ8Gemm(const Tiles& tiles, const Q8Weights& w, const X* x,
+                        const float* xs, int batch, float* out, int out_stride,
+                        int block0, int block1) {
+  const int groups = w.cols / w.gs;
+  const size_t block_bytes = size_t(w.cols) * w.row_block;
+  ForEachTile<kMaxRB, kMaxNT>(
+      w.blocks(), block0, block1, batch,
+      [&](int blk, int rb, int b, int nt, int next) {
+        tiles[rb - 1][nt - 1](w, blk, x + size_t(b) * w.cols,
+                              xs + size_t(b) * groups,
+                              out + size_t(b) * out_stride, out_stride,
+                              next < 0 ? nullptr : w.q + next * block_bytes);
+      });
+}
+
+// Kernels::f32_gemm the same way; tiles run as Run(w, blk, x, out,
+// out_stride, next_block_weights).
+template <int kMaxRB, int kMaxNT, typename Tiles>
+inline void TiledF32Gemm(const Tiles& tiles, const F32Weights& w,
+                         const float* x, int batch, float* out, int out_stride,
+                         int block0, int block1) {
+  const size_t block_floats = size_t(w.cols) * w.row_block;
+  ForEachTile<kMaxRB, kMaxNT>(
+      w.blocks(), block0, block1, batch,
+      [&](int blk, int rb, int b, int nt, int next) {
+        tiles[rb - 1][nt - 1](w, blk, x + size_t(b) * w.cols,
+                              out + size_t(b) * out_stride, out_stride,
+                              next < 0 ? nullptr : w.w + next * block_floats);
+      });
 }
 
 }  // namespace joule::cpu
