@@ -1,5 +1,7 @@
 #include "scheduler/scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "absl/status/status.h"
@@ -35,8 +37,10 @@ struct Scheduler::Loop {
     if (caps.max_step_tokens > 0) {
       // A step carries at most max(budget, batch) tokens: keep both within
       // what the device's buffers hold.
-      limits.max_step_tokens = std::min(limits.max_step_tokens, caps.max_step_tokens);
-      limits.max_batch_size = std::min(limits.max_batch_size, caps.max_step_tokens);
+      limits.max_step_tokens =
+          std::min(limits.max_step_tokens, caps.max_step_tokens);
+      limits.max_batch_size =
+          std::min(limits.max_batch_size, caps.max_step_tokens);
     }
   }
 
@@ -256,6 +260,9 @@ std::vector<DeviceStatus> Scheduler::Devices() const {
 }
 
 void Scheduler::Run(Loop* loop) {
+  // Named so that top -H and perf tell the step loops apart (15 bytes max).
+  pthread_setname_np(pthread_self(),
+                     ("step " + loop->caps.name).substr(0, 15).c_str());
   while (true) {
     bool healthy;
     {

@@ -1,10 +1,12 @@
 #include "device/cpu/thread_pool.h"
 
 #include <immintrin.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 
 namespace joule::cpu {
 namespace {
@@ -42,6 +44,9 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Work(int index) {
+  pthread_setname_np(
+      pthread_self(),
+      ("cpu pool " + std::to_string(index)).substr(0, 15).c_str());
   uint64_t seen = 0;
   while (true) {
     // Wait for the next job spinning, then yielding, then asleep.
