@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "scheduler/router.h"
 #include "server/model_paths.h"
@@ -94,6 +95,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves text generation with per-token latency over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built without NDEBUG, which leaves deadlock detection
+  // on: every absl::Mutex lock, gRPC's own included, updated a process-wide
+  // lock graph. Tests keep it; serving does not need it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Logs go to stderr; stdout stays free for anything a wrapper parses.
   spdlog::set_default_logger(spdlog::stderr_color_mt("joule"));
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));

@@ -20,6 +20,9 @@ namespace {
 constexpr auto kPauseFor = std::chrono::microseconds(50);
 constexpr auto kSpinFor = std::chrono::microseconds(1000);
 
+constexpr uint64_t kClosed = uint64_t{1} << 31;
+constexpr uint64_t kActive = kClosed - 1;
+
 uint64_t Pack(uint32_t lo, uint32_t hi) { return uint64_t{hi} << 32 | lo; }
 uint32_t Lo(uint64_t r) { return static_cast<uint32_t>(r); }
 uint32_t Hi(uint64_t r) { return static_cast<uint32_t>(r >> 32); }
@@ -63,8 +66,19 @@ void ThreadPool::Work(int index) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
+    // Join only the job that woke us, and only while it is open: a late
+    // worker must not touch the next job's state before it is published.
+    uint64_t e = entry_.load(std::memory_order_acquire);
+    bool joined = false;
+    while ((e >> 32) == (seen & 0xffffffffu) && !(e & kClosed)) {
+      if (entry_.compare_exchange_weak(e, e + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     if (index < parts_) Run(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    entry_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -119,14 +133,17 @@ void ThreadPool::ParallelFor(int n, const std::function<void(int, int)>& fn,
              static_cast<uint32_t>(int64_t{n} * (i + 1) / parts)),
         std::memory_order_relaxed);
   }
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_release);
+  const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  entry_.store((generation & 0xffffffffu) << 32, std::memory_order_release);
   {
     std::lock_guard<std::mutex> l(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    generation_.store(generation, std::memory_order_release);
   }
   wake_.notify_all();
   Run(0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Every chunk is taken; wait for the workers still running theirs.
+  entry_.fetch_or(kClosed, std::memory_order_acq_rel);
+  while (entry_.load(std::memory_order_acquire) & kActive) _mm_pause();
 }
 
 }  // namespace joule::cpu

@@ -22,6 +22,11 @@ namespace joule::cpu {
 // a thread that runs out steals chunks from the back of another's share.
 // Cores of a shared VM do not run at equal speed, and with a fixed split
 // the faster one idled for up to 8% of a batched decode step.
+//
+// A worker joins a job before taking any of it, and the caller waits only
+// for workers that joined. A worker the kernel took off its core (for a
+// gRPC thread, say) leaves its share to be stolen instead of holding the
+// whole step at the end of every loop until it runs again.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);  // 0: one per core.
@@ -49,7 +54,9 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::unique_ptr<Share[]> shares_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // The current job's generation (high 32 bits), whether it is closed to
+  // new workers (kClosed) and how many joined workers are still in it.
+  std::atomic<uint64_t> entry_{0};
   std::atomic<bool> stop_{false};
   const std::function<void(int, int)>* job_ = nullptr;
   int grain_ = 1;
