@@ -138,6 +138,17 @@ __attribute__((target("avx2"))) int ArgmaxAvx2(const float* x, int n) {
   return answer;
 }
 
+// The slow path for logits whose maximum is not finite: the first +inf,
+// else the first maximum of the non-NaN values, else 0 (all NaN).
+int ArgmaxNonFinite(absl::Span<const float> x) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(x.size()); ++i) {
+    if (std::isnan(x[i])) continue;
+    if (best < 0 || x[i] > x[best]) best = i;
+  }
+  return best < 0 ? 0 : best;
+}
+
 }  // namespace
 
 int Argmax(absl::Span<const float> x) {
@@ -167,12 +178,21 @@ float Sampler::NextUniform() {
 }
 
 int Sampler::Sample(absl::Span<float> logits) {
-  if (params_.temperature <= 0.0f) return Argmax(logits);
   const int n = static_cast<int>(logits.size());
-  float max_logit = logits[Argmax(logits)];
-  // Unnormalized weights exp((l - max) / T); the coin is scaled by their
-  // sum instead of dividing every weight.
+  if (n <= 1) return 0;
+  const int best = Argmax(logits);
+  const float max_logit = logits[best];
+  // A NaN or infinite maximum (a broken checkpoint) would make every weight
+  // NaN: only a greedy pick is meaningful then.
+  if (!std::isfinite(max_logit)) return ArgmaxNonFinite(logits);
+  // A temperature so small that 1/T overflows would make the maximum's
+  // weight 0 * inf = NaN; such a temperature is greedy in all but name.
   const float inv_t = 1.0f / params_.temperature;
+  if (params_.temperature <= 0.0f || !std::isfinite(inv_t)) return best;
+  // Unnormalized weights exp((l - max) / T): the maximum's is exactly 1,
+  // so it always passes the top-p cut-off below and a candidate list is
+  // never empty. The coin is scaled by the weights' sum instead of dividing
+  // every weight.
   ShiftScale(logits.data(), n, max_logit, inv_t);
   ExpNonPositive(logits.data(), n);
   constexpr int kBlock = 64;
@@ -247,7 +267,7 @@ int Sampler::Sample(absl::Span<float> logits) {
     cdf += c.first;
     if (r < cdf) return c.second;
   }
-  return candidates_.back().second;
+  return candidates_.empty() ? best : candidates_.back().second;
 }
 
 }  // namespace joule::model

@@ -2,7 +2,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -91,6 +93,47 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
 namespace scheduler = joule::scheduler;
 
+namespace {
+
+// Waits for SIGINT/SIGTERM on its own thread. Before Serving() is called a
+// signal exits the process (nothing to drain yet); after it, Serving()
+// returns the signal so main can drain.
+class SignalWaiter {
+ public:
+  explicit SignalWaiter(sigset_t signals) : signals_(signals) {
+    std::thread([this] { Wait(); }).detach();
+  }
+
+  int Serving() {
+    absl::MutexLock lock(&mu_);
+    serving_ = true;
+    mu_.Await(absl::Condition(
+        +[](int* sig) { return *sig != 0; }, &signal_));
+    return signal_;
+  }
+
+ private:
+  void Wait() {
+    int sig = 0;
+    sigwait(&signals_, &sig);
+    absl::MutexLock lock(&mu_);
+    if (!serving_) {
+      spdlog::warn("{} during start-up: exiting",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      spdlog::default_logger()->flush();
+      std::_Exit(128 + sig);
+    }
+    signal_ = sig;
+  }
+
+  const sigset_t signals_;
+  absl::Mutex mu_;
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  int signal_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves text generation with per-token latency over gRPC.");
@@ -104,11 +147,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
 
   // Signals go to a thread that waits for them, never interrupting a step.
+  // It runs from the start: a signal during start-up (a slow model load, a
+  // device that does not answer) ends the process at once.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  SignalWaiter& stop = *new SignalWaiter(signals);  // Lives until exit.
 
   auto files = joule::server::ResolveModelFiles(
       absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_tokenizer), argv[0]);
@@ -191,8 +237,7 @@ int main(int argc, char** argv) {
                  (*server)->metrics_port());
   }
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = stop.Serving();
   spdlog::info("{}: draining (up to {}s)",
                sig == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::GetFlag(FLAGS_shutdown_grace_seconds));

@@ -5,8 +5,28 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "proto/request_parser.h"
 
 namespace joule::server {
+namespace {
+
+// C0 controls, DEL and C1 controls (U+0080..U+009F, which some terminals
+// take as escape sequences): what must not reach a log line verbatim.
+size_t FirstControlCharacter(absl::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return i;
+    if (c == 0xC2 && i + 1 < s.size() &&
+        static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      return i;
+    }
+  }
+  return absl::string_view::npos;
+}
+
+}  // namespace
 
 absl::Status ValidateRequest(const v1::GenerateRequest& r,
                              const RequestLimits& limits) {
@@ -36,8 +56,19 @@ absl::Status ValidateRequest(const v1::GenerateRequest& r,
     return invalid("at most %d stop sequences are allowed; got %d",
                    limits.max_stop_sequences, r.stop_size());
   }
+  // gRPC's parser already refuses bad UTF-8; requests built in process
+  // (or by another front end) are held to the same rule.
+  if (const size_t bad = v1::FirstInvalidUtf8(r.prompt());
+      bad != absl::string_view::npos) {
+    return invalid("prompt is not valid UTF-8 (byte %d); send text as UTF-8",
+                   bad);
+  }
   for (int i = 0; i < r.stop_size(); ++i) {
     if (r.stop(i).empty()) return invalid("stop[%d] is empty", i);
+    if (const size_t bad = v1::FirstInvalidUtf8(r.stop(i));
+        bad != absl::string_view::npos) {
+      return invalid("stop[%d] is not valid UTF-8 (byte %d)", i, bad);
+    }
     if (static_cast<int>(r.stop(i).size()) > limits.max_stop_bytes) {
       return invalid("stop[%d] is %d bytes; the limit is %d", i,
                      r.stop(i).size(), limits.max_stop_bytes);
@@ -58,6 +89,13 @@ absl::Status ValidateRequest(const v1::GenerateRequest& r,
   if (static_cast<int>(r.request_id().size()) > limits.max_request_id_bytes) {
     return invalid("request_id is %d bytes; the limit is %d",
                    r.request_id().size(), limits.max_request_id_bytes);
+  }
+  if (const size_t bad = FirstControlCharacter(r.request_id());
+      bad != absl::string_view::npos) {
+    return invalid(
+        "request_id has a control character at byte %d; use printable text "
+        "(it is written to logs and echoed in the summary)",
+        bad);
   }
   if (static_cast<int64_t>(r.prompt().size()) > limits.max_prompt_bytes) {
     return invalid(

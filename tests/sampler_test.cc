@@ -124,6 +124,67 @@ TEST(SamplerTest, ExtremeLogitsAndTinyTemperaturesStayFinite) {
   }
 }
 
+// Regression: 1/temperature overflowed to inf, every weight became the same
+// clamped 1e-38 (0 * inf = NaN for the maximum), nothing passed top-p's
+// cut-off and Sample read back() of an empty candidate list (SIGSEGV).
+TEST(SamplerTest, SubnormalTemperatureWithTopPIsGreedy) {
+  for (float t : {1e-45f, 1e-40f, 3e-39f}) {
+    for (float top_p : {0.1f, 0.9f, 0.999f}) {
+      SamplingParams p;
+      p.temperature = t;
+      p.top_p = top_p;
+      p.seed = 7;
+      for (int token : Draw(p, 20)) EXPECT_EQ(token, 1) << t << " " << top_p;
+    }
+  }
+}
+
+TEST(SamplerTest, NonFiniteLogitsGiveATokenInRange) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    std::vector<float> logits;
+    int want;  // -1: any index in range.
+  };
+  const std::vector<Case> cases = {
+      {{nan, nan, nan, nan}, 0},     // A checkpoint with NaN weights.
+      {{nan, 2.0f, nan, 1.0f}, 1},   // The largest non-NaN value.
+      {{1.0f, inf, 3.0f, inf}, 1},   // The first +inf.
+      {{-inf, -inf, -inf}, -1},      // All equally impossible.
+      {{1.0f, nan, 0.5f, 2.0f}, -1}, // A stray NaN is (almost) never drawn.
+  };
+  for (const Case& c : cases) {
+    for (float top_p : {1.0f, 0.9f}) {
+      for (int top_k : {0, 2}) {
+        SamplingParams p;
+        p.top_p = top_p;
+        p.top_k = top_k;
+        p.seed = 3;
+        Sampler s(p);
+        for (int i = 0; i < 50; ++i) {
+          std::vector<float> l = c.logits;
+          const int token = s.Sample(absl::MakeSpan(l));
+          ASSERT_GE(token, 0);
+          ASSERT_LT(token, static_cast<int>(l.size()));
+          if (c.want >= 0) {
+            EXPECT_EQ(token, c.want);
+          } else {
+            EXPECT_FALSE(std::isnan(c.logits[token]));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SamplerTest, OneTokenVocabularyWithTopP) {
+  SamplingParams p;
+  p.top_p = 0.5f;  // The cut-off (1 - p) / (n - 1) divides by zero here.
+  Sampler s(p);
+  std::vector<float> l = {0.3f};
+  EXPECT_EQ(s.Sample(absl::MakeSpan(l)), 0);
+}
+
 TEST(SamplerTest, TemperatureSharpens) {
   SamplingParams cold;
   cold.temperature = 0.1f;

@@ -11,6 +11,11 @@ PACKAGES=(
   prometheus curl jq uuid-dev
 )
 
+# --fuzz: also the libFuzzer toolchain (tools/fuzz.sh).
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

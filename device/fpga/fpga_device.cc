@@ -24,6 +24,16 @@
 namespace joule::device {
 namespace {
 
+// Buffer object sizes are whole 4 KiB pages. XRT backs a BO with host
+// memory from aligned_alloc(4096, size), and C11 requires the size to be a
+// multiple of the alignment: other sizes are undefined behaviour (ASan's
+// invalid-aligned-alloc-alignment). The kernel reads only the bytes it is
+// told about, so the padding is never touched.
+size_t BoBytes(size_t bytes) {
+  constexpr size_t kPage = 4096;
+  return (std::max<size_t>(bytes, 1) + kPage - 1) / kPage * kPage;
+}
+
 // Argument indices of `forward` (kernel/forward.h).
 enum Arg {
   kQ8 = 0,
@@ -160,8 +170,7 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
   }
   try {
     auto upload = [&](int arg, const void* data, size_t bytes) {
-      xrt::bo bo(x->device, std::max<size_t>(bytes, 4),
-                 x->kernel.group_id(arg));
+      xrt::bo bo(x->device, BoBytes(bytes), x->kernel.group_id(arg));
       bo.write(data, bytes, 0);
       bo.sync(XCL_BO_SYNC_BO_TO_DEVICE);
       return bo;
@@ -170,8 +179,9 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
     x->scales =
         upload(kScales, packed->scales.data(), 4 * packed->scales.size());
     x->norms = upload(kNorms, packed->norms.data(), 4 * packed->norms.size());
-    x->out = xrt::bo(x->device, 4 * size_t{static_cast<size_t>(c.vocab_size)},
-                     x->kernel.group_id(kOut));
+    x->out =
+        xrt::bo(x->device, BoBytes(4 * size_t{static_cast<size_t>(c.vocab_size)}),
+                x->kernel.group_id(kOut));
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("FPGA buffer allocation failed: ", e.what()));
@@ -218,8 +228,8 @@ absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch,
       auto [it, fresh] = xrt_->sequences.try_emplace(ch.seq);
       Xrt::Sequence& s = it->second;
       if (fresh) {
-        const size_t bytes =
-            sizeof(float) * size_t(c.seq_len) * c.n_layers * c.kv_dim();
+        const size_t bytes = BoBytes(sizeof(float) * size_t(c.seq_len) *
+                                     c.n_layers * c.kv_dim());
         s.keys = xrt::bo(xrt_->device, bytes, xrt_->kernel.group_id(kKeys));
         s.values = xrt::bo(xrt_->device, bytes, xrt_->kernel.group_id(kValues));
       }

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under tests/fuzz/corpus/ (committed; rerun after a
+format change). Checkpoint seeds need the synth tool built (version 1 is one byte away
+from version 2's header, which libFuzzer finds):
+  bazel build //model:synth && tests/fuzz/make_seeds.py
+"""
+import os
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORPUS = os.path.join(ROOT, "tests/fuzz/corpus")
+MODELS = os.path.join(ROOT, "../shared/models")
+
+
+def write(kind, name, data):
+    d = os.path.join(CORPUS, kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def f32(x):
+    return struct.pack("<f", x)
+
+
+def sampler():
+    nan, inf = float("nan"), float("inf")
+    logits = [1.0, 3.0, 2.0, 0.5, -1.0, 2.5, 0.0, 1.5]
+    cases = {
+        "plain": (1.0, 0, 1.0, 1, logits),
+        "greedy": (0.0, 0, 1.0, 2, logits),
+        "top_k": (0.8, 2, 1.0, 3, logits),
+        "top_p": (1.2, 0, 0.5, 4, logits),
+        "subnormal_temperature_top_p": (1e-45, 0, 0.9, 5, logits),  # Was SIGSEGV.
+        "nan_logits": (1.0, 0, 0.9, 6, [nan] * 8),
+        "inf_logits": (1.0, 3, 0.9, 7, [1.0, inf, -inf, inf]),
+        "one_token": (1.0, 0, 0.5, 8, [0.25]),
+    }
+    for name, (t, k, p, seed, l) in cases.items():
+        write("sampler", name, f32(t) + struct.pack("<i", k) + f32(p) +
+              struct.pack("<Q", seed) + b"".join(f32(x) for x in l))
+
+
+def chunks(*pieces):
+    return b"".join(bytes([len(p)]) + p for p in pieces)
+
+
+def text_stream():
+    write("text_stream", "no_stops", b"\x00" + chunks(b"Once", b" upon", b" a"))
+    write("text_stream", "split_char",
+          b"\x00" + chunks(b"caf", b"\xc3", b"\xa9", b"\xe2\x82", b"\xac"))
+    write("text_stream", "stop_across_tokens",
+          b"\x01" + bytes([3]) + b"Lil" + chunks(b"a L", b"i", b"ly"))
+    write("text_stream", "invalid_bytes", b"\x00" + chunks(b"\xff\xfe", b"\xc3"))
+    write("text_stream", "two_stops",
+          b"\x02" + bytes([1]) + b"\n" + bytes([2]) + b"\xc3\xa9" +
+          chunks(b"one", b"\xc3", b"\xa9", b"\n"))
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(number, wire, payload):
+    tag = varint(number << 3 | wire)
+    if wire == 2:
+        return tag + varint(len(payload)) + payload
+    return tag + payload
+
+
+def request():
+    ok = (field(1, 2, b"Once upon a time") + field(2, 0, varint(32)) +
+          field(3, 5, f32(0.8)) + field(4, 0, varint(40)) +
+          field(5, 5, f32(0.95)) + field(6, 0, varint(42)) +
+          field(7, 2, b"\n\n") + field(9, 2, b"cpu") + field(11, 2, b"req-1") +
+          field(12, 0, varint(3)))
+    write("request", "full", ok)
+    write("request", "empty", b"")
+    write("request", "bad_utf8_prompt", field(1, 2, b"Once \xff"))
+    write("request", "bad_utf8_stop", field(7, 2, b"ok") + field(7, 2, b"\xc3"))
+    write("request", "control_request_id", field(11, 2, b"a\nb\x1b[31m"))
+    write("request", "bad_top_p", field(5, 5, f32(2.0)))
+    write("request", "nan_temperature", field(3, 5, f32(float("nan"))))
+    write("request", "truncated", ok[:-3])
+    write("request", "unknown_fields", field(99, 0, varint(1)) + field(1, 0, varint(5)))
+    write("request", "pin_without_device", field(10, 0, varint(1)))
+
+
+def tokenizer():
+    with open(os.path.join(MODELS, "tok512.bin"), "rb") as f:
+        tok = f.read()
+    text = "Once upon a time, caf\u00e9 \U0001F600".encode()
+    write("tokenizer", "tok512", struct.pack("<HH", 512 - 3, len(text)) + text + tok)
+    # A hand-made three-token vocabulary: max length, then score, len, bytes.
+    tiny = struct.pack("<i", 5)
+    for piece in [b"<unk>", b"<s>", b"</s>"]:
+        tiny += f32(0.0) + struct.pack("<i", len(piece)) + piece
+    write("tokenizer", "tiny", struct.pack("<HH", 0, 3) + b"abc" + tiny)
+    write("tokenizer", "bad_length", struct.pack("<HH", 0, 1) + b"a" +
+          struct.pack("<i", 5) + f32(0.0) + struct.pack("<i", -7))
+
+
+def checkpoints():
+    bin_dir = os.path.join(ROOT, "bazel-bin/model")
+    synth = os.path.join(bin_dir, "synth")
+    if not os.path.exists(synth):
+        sys.exit("build //model:synth and //model:convert_tool first")
+    d = os.path.join(CORPUS, "checkpoint")
+    os.makedirs(d, exist_ok=True)
+    shape = ["--dim=16", "--hidden_dim=32", "--n_layers=2", "--n_heads=4",
+             "--n_kv_heads=2", "--vocab_size=32", "--seq_len=8"]
+    for version, shared in [(0, "true"), (0, "false"), (2, "true")]:
+        out = os.path.join(d, f"tiny_v{version}_shared_{shared}")
+        subprocess.run([synth, f"--version={version}", f"--output={out}",
+                        f"--shared_classifier={shared}"] + shape, check=True)
+    with open(f"{d}/tiny_v2_shared_true", "rb") as f:
+        v2 = f.read()
+    write("checkpoint", "truncated_v2", v2[: len(v2) // 2])
+    write("checkpoint", "header_only_v2", v2[:256])
+
+
+if __name__ == "__main__":
+    sampler()
+    text_stream()
+    request()
+    tokenizer()
+    if "--no-checkpoints" not in sys.argv:
+        checkpoints()
