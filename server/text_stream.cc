@@ -79,15 +79,24 @@ void TextStream::Decode(bool final) {
 }
 
 std::string TextStream::Release() {
+  // The earliest match wins, whichever stop it is: text before it may not
+  // contain another stop (found by the fuzzer: stops "b", "a" and text
+  // "ab" released the "a").
+  size_t first = std::string::npos;
+  const std::string* first_stop = nullptr;
   for (const std::string& stop : stops_) {
-    size_t at = held_.find(stop);
-    if (at != std::string::npos) {
-      matched_ = stop;
-      std::string out = held_.substr(0, at);
-      held_.clear();
-      pending_.clear();
-      return out;
+    const size_t at = held_.find(stop);
+    if (at < first) {
+      first = at;
+      first_stop = &stop;
     }
+  }
+  if (first_stop != nullptr) {
+    matched_ = *first_stop;
+    std::string out = held_.substr(0, first);
+    held_.clear();
+    pending_.clear();
+    return out;
   }
   // Keep the earliest suffix that could still grow into a stop sequence.
   size_t keep_from = held_.size();

@@ -77,5 +77,13 @@ TEST(TextStreamTest, EarliestOfSeveralStops) {
   EXPECT_EQ(s.matched_stop(), "\n\n");
 }
 
+// Found by text_stream_fuzzer: both stops arrive in one piece, and the one
+// listed first occurs later; the text before the first match is released.
+TEST(TextStreamTest, EarliestMatchWinsWithinOnePiece) {
+  TextStream s({"Tom", "\n"});
+  EXPECT_EQ(s.Append("Lily\nand Tom"), "Lily");
+  EXPECT_EQ(s.matched_stop(), "\n");
+}
+
 }  // namespace
 }  // namespace joule::server

@@ -17,6 +17,7 @@ def joule_fuzzer(name, srcs, deps = [], data = []):
         data = data,
         linkopts = ["-fsanitize=fuzzer"],
         tags = ["manual", "fuzz"],
+        testonly = True,
     )
     native.cc_test(
         name = name + "_replay",
