@@ -1,6 +1,7 @@
 #include "model/checkpoint.h"
 
 #include <cstring>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -162,7 +163,13 @@ absl::Status Checkpoint::Parse() {
     config_.n_layers = ReadI32(base + 8);
     config_.n_heads = ReadI32(base + 12);
     config_.n_kv_heads = ReadI32(base + 16);
+    // llama2.c stores an unshared classifier as a negative vocab size;
+    // INT32_MIN has no positive counterpart, so it is refused here.
     int32_t vocab = ReadI32(base + 20);
+    if (vocab == std::numeric_limits<int32_t>::min()) {
+      return absl::InvalidArgumentError(
+          "vocab_size -2^31 in the header is out of range");
+    }
     config_.shared_classifier = vocab > 0;
     config_.vocab_size = vocab < 0 ? -vocab : vocab;
     config_.seq_len = ReadI32(base + 24);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -95,6 +96,9 @@ TEST(CheckpointTest, CorruptHeadersAreErrorsNotCrashes) {
   EXPECT_THAT(Msg(with_field(2, 6).status()), HasSubstr("truncated"));
   // Unshared classifier claimed but absent.
   EXPECT_FALSE(with_field(5, -512).ok());
+  // Negating INT32_MIN would overflow (checkpoint_fuzzer found it).
+  EXPECT_THAT(Msg(with_field(5, std::numeric_limits<int32_t>::min()).status()),
+              HasSubstr("vocab_size -2^31"));
 
   // Random header bytes never crash the loader.
   std::mt19937 rng(1);

@@ -152,7 +152,7 @@ TEST_F(ServerBinaryTest, CliListsDevices) {
 // Runs last (gtest keeps declaration order within a suite).
 TEST_F(ServerBinaryTest, SigtermShutsDownCleanly) {
   server_->Signal(SIGTERM);
-  EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0);
+  EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0) << server_->Stderr();
   EXPECT_THAT(server_->Stderr(), HasSubstr("SIGTERM: draining"));
   EXPECT_THAT(server_->Stderr(), HasSubstr("stopped"));
   testing::RunResult r = Cli({"--max_tokens=2", "--deadline_seconds=2"});
