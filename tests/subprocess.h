@@ -48,6 +48,7 @@ class Subprocess {
   }
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   void Signal(int sig) { kill(pid_, sig); }
   // Exit code, or -signal. -1000 on timeout.
   int Wait(absl::Duration timeout = absl::Seconds(60)) {
