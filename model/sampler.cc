@@ -7,6 +7,16 @@
 #include <cstdint>
 #include <cstring>
 
+// Not under ThreadSanitizer: GCC instruments the clones' ifunc resolver,
+// which ld.so runs before TSan is initialised, and the process dies while
+// it is being relocated.
+#if defined(__SANITIZE_THREAD__)
+#define JOULE_CLONES
+#else
+#define JOULE_CLONES \
+  __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
 namespace joule::model {
 namespace {
 
@@ -20,8 +30,7 @@ namespace {
 // built with -ffp-contract=off, so every copy performs the same IEEE
 // operations, only wider (temperature sampling of 32000 logits: 29 us with
 // the AVX2 copy, 21 with AVX-512 and the shift-scale pass vectorized too).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-ExpNonPositive(float* __restrict y, int n) {
+JOULE_CLONES void ExpNonPositive(float* __restrict y, int n) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f;
   constexpr float kLn2Lo = -2.12194440e-4f;
@@ -54,15 +63,14 @@ ExpNonPositive(float* __restrict y, int n) {
 }
 
 // x[i] = (x[i] - shift) * mul, in the clones' vector width.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void ShiftScale(
-    float* __restrict x, int n, float shift, float mul) {
+JOULE_CLONES void ShiftScale(float* __restrict x, int n, float shift,
+                             float mul) {
   for (int i = 0; i < n; ++i) x[i] = (x[i] - shift) * mul;
 }
 
 // Sums per block of 64 with 8 fixed partial sums each: the same order on
 // every run (so deterministic), but not one long chain of dependent adds.
-__attribute__((target_clones("avx512f", "avx2", "default"))) float BlockSums(
-    const float* logits, int n, float* block_sums) {
+JOULE_CLONES float BlockSums(const float* logits, int n, float* block_sums) {
   constexpr int kBlock = 64;
   const int blocks = (n + kBlock - 1) / kBlock;
   float sum = 0.0f;
