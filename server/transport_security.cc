@@ -7,6 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "openssl/bio.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
 
 namespace joule::server {
 namespace {
@@ -30,6 +33,67 @@ absl::StatusOr<std::string> ReadPem(absl::string_view flag,
         absl::StrCat("--", flag, ": ", path, " holds no PEM ", marker));
   }
   return pem;
+}
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Bio = std::unique_ptr<BIO, BioFree>;
+
+Bio MemBio(const std::string& pem) {
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+std::string TimeString(const ASN1_TIME* t) {
+  Bio out(BIO_new(BIO_s_mem()));
+  ASN1_TIME_print(out.get(), t);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, n);
+}
+
+// Parses what gRPC will use: gRPC itself only fails at BuildAndStart, after
+// the model has loaded, without saying which file is wrong.
+absl::Status CheckKeyPair(const TlsConfig& tls) {
+  std::unique_ptr<X509, X509Free> cert(
+      PEM_read_bio_X509(MemBio(tls.cert_chain_pem).get(), nullptr, nullptr,
+                        nullptr));
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file: the first certificate does not parse");
+  }
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(PEM_read_bio_PrivateKey(
+      MemBio(tls.private_key_pem).get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        "--tls_key_file: the private key does not parse (it must not be "
+        "encrypted)");
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(
+        "--tls_key_file is not the key of the certificate in "
+        "--tls_cert_file");
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_cert_file: the certificate expired on ",
+                     TimeString(X509_get0_notAfter(cert.get()))));
+  }
+  if (!tls.client_ca_pem.empty()) {
+    std::unique_ptr<X509, X509Free> ca(PEM_read_bio_X509(
+        MemBio(tls.client_ca_pem).get(), nullptr, nullptr, nullptr));
+    if (ca == nullptr) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca_file: the first certificate does not parse");
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -65,6 +129,7 @@ absl::StatusOr<std::optional<TlsConfig>> LoadTls(const TlsFiles& files) {
     if (!ca.ok()) return ca.status();
     tls.client_ca_pem = *std::move(ca);
   }
+  if (absl::Status s = CheckKeyPair(tls); !s.ok()) return s;
   return tls;
 }
 
