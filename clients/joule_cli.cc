@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "clients/channel.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/joule.grpc.pb.h"
 #include "proto/status_names.h"
@@ -49,8 +50,10 @@ void SetDeadline(grpc::ClientContext* ctx) {
   }
 }
 
-int ListDevices(joule::v1::Joule::Stub& stub) {
+int ListDevices(joule::v1::Joule::Stub& stub,
+                const joule::clients::Connection& conn) {
   grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
   SetDeadline(&ctx);
   joule::v1::ListDevicesResponse resp;
   grpc::Status s = stub.ListDevices(&ctx, {}, &resp);
@@ -83,10 +86,14 @@ const char* StopReasonName(joule::v1::StopReason r) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Streams a completion from a Joule server.");
   absl::ParseCommandLine(argc, argv);
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = joule::v1::Joule::NewStub(channel);
-  if (absl::GetFlag(FLAGS_list_devices)) return ListDevices(*stub);
+  auto conn = joule::clients::ConnectFromFlags(absl::GetFlag(FLAGS_target));
+  if (!conn.ok()) {
+    std::fprintf(stderr, "error: %s\n",
+                 std::string(conn.status().message()).c_str());
+    return 2;
+  }
+  auto stub = joule::v1::Joule::NewStub(conn->channel);
+  if (absl::GetFlag(FLAGS_list_devices)) return ListDevices(*stub, *conn);
 
   joule::v1::GenerateRequest req;
   req.set_prompt(absl::GetFlag(FLAGS_prompt));
@@ -106,6 +113,7 @@ int main(int argc, char** argv) {
   req.set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
 
   grpc::ClientContext ctx;
+  conn->Prepare(&ctx);
   SetDeadline(&ctx);
   const absl::Time start = absl::Now();
   auto reader = stub->GenerateStream(&ctx, req);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "clients/channel.h"
 #include "clients/load_report.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/joule.grpc.pb.h"
@@ -69,8 +70,9 @@ const char* SourceName(joule::v1::EnergySource s) {
   }
 }
 
-RequestRecord RunOne(joule::v1::Joule::Stub& stub, const std::string& prompt,
-                     uint64_t seed) {
+RequestRecord RunOne(joule::v1::Joule::Stub& stub,
+                     const joule::clients::Connection& conn,
+                     const std::string& prompt, uint64_t seed) {
   joule::v1::GenerateRequest req;
   req.set_prompt(prompt);
   req.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
@@ -79,6 +81,7 @@ RequestRecord RunOne(joule::v1::Joule::Stub& stub, const std::string& prompt,
   req.set_device(absl::GetFlag(FLAGS_device));
   req.set_seed(seed);
   grpc::ClientContext ctx;
+  conn.Prepare(&ctx);
   ctx.set_deadline(absl::ToChronoTime(
       absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_deadline_seconds))));
   RequestRecord rec;
@@ -135,8 +138,12 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_prompt_file).c_str());
     return 2;
   }
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target),
-                                     grpc::InsecureChannelCredentials());
+  auto conn = joule::clients::ConnectFromFlags(absl::GetFlag(FLAGS_target));
+  if (!conn.ok()) {
+    std::fprintf(stderr, "error: %s\n",
+                 std::string(conn.status().message()).c_str());
+    return 2;
+  }
   const absl::Time start = absl::Now();
   const absl::Time end =
       duration > 0 ? start + absl::Seconds(duration) : absl::InfiniteFuture();
@@ -146,7 +153,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (int w = 0; w < concurrency; ++w) {
     workers.emplace_back([&] {
-      auto stub = joule::v1::Joule::NewStub(channel);
+      auto stub = joule::v1::Joule::NewStub(conn->channel);
       while (true) {
         const int64_t i = next.fetch_add(1);
         if (total > 0 && i >= total) return;
@@ -156,7 +163,8 @@ int main(int argc, char** argv) {
           absl::SleepFor(at - absl::Now());
         }
         if (absl::Now() >= end) return;
-        RequestRecord rec = RunOne(*stub, prompts[i % prompts.size()], i);
+        RequestRecord rec =
+            RunOne(*stub, *conn, prompts[i % prompts.size()], i);
         absl::MutexLock l(&mu);
         records.push_back(std::move(rec));
       }

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/status_names.h"
 #include "server/text_stream.h"
+#include "server/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace joule::server {
@@ -155,20 +156,64 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
+class JouleService::StreamSlot {
+ public:
+  explicit StreamSlot(std::atomic<int>* active)
+      : active_(active), count_(active->fetch_add(1) + 1) {}
+  ~StreamSlot() { active_->fetch_sub(1); }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+  // Calls holding a slot when this one took it, itself included.
+  int count() const { return count_; }
+
+ private:
+  std::atomic<int>* const active_;
+  const int count_;
+};
+
 JouleService::JouleService(const model::Checkpoint& checkpoint,
                            const model::Tokenizer& tokenizer,
                            scheduler::Scheduler* scheduler,
-                           telemetry::Metrics* metrics)
+                           telemetry::Metrics* metrics, ServiceOptions options)
     : checkpoint_(checkpoint),
       tokenizer_(tokenizer),
       scheduler_(scheduler),
-      metrics_(metrics) {
+      metrics_(metrics),
+      keys_(options.api_keys != nullptr ? *options.api_keys : no_keys_),
+      max_concurrent_streams_(options.max_concurrent_streams) {
+  if (options.stream_write_timeout > absl::ZeroDuration()) {
+    watchdog_ = std::make_unique<WriteWatchdog>(options.stream_write_timeout);
+  }
   limits_.max_context = checkpoint.config().seq_len;
   limits_.max_prompt_bytes =
       checkpoint.config().seq_len * tokenizer.max_piece_bytes();
   for (const auto& d : scheduler->Devices()) {
     limits_.devices.push_back(d.capabilities.name);
   }
+}
+
+grpc::Status JouleService::Authorize(const grpc::ServerContext& context) {
+  grpc::Status s = AuthorizeCall(keys_, context);
+  if (!s.ok() && metrics_ != nullptr) metrics_->RefusedCall("unauthenticated");
+  return s;
+}
+
+grpc::Status JouleService::AdmitGeneration(const grpc::ServerContext& context,
+                                           std::unique_ptr<StreamSlot>* slot) {
+  if (grpc::Status s = Authorize(context); !s.ok()) return s;
+  *slot = std::make_unique<StreamSlot>(&active_streams_);
+  if (max_concurrent_streams_ > 0 &&
+      (*slot)->count() > max_concurrent_streams_) {
+    slot->reset();
+    if (metrics_ != nullptr) metrics_->RefusedCall("max_concurrent_streams");
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("too many concurrent streams: the server runs at most ",
+                     max_concurrent_streams_,
+                     " generation calls at once (--max_concurrent_streams); "
+                     "retry later"));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status JouleService::Run(
@@ -320,6 +365,8 @@ grpc::Status JouleService::RunRequest(
 grpc::Status JouleService::Generate(grpc::ServerContext* context,
                                     const v1::GenerateRequest* request,
                                     v1::GenerateResponse* response) {
+  std::unique_ptr<StreamSlot> slot;
+  if (grpc::Status s = AdmitGeneration(*context, &slot); !s.ok()) return s;
   std::string text;
   grpc::Status s = Run(
       context, *request,
@@ -336,24 +383,47 @@ grpc::Status JouleService::Generate(grpc::ServerContext* context,
 grpc::Status JouleService::GenerateStream(
     grpc::ServerContext* context, const v1::GenerateRequest* request,
     grpc::ServerWriter<v1::GenerateStreamResponse>* writer) {
+  std::unique_ptr<StreamSlot> slot;
+  if (grpc::Status s = AdmitGeneration(*context, &slot); !s.ok()) return s;
+  std::unique_ptr<WriteWatchdog::Stream> watch =
+      watchdog_ != nullptr ? watchdog_->Watch(context) : nullptr;
+  auto write = [&](const v1::GenerateStreamResponse& msg) {
+    if (watch != nullptr) watch->BeginWrite();
+    const bool ok = writer->Write(msg);
+    if (watch != nullptr) watch->EndWrite();
+    return ok;
+  };
   v1::GenerateStreamResponse msg;
   v1::GenerationSummary summary;
   grpc::Status s = Run(
       context, *request,
       [&](const v1::Token& t) {
         *msg.mutable_token() = t;
-        return writer->Write(msg);
+        return write(msg);
       },
       &summary);
-  if (!s.ok()) return s;
-  *msg.mutable_summary() = std::move(summary);
-  writer->Write(msg);
-  return grpc::Status::OK;
+  if (s.ok()) {
+    *msg.mutable_summary() = std::move(summary);
+    write(msg);
+  }
+  if (watch != nullptr && watch->timed_out()) {
+    spdlog::warn(
+        "stream from {}{}: a write waited over {}s for the client to read "
+        "(--stream_write_timeout_seconds): cancelled, its sequence freed",
+        context->peer(),
+        request->request_id().empty()
+            ? ""
+            : absl::StrCat(" (request ", request->request_id(), ")"),
+        absl::ToDoubleSeconds(watchdog_->timeout()));
+    if (metrics_ != nullptr) metrics_->StreamWriteTimeout();
+  }
+  return s;
 }
 
-grpc::Status JouleService::ListDevices(grpc::ServerContext*,
+grpc::Status JouleService::ListDevices(grpc::ServerContext* context,
                                        const v1::ListDevicesRequest*,
                                        v1::ListDevicesResponse* response) {
+  if (grpc::Status s = Authorize(*context); !s.ok()) return s;
   for (const scheduler::DeviceStatus& d : scheduler_->Devices()) {
     v1::Device* out = response->add_devices();
     const device::Capabilities& c = d.capabilities;
@@ -375,9 +445,10 @@ grpc::Status JouleService::ListDevices(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status JouleService::GetModelInfo(grpc::ServerContext*,
+grpc::Status JouleService::GetModelInfo(grpc::ServerContext* context,
                                         const v1::GetModelInfoRequest*,
                                         v1::ModelInfo* info) {
+  if (grpc::Status s = Authorize(*context); !s.ok()) return s;
   const model::Config& c = checkpoint_.config();
   std::string name = checkpoint_.path();
   if (size_t slash = name.rfind('/'); slash != std::string::npos) {

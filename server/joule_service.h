@@ -1,7 +1,9 @@
 #ifndef JOULE_SERVER_JOULE_SERVICE_H_
 #define JOULE_SERVER_JOULE_SERVICE_H_
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -12,10 +14,24 @@
 #include "model/tokenizer.h"
 #include "proto/joule.grpc.pb.h"
 #include "scheduler/scheduler.h"
+#include "server/auth.h"
 #include "server/request_validation.h"
+#include "server/write_watchdog.h"
 #include "telemetry/metrics.h"
 
 namespace joule::server {
+
+// What the service refuses before a request reaches the scheduler.
+struct ServiceOptions {
+  // Null or empty: every caller is allowed. Must outlive the service.
+  const ApiKeys* api_keys = nullptr;
+  // Generate and GenerateStream calls running at once; more get
+  // RESOURCE_EXHAUSTED. 0: no limit.
+  int max_concurrent_streams = 0;
+  // A stream whose Write does not complete within this is cancelled and
+  // its sequence freed. 0: never.
+  absl::Duration stream_write_timeout = absl::ZeroDuration();
+};
 
 // The joule.v1.Joule API: validates and tokenizes requests, hands them to
 // the scheduler and turns its token events into responses.
@@ -24,7 +40,8 @@ class JouleService final : public v1::Joule::Service {
   // `metrics` may be null.
   JouleService(const model::Checkpoint& checkpoint,
                const model::Tokenizer& tokenizer,
-               scheduler::Scheduler* scheduler, telemetry::Metrics* metrics);
+               scheduler::Scheduler* scheduler, telemetry::Metrics* metrics,
+               ServiceOptions options = {});
 
   grpc::Status Generate(grpc::ServerContext* context,
                         const v1::GenerateRequest* request,
@@ -57,11 +74,26 @@ class JouleService final : public v1::Joule::Service {
                           const std::function<bool(const v1::Token&)>& on_token,
                           v1::GenerationSummary* summary, Outcome* outcome);
 
+  // Holds a --max_concurrent_streams slot for as long as it lives.
+  class StreamSlot;
+  // The API key check every handler starts with.
+  grpc::Status Authorize(const grpc::ServerContext& context);
+  // Authorize, then a concurrent-stream slot: OK with `*slot` set, or the
+  // status to return.
+  grpc::Status AdmitGeneration(const grpc::ServerContext& context,
+                               std::unique_ptr<StreamSlot>* slot);
+
   const model::Checkpoint& checkpoint_;
   const model::Tokenizer& tokenizer_;
   scheduler::Scheduler* scheduler_;
   telemetry::Metrics* metrics_;
   RequestLimits limits_;
+  const ApiKeys no_keys_;
+  const ApiKeys& keys_;
+  const int max_concurrent_streams_;
+  std::atomic<int> active_streams_{0};
+  // Null when writes have no timeout.
+  std::unique_ptr<WriteWatchdog> watchdog_;
 };
 
 // absl::Status codes map one to one onto gRPC's.

@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -91,9 +92,134 @@ ABSL_FLAG(int, shutdown_grace_seconds, 30,
           "On SIGTERM/SIGINT, how long running requests may take to finish.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
+// Security and resource limits (docs/security.md).
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain for TLS on the gRPC port (with "
+          "--tls_key_file). Empty: plaintext.");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: clients must present a certificate signed by "
+          "one of them (mutual TLS). Needs --tls_cert_file.");
+ABSL_FLAG(std::string, api_key, "",
+          "Comma-separated API keys; calls must send 'authorization: Bearer "
+          "<key>'. Command lines are visible to other local users: prefer "
+          "--api_key_file. Empty (and no file): no key is asked for.");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File of API keys, one per line (blank lines and # comments "
+          "ignored), in addition to --api_key.");
+ABSL_FLAG(int, max_concurrent_streams, 512,
+          "Generate/GenerateStream calls running at once; more get "
+          "RESOURCE_EXHAUSTED (0: no limit).");
+ABSL_FLAG(double, stream_write_timeout_seconds, 30,
+          "A stream whose client reads nothing for this long (a write cannot "
+          "complete) is cancelled and its sequence freed (0: never).");
+ABSL_FLAG(double, keepalive_time_seconds, 60,
+          "Ping a connection with calls in flight after this long without "
+          "traffic (0: never).");
+ABSL_FLAG(double, keepalive_timeout_seconds, 20,
+          "Close a connection whose keepalive ping is not answered within "
+          "this.");
+ABSL_FLAG(double, max_connection_idle_seconds, 300,
+          "Close a connection with no call for this long (0: never).");
+ABSL_FLAG(double, max_connection_age_seconds, 1800,
+          "Ask a connection older than this to reconnect (GOAWAY; 0: never).");
+ABSL_FLAG(double, max_connection_age_grace_seconds, 120,
+          "After --max_connection_age, how long running calls may finish "
+          "before the connection is closed.");
+ABSL_FLAG(double, min_client_ping_interval_seconds, 10,
+          "Client keepalive pings closer together than this are refused "
+          "(repeated: the connection is closed).");
+ABSL_FLAG(std::string, metrics_host, "127.0.0.1",
+          "Address the metrics endpoint listens on. /metrics has no "
+          "authentication: keep it on loopback unless Prometheus scrapes "
+          "from another machine.");
+ABSL_FLAG(int, metrics_threads, 8,
+          "Metrics HTTP worker threads; each holds one connection until its "
+          "request has arrived.");
+ABSL_FLAG(double, metrics_request_timeout_seconds, 10,
+          "A metrics request not received whole within this is dropped.");
+
 namespace scheduler = joule::scheduler;
+namespace server = joule::server;
 
 namespace {
+
+// TLS files and API keys, checked before anything slow starts.
+absl::Status SecurityFromFlags(server::ServerOptions* o) {
+  auto tls = server::LoadTls({absl::GetFlag(FLAGS_tls_cert_file),
+                              absl::GetFlag(FLAGS_tls_key_file),
+                              absl::GetFlag(FLAGS_tls_client_ca_file)});
+  if (!tls.ok()) return tls.status();
+  o->tls = *std::move(tls);
+  auto keys = server::ApiKeys::Load(absl::GetFlag(FLAGS_api_key),
+                                    absl::GetFlag(FLAGS_api_key_file));
+  if (!keys.ok()) {
+    return absl::Status(keys.status().code(),
+                        absl::StrCat("--api_key/--api_key_file: ",
+                                     keys.status().message()));
+  }
+  o->api_keys = *std::move(keys);
+  return absl::OkStatus();
+}
+
+absl::Duration SecondsFlag(const absl::Flag<double>& flag) {
+  return absl::Seconds(absl::GetFlag(flag));
+}
+
+absl::Status LimitsFromFlags(server::ServerOptions* o) {
+  o->max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  o->stream_write_timeout = SecondsFlag(FLAGS_stream_write_timeout_seconds);
+  server::ConnectionOptions& c = o->connection;
+  c.keepalive_time = SecondsFlag(FLAGS_keepalive_time_seconds);
+  c.keepalive_timeout = SecondsFlag(FLAGS_keepalive_timeout_seconds);
+  c.max_connection_idle = SecondsFlag(FLAGS_max_connection_idle_seconds);
+  c.max_connection_age = SecondsFlag(FLAGS_max_connection_age_seconds);
+  c.max_connection_age_grace =
+      SecondsFlag(FLAGS_max_connection_age_grace_seconds);
+  c.min_client_ping_interval =
+      SecondsFlag(FLAGS_min_client_ping_interval_seconds);
+  o->metrics.host = absl::GetFlag(FLAGS_metrics_host);
+  o->metrics.threads = absl::GetFlag(FLAGS_metrics_threads);
+  o->metrics.request_timeout =
+      SecondsFlag(FLAGS_metrics_request_timeout_seconds);
+  const absl::Duration zero = absl::ZeroDuration();
+  if (o->max_concurrent_streams < 0 || o->stream_write_timeout < zero ||
+      c.keepalive_time < zero || c.max_connection_idle < zero ||
+      c.max_connection_age < zero || c.max_connection_age_grace < zero ||
+      c.min_client_ping_interval < zero) {
+    return absl::InvalidArgumentError(
+        "--max_concurrent_streams, --stream_write_timeout_seconds, "
+        "--keepalive_time_seconds, --max_connection_idle_seconds, "
+        "--max_connection_age_seconds, --max_connection_age_grace_seconds "
+        "and --min_client_ping_interval_seconds must be >= 0 (0: off)");
+  }
+  if (c.keepalive_timeout <= zero || o->metrics.threads < 1 ||
+      o->metrics.request_timeout <= zero) {
+    return absl::InvalidArgumentError(
+        "--keepalive_timeout_seconds, --metrics_threads and "
+        "--metrics_request_timeout_seconds must be positive");
+  }
+  return absl::OkStatus();
+}
+
+// Says so at start-up when the gRPC port is reachable from other machines
+// without the protection an operator probably expects.
+void WarnIfExposed(const server::ServerOptions& o) {
+  if (server::IsLoopbackHost(o.host)) return;
+  if (!o.api_keys.enabled()) {
+    spdlog::warn(
+        "listening on {} with no API key: anyone who can reach the port can "
+        "generate. Pass --api_key_file (docs/security.md), or --host=127.0.0.1",
+        o.host);
+  } else if (!o.tls.has_value()) {
+    spdlog::warn(
+        "listening on {} without TLS: API keys cross the network in "
+        "plaintext. Pass --tls_cert_file and --tls_key_file, or terminate "
+        "TLS in front of the server",
+        o.host);
+  }
+}
 
 // Waits for SIGINT/SIGTERM on its own thread. Before Serving() is called a
 // signal exits the process (nothing to drain yet); after it, Serving()
@@ -158,13 +284,21 @@ int main(int argc, char** argv) {
   // returns. A static pointer keeps it reachable, so LeakSanitizer agrees.
   static SignalWaiter* const stop = new SignalWaiter(signals);
 
+  joule::server::ServerOptions options;
+  if (absl::Status s = SecurityFromFlags(&options); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
+  if (absl::Status s = LimitsFromFlags(&options); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
   auto files = joule::server::ResolveModelFiles(
       absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_tokenizer), argv[0]);
   if (!files.ok()) {
     spdlog::error("{}", files.status().ToString());
     return 1;
   }
-  joule::server::ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.checkpoint_path = files->checkpoint;
@@ -227,6 +361,7 @@ int main(int argc, char** argv) {
         "must be positive");
     return 1;
   }
+  WarnIfExposed(options);
   auto server = joule::server::JouleServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
@@ -234,8 +369,16 @@ int main(int argc, char** argv) {
   }
   spdlog::info("joule_server listening on {}:{} (devices: {})", options.host,
                (*server)->port(), absl::GetFlag(FLAGS_devices));
+  spdlog::info("gRPC port: {}, {}",
+               !options.tls.has_value() ? "plaintext"
+               : options.tls->client_ca_pem.empty()
+                   ? "TLS"
+                   : "mutual TLS (client certificates required)",
+               options.api_keys.enabled()
+                   ? absl::StrCat(options.api_keys.size(), " API key(s)")
+                   : std::string("no API key"));
   if ((*server)->metrics_port() >= 0) {
-    spdlog::info("metrics on http://{}:{}/metrics", options.host,
+    spdlog::info("metrics on http://{}:{}/metrics", options.metrics.host,
                  (*server)->metrics_port());
   }
 

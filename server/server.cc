@@ -1,13 +1,50 @@
 #include "server/server.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "device/registry.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "spdlog/spdlog.h"
 
 namespace joule::server {
+namespace {
+
+// host:port, with IPv6 addresses in brackets.
+std::string HostPort(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos && host[0] != '[';
+  return absl::StrCat(v6 ? absl::StrCat("[", host, "]") : host, ":", port);
+}
+
+// gRPC takes milliseconds as int; INT_MAX is its "never".
+int Millis(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return INT_MAX;
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT_MAX));
+}
+
+void ApplyConnectionOptions(const ConnectionOptions& c,
+                            grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                              Millis(c.keepalive_time));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                              Millis(c.keepalive_timeout));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                              Millis(c.max_connection_idle));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                              Millis(c.max_connection_age));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                              Millis(c.max_connection_age_grace));
+  builder->AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      c.min_client_ping_interval > absl::ZeroDuration()
+          ? Millis(c.min_client_ping_interval)
+          : 0);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
     const ServerOptions& options) {
@@ -71,57 +108,24 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
       [self](const std::string& device, bool healthy) {
         self->OnDeviceHealth(device, healthy);
       });
+  s->api_keys_ = options.api_keys;
+  ServiceOptions service;
+  service.api_keys = &s->api_keys_;
+  service.max_concurrent_streams = options.max_concurrent_streams;
+  service.stream_write_timeout = options.stream_write_timeout;
   s->service_ = std::make_unique<JouleService>(
-      *s->checkpoint_, *s->tokenizer_, s->scheduler_.get(), s->metrics_.get());
+      *s->checkpoint_, *s->tokenizer_, s->scheduler_.get(), s->metrics_.get(),
+      service);
   if (options.metrics_port >= 0) {
-    scheduler::Scheduler* sched_ptr = s->scheduler_.get();
-    s->gauges_ = std::make_shared<telemetry::GaugeCollector>([sched_ptr] {
-      std::vector<telemetry::DeviceGauges> out;
-      for (const auto& d : sched_ptr->Devices()) {
-        telemetry::DeviceGauges g;
-        g.device = d.capabilities.name;
-        g.source = d.energy_source;
-        g.healthy = d.healthy;
-        g.queued = d.queued;
-        g.running = d.running;
-        g.kv_usage = d.kv_usage;
-        g.total_joules = d.total_joules;
-        out.push_back(std::move(g));
-      }
-      return out;
-    });
-    const std::string bind =
-        absl::StrCat(options.host, ":", options.metrics_port);
-    try {
-      s->exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
-    } catch (const std::exception& e) {
+    if (absl::Status st = s->StartMetrics(options); !st.ok()) {
       s->scheduler_->Shutdown();
-      return absl::UnavailableError(absl::StrCat(
-          "cannot serve metrics on ", bind, " (", e.what(),
-          "); pass --metrics_port to choose another, or -1 to turn them off"));
+      return st;
     }
-    s->exposer_->RegisterCollectable(s->metrics_->registry());
-    s->exposer_->RegisterCollectable(s->gauges_);
-    s->metrics_port_ = s->exposer_->GetListeningPorts().front();
   }
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  const std::string address =
-      absl::StrCat(options.host.find(':') != std::string::npos
-                       ? absl::StrCat("[", options.host, "]")
-                       : options.host,
-                   ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &s->port_);
-  builder.RegisterService(s->service_.get());
-  s->server_ = builder.BuildAndStart();
-  if (s->server_ == nullptr || s->port_ == 0) {
+  if (absl::Status st = s->StartGrpc(options); !st.ok()) {
+    s->exposer_.reset();  // Scrapes read the scheduler; stop them first.
     s->scheduler_->Shutdown();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address,
-                     " (in use? pass --port to choose another)"));
+    return st;
   }
   {
     absl::MutexLock lock(&s->health_mu_);
@@ -135,6 +139,72 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
     health->SetServingStatus(kServiceName, any);
   }
   return s;
+}
+
+absl::Status JouleServer::StartMetrics(const ServerOptions& options) {
+  scheduler::Scheduler* sched = scheduler_.get();
+  gauges_ = std::make_shared<telemetry::GaugeCollector>([sched] {
+    std::vector<telemetry::DeviceGauges> out;
+    for (const auto& d : sched->Devices()) {
+      telemetry::DeviceGauges g;
+      g.device = d.capabilities.name;
+      g.source = d.energy_source;
+      g.healthy = d.healthy;
+      g.queued = d.queued;
+      g.running = d.running;
+      g.kv_usage = d.kv_usage;
+      g.total_joules = d.total_joules;
+      out.push_back(std::move(g));
+    }
+    return out;
+  });
+  const MetricsOptions& m = options.metrics;
+  const std::string bind = HostPort(m.host, options.metrics_port);
+  // civetweb's options: prometheus-cpp's (address, threads) constructor
+  // leaves request_timeout_ms at civetweb's 30 s, and each worker thread
+  // holds one connection until its request has arrived whole.
+  std::vector<std::string> civetweb = {
+      "listening_ports",    bind,
+      "num_threads",        std::to_string(m.threads),
+      "request_timeout_ms", std::to_string(std::max<int64_t>(
+                                1, absl::ToInt64Milliseconds(m.request_timeout))),
+  };
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(std::move(civetweb));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve metrics on ", bind, " (", e.what(),
+        "); pass --metrics_port to choose another, or -1 to turn them off"));
+  }
+  exposer_->RegisterCollectable(metrics_->registry());
+  exposer_->RegisterCollectable(gauges_);
+  metrics_port_ = exposer_->GetListeningPorts().front();
+  return absl::OkStatus();
+}
+
+absl::Status JouleServer::StartGrpc(const ServerOptions& options) {
+  grpc::EnableDefaultHealthCheckService(true);
+  reflection_ = std::make_unique<ReflectionService>(
+      std::vector<std::string>{kServiceName, "grpc.health.v1.Health",
+                               ReflectionService::kServiceName},
+      &api_keys_, metrics_.get());
+  grpc::ServerBuilder builder;
+  const std::string address = HostPort(options.host, options.port);
+  builder.AddListeningPort(address, MakeServerCredentials(options.tls),
+                           &port_);
+  ApplyConnectionOptions(options.connection, &builder);
+  builder.RegisterService(service_.get());
+  builder.RegisterService(reflection_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address,
+        options.tls.has_value()
+            ? " (in use? pass --port to choose another; or the TLS "
+              "certificate and key are invalid or do not match)"
+            : " (in use? pass --port to choose another)"));
+  }
+  return absl::OkStatus();
 }
 
 void JouleServer::OnDeviceHealth(const std::string& device, bool healthy) {

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,43 @@
 #include "model/tokenizer.h"
 #include "prometheus/exposer.h"
 #include "scheduler/scheduler.h"
+#include "server/auth.h"
 #include "server/joule_service.h"
+#include "server/reflection_service.h"
+#include "server/transport_security.h"
 #include "telemetry/meter_factory.h"
 #include "telemetry/metrics.h"
 
 namespace joule::server {
+
+// HTTP/2 connection limits of the gRPC port. A zero duration turns that
+// limit off.
+struct ConnectionOptions {
+  // The server pings a connection with calls in flight after this long
+  // without traffic, and closes it if the ping is not answered within
+  // keepalive_timeout: a vanished client stops holding its streams.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // A connection with no call for this long is closed (GOAWAY).
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  // A connection older than this is asked to go away, and closed after
+  // the grace period so that running generations can finish.
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Minutes(2);
+  // Client pings closer together than this count as abuse (two strikes
+  // close the connection).
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+};
+
+// The Prometheus endpoint (its port is ServerOptions::metrics_port).
+struct MetricsOptions {
+  // Loopback unless Prometheus scrapes from another machine.
+  std::string host = "127.0.0.1";
+  // Worker threads: each holds one connection, for up to request_timeout
+  // while a client sends its request slowly.
+  int threads = 8;
+  absl::Duration request_timeout = absl::Seconds(10);
+};
 
 struct ServerOptions {
   std::string host = "0.0.0.0";
@@ -32,6 +65,15 @@ struct ServerOptions {
   scheduler::SchedulerOptions scheduler;
   // Prometheus metrics on this port (0: a free one; -1: off).
   int metrics_port = -1;
+  MetricsOptions metrics;
+  // TLS on the gRPC port; nullopt: plaintext.
+  std::optional<TlsConfig> tls;
+  // Empty: the API and reflection are open. Health always is.
+  ApiKeys api_keys;
+  // 0: no limit (see ServiceOptions).
+  int max_concurrent_streams = 0;
+  absl::Duration stream_write_timeout = absl::ZeroDuration();
+  ConnectionOptions connection;
   telemetry::EnergyConfig energy;
   device::DeviceOptions device_options;
   // Makes a device from its name; tests put fakes here.
@@ -66,6 +108,8 @@ class JouleServer {
 
  private:
   JouleServer() = default;
+  absl::Status StartMetrics(const ServerOptions& options);
+  absl::Status StartGrpc(const ServerOptions& options);
   // Mirrors device health into the gRPC health service: the API is
   // SERVING while any device is healthy.
   void OnDeviceHealth(const std::string& device, bool healthy);
@@ -78,7 +122,9 @@ class JouleServer {
   std::unique_ptr<model::Checkpoint> checkpoint_;
   std::unique_ptr<model::Tokenizer> tokenizer_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  ApiKeys api_keys_;
   std::unique_ptr<JouleService> service_;
+  std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ ABSL_GUARDED_BY(health_mu_) = false;

@@ -89,7 +89,19 @@ Metrics::Metrics()
       requests_(BuildCounter()
                     .Name("joule_requests_total")
                     .Help("Finished requests by gRPC status code.")
-                    .Register(*registry_)) {}
+                    .Register(*registry_)),
+      refused_(BuildCounter()
+                   .Name("joule_refused_calls_total")
+                   .Help("Calls refused before reaching the scheduler, by "
+                         "reason (unauthenticated, max_concurrent_streams).")
+                   .Register(*registry_)),
+      write_timeouts_(
+          BuildCounter()
+              .Name("joule_stream_write_timeouts_total")
+              .Help("Streams cancelled because the client read nothing for "
+                    "--stream_write_timeout_seconds.")
+              .Register(*registry_)
+              .Add({})) {}
 
 void Metrics::Step(const std::string& device, device::EnergySource source,
                    const std::string& phase, absl::Duration duration,
@@ -140,6 +152,12 @@ void Metrics::Request(const std::string& device, const std::string& code,
         .Observe(absl::ToDoubleSeconds(*queue));
   }
 }
+
+void Metrics::RefusedCall(const std::string& reason) {
+  refused_.Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::StreamWriteTimeout() { write_timeouts_.Increment(); }
 
 GaugeCollector::GaugeCollector(std::function<std::vector<DeviceGauges>()> read)
     : read_(std::move(read)) {}

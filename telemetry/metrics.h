@@ -44,6 +44,12 @@ class Metrics {
   void Request(const std::string& device, const std::string& code,
                std::optional<absl::Duration> ttft, absl::Duration total,
                std::optional<absl::Duration> queue);
+  // A call refused before it reached the scheduler, by `reason`
+  // ("unauthenticated", "max_concurrent_streams").
+  void RefusedCall(const std::string& reason);
+  // A stream cancelled because its client read nothing for
+  // --stream_write_timeout_seconds.
+  void StreamWriteTimeout();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -57,6 +63,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& queue_;
   prometheus::Family<prometheus::Histogram>& step_;
   prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Counter& write_timeouts_;
 };
 
 // Per-device state read at scrape time, so gauges are never stale.

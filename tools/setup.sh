@@ -9,6 +9,7 @@ PACKAGES=(
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   prometheus-cpp-dev libxrt-dev libbenchmark-dev
   prometheus curl jq uuid-dev
+  libssl-dev openssl
 )
 
 # --fuzz: also the libFuzzer toolchain (tools/fuzz.sh).
