@@ -1,5 +1,6 @@
 // The RISC-V simulator daemon over its bridge protocol: round trips,
 // malformed input, kernel results and counters against analytic counts.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,7 +36,9 @@ class SimTest : public ::testing::Test {
     char dir[] = "/tmp/jsimXXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     path_ = std::string(dir) + "/s.sock";
-    auto s = SimServer::Start("unix:" + path_, config);
+    SimServerOptions options;
+    options.frame_timeout = absl::Milliseconds(500);
+    auto s = SimServer::Start("unix:" + path_, config, options);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     thread_ = std::thread([this] { server_->Serve(); });
@@ -295,6 +298,63 @@ TEST_F(SimTest, EveryKernelArgumentIsCheckedAndNamed) {
   EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("COPY: descriptor dst"));
   EXPECT_EQ(Read(24480, 1)[0], 0.0f);
+}
+
+// A header announcing a big payload used to make the receiver allocate it
+// all at once (a 16-byte frame reserved 64 MiB); now the payload grows only
+// with the bytes that arrive.
+TEST(FrameTest, PayloadGrowsOnlyAsItsBytesArrive) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Header h;
+  h.opcode = kWriteMem;
+  h.payload_bytes = kMaxPayload;
+  ASSERT_TRUE(SendAll(fds[0], EncodeHeader(h) + "only ten b").ok());
+  ::close(fds[0]);
+  Header got;
+  std::string payload;
+  absl::Status s = RecvFrame(fds[1], &got, &payload);
+  ::close(fds[1]);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ(payload, "only ten b");
+  EXPECT_LT(payload.capacity(), size_t{1} << 20);
+}
+
+TEST(FrameTest, OversizedFramesAreRefusedFromTheHeader) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Header h;
+  h.payload_bytes = 5000;
+  ASSERT_TRUE(SendAll(fds[0], EncodeHeader(h)).ok());
+  Header got;
+  std::string payload;
+  absl::Status s = RecvFrame(fds[1], &got, &payload, /*max_payload=*/4096);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(payload.capacity() < 4096, true);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// A per-read timeout let a peer that trickles a byte now and then hold a
+// frame open forever; the frame as a whole now has a deadline.
+TEST_F(SimTest, AFrameThatTricklesInIsDroppedAfterTheFrameTimeout) {
+  Header h;
+  h.opcode = kWriteMem;
+  h.payload_bytes = 1000;
+  ASSERT_TRUE(SendAll(fd_, EncodeHeader(h)).ok());
+  const absl::Time start = absl::Now();
+  bool closed = false;
+  while (!closed && absl::Now() - start < absl::Seconds(5)) {
+    if (!SendAll(fd_, "x").ok()) break;  // Closed under us: EPIPE.
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char c;
+      closed = ::recv(fd_, &c, 1, 0) == 0;  // Dropped without a reply.
+    }
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Seconds(3));  // The timeout is 500 ms.
+  EXPECT_GE(took, absl::Milliseconds(400));
 }
 
 TEST(CheckedRangeTest, RefusesRangesThatWrapOrLeaveTheLimit) {
