@@ -1,5 +1,6 @@
 // The RISC-V simulator daemon over its bridge protocol: round trips,
 // malformed input, kernel results and counters against analytic counts.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "device/riscv/sim/memory.h"
 #include "device/riscv/sim/protocol.h"
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/sim_server.h"
@@ -34,7 +36,9 @@ class SimTest : public ::testing::Test {
     char dir[] = "/tmp/jsimXXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     path_ = std::string(dir) + "/s.sock";
-    auto s = SimServer::Start("unix:" + path_, config);
+    SimServerOptions options;
+    options.frame_timeout = absl::Milliseconds(500);
+    auto s = SimServer::Start("unix:" + path_, config, options);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     thread_ = std::thread([this] { server_->Serve(); });
@@ -202,6 +206,170 @@ TEST_F(SimTest, KernelErrorsReachWaitAndTheConnectionStaysUsable) {
             absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(Write(4096, {2.0f}).ok());
   EXPECT_EQ(Read(4096, 1)[0], 2.0f);
+}
+
+// Kernel arguments near 2^64 must not wrap past the bounds checks: before
+// the checks were overflow-safe, this ROPE passed (q_off + dim wrapped to 8,
+// under the stride) and rotated 32 bytes below simulated HBM.
+TEST_F(SimTest, RopeOffsetThatWrapsPast64BitsIsRefused) {
+  ASSERT_TRUE(Write(8192, {0.0f}).ok());       // Position 0.
+  const uint64_t wrapping = ~uint64_t{0} - 7;  // + 16 == 8 (mod 2^64).
+  absl::Status s =
+      Launch(kRope, {4096, 8192, 1, 32, wrapping, 0, 16, 16, 16, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("q_off"));
+  s = Launch(kRope, {4096, 8192, 1, 32, 0, wrapping, 16, 16, 16, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("k_off"));
+  // Odd sizes would rotate one float past the row (and past HBM's end).
+  s = Launch(kRope, {4096, 8192, 1, 3, 0, 0, 3, 0, 2, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("dim = 3 must be even"));
+}
+
+// heads * head wrapped to 0 passed the stride check, then the kernel walked
+// 2^63 heads off the end of memory (SIGSEGV).
+TEST_F(SimTest, AttentionHeadsTimesHeadThatWrapsIsRefused) {
+  Writer desc;
+  desc.U64(16384).U64(16384).U64(1);  // K, V, one key.
+  Writer w;
+  w.U64(12288).Bytes(desc.str());
+  ASSERT_TRUE(Call(kWriteMem, w.str()).ok());
+  absl::Status s = Launch(
+      kAttention, {4096, 64, 8192, 12288, 1, uint64_t{1} << 63, 1, 2, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("heads"));
+  // Each descriptor's K and V ranges are checked too, without wrapping.
+  Writer far;
+  far.U64(12288).U64(~uint64_t{0} - 3).U64(16384).U64(1);
+  ASSERT_TRUE(Call(kWriteMem, far.str()).ok());
+  s = Launch(kAttention, {4096, 64, 8192, 12288, 1, 2, 1, 2, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("descriptor K"));
+}
+
+TEST_F(SimTest, EveryKernelArgumentIsCheckedAndNamed) {
+  const uint64_t end = 64 << 20;
+  struct Case {
+    uint32_t kernel;
+    std::vector<uint64_t> args;
+    absl::StatusCode code;
+    const char* names;
+  };
+  const Case cases[] = {
+      // Floats are accessed as floats: misaligned tensors are refused.
+      {kGemm,
+       {4097, 8192, 12288, 4, 4, 1, 0, 0},
+       absl::StatusCode::kInvalidArgument,
+       "GEMM: W: address 0x1001 is not 4-byte aligned"},
+      {kGemm,
+       {4096, 8192, 12288, 4, 4, 1, 0, end},
+       absl::StatusCode::kOutOfRange,
+       "GEMM: done flag"},
+      {kGemm,
+       {4096, 8192, 12288, 4, uint64_t{1} << 40, 1, 0, 0},
+       absl::StatusCode::kInvalidArgument,
+       "GEMM: K"},
+      {kRmsNorm,
+       {4096, ~uint64_t{0} - 3, 12288, 1, 4, 0},
+       absl::StatusCode::kOutOfRange,
+       "RMSNORM: w"},
+      {kSwiGlu,
+       {4096, end - 4, 1, 4, 0},
+       absl::StatusCode::kOutOfRange,
+       "SWIGLU: out"},
+      {kCopy,
+       {~uint64_t{0} - 7, 1, 0},
+       absl::StatusCode::kOutOfRange,
+       "COPY: descriptors"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = Launch(c.kernel, c.args);
+    EXPECT_EQ(s.code(), c.code) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.names));
+  }
+  // A COPY with one bad descriptor copies nothing, even its good ones.
+  ASSERT_TRUE(Write(20480, {7.0f}).ok());
+  Writer copies;
+  copies.U64(12288).U64(20480).U64(24480).U64(4);  // Good.
+  copies.U64(20480).U64(end - 2).U64(4);           // Past the end.
+  ASSERT_TRUE(Call(kWriteMem, copies.str()).ok());
+  absl::Status s = Launch(kCopy, {12288, 2, 0});
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("COPY: descriptor dst"));
+  EXPECT_EQ(Read(24480, 1)[0], 0.0f);
+}
+
+// A header announcing a big payload used to make the receiver allocate it
+// all at once (a 16-byte frame reserved 64 MiB); now the payload grows only
+// with the bytes that arrive.
+TEST(FrameTest, PayloadGrowsOnlyAsItsBytesArrive) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Header h;
+  h.opcode = kWriteMem;
+  h.payload_bytes = kMaxPayload;
+  ASSERT_TRUE(SendAll(fds[0], EncodeHeader(h) + "only ten b").ok());
+  ::close(fds[0]);
+  Header got;
+  std::string payload;
+  absl::Status s = RecvFrame(fds[1], &got, &payload);
+  ::close(fds[1]);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ(payload, "only ten b");
+  EXPECT_LT(payload.capacity(), size_t{1} << 20);
+}
+
+TEST(FrameTest, OversizedFramesAreRefusedFromTheHeader) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Header h;
+  h.payload_bytes = 5000;
+  ASSERT_TRUE(SendAll(fds[0], EncodeHeader(h)).ok());
+  Header got;
+  std::string payload;
+  absl::Status s = RecvFrame(fds[1], &got, &payload, /*max_payload=*/4096);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(payload.capacity() < 4096, true);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// A per-read timeout let a peer that trickles a byte now and then hold a
+// frame open forever; the frame as a whole now has a deadline.
+TEST_F(SimTest, AFrameThatTricklesInIsDroppedAfterTheFrameTimeout) {
+  Header h;
+  h.opcode = kWriteMem;
+  h.payload_bytes = 1000;
+  ASSERT_TRUE(SendAll(fd_, EncodeHeader(h)).ok());
+  const absl::Time start = absl::Now();
+  bool closed = false;
+  while (!closed && absl::Now() - start < absl::Seconds(5)) {
+    if (!SendAll(fd_, "x").ok()) break;  // Closed under us: EPIPE.
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char c;
+      closed = ::recv(fd_, &c, 1, 0) == 0;  // Dropped without a reply.
+    }
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Seconds(3));  // The timeout is 500 ms.
+  EXPECT_GE(took, absl::Milliseconds(400));
+}
+
+TEST(CheckedRangeTest, RefusesRangesThatWrapOrLeaveTheLimit) {
+  const uint64_t max = ~uint64_t{0};
+  EXPECT_TRUE(CheckedRange("x", 0, 4, 4, 16).ok());
+  EXPECT_TRUE(CheckedRange("x", 16, 0, 4, 16).ok());  // Empty, at the end.
+  EXPECT_FALSE(CheckedRange("x", 17, 0, 4, 16).ok());
+  EXPECT_FALSE(CheckedRange("x", 4, 4, 4, 16).ok());
+  // off + size wraps to a small value.
+  EXPECT_FALSE(CheckedRange("x", max - 7, 4, 4, 16).ok());
+  // count * elem_size wraps (2^62 x 8 == 0 mod 2^64).
+  absl::Status s = CheckedRange("tensor y", 0, uint64_t{1} << 62, 8, 16);
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("tensor y"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("overflows"));
 }
 
 TEST_F(SimTest, MalformedFramesCloseOnlyThatConnection) {

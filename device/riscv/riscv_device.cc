@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -330,7 +331,7 @@ absl::Status RiscvDevice::UploadWeights() {
   // Weights go up in pieces below the payload limit.
   auto upload = [&](uint64_t addr, const float* data,
                     uint64_t floats) -> absl::Status {
-    const uint64_t chunk = (riscv::kMaxPayload - 64) / 4;
+    const uint64_t chunk = riscv::kMaxDataBytes / 4;
     for (uint64_t off = 0; off < floats; off += chunk) {
       const uint64_t n = std::min(chunk, floats - off);
       Writer w;
@@ -511,10 +512,16 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
     burst += payload;
     ++requests;
   };
+  // In pieces below the frame limit (the daemon refuses bigger frames):
+  // wide models and long steps have inputs of several MiB.
   auto write = [&](uint64_t addr, const void* data, size_t bytes) {
-    Writer w;
-    w.U64(addr).Raw(data, bytes);
-    frame(riscv::kWriteMem, w.str());
+    const char* p = static_cast<const char*>(data);
+    for (size_t off = 0; off < bytes; off += riscv::kMaxDataBytes) {
+      Writer w;
+      w.U64(addr + off)
+          .Raw(p + off, std::min<size_t>(riscv::kMaxDataBytes, bytes - off));
+      frame(riscv::kWriteMem, w.str());
+    }
   };
   auto launch = [&](uint32_t kernel, std::initializer_list<uint64_t> args) {
     Writer w;
@@ -577,10 +584,16 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
                                         "kernel failed: ", s.message()));
   }
   std::string logits;
-  Writer read;
-  read.U64(L.logits).U64(uint64_t{4} * B * c.vocab_size);
-  if (absl::Status s = Call(riscv::kReadMem, read.str(), &logits); !s.ok())
-    return s;
+  const uint64_t logit_bytes = uint64_t{4} * B * c.vocab_size;
+  for (uint64_t off = 0; off < logit_bytes; off += riscv::kMaxDataBytes) {
+    Writer read;
+    read.U64(L.logits + off)
+        .U64(std::min<uint64_t>(riscv::kMaxDataBytes, logit_bytes - off));
+    std::string part;
+    if (absl::Status s = Call(riscv::kReadMem, read.str(), &part); !s.ok())
+      return s;
+    logits += part;
+  }
   std::string counters;
   if (absl::Status s = Call(riscv::kReadCounters, "", &counters); !s.ok())
     return s;

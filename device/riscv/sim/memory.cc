@@ -8,6 +8,23 @@
 
 namespace joule::riscv {
 
+absl::Status CheckedRange(absl::string_view what, uint64_t off, uint64_t count,
+                          uint64_t elem_size, uint64_t limit) {
+  uint64_t bytes = 0, end = 0;
+  if (__builtin_mul_overflow(count, elem_size, &bytes) ||
+      __builtin_add_overflow(off, bytes, &end)) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("%s: %d x %d bytes at 0x%x overflows 64 bits", what,
+                        count, elem_size, off));
+  }
+  if (off > limit || end > limit) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "%s: %d bytes at 0x%x lie outside simulated HBM (%d bytes)", what,
+        bytes, off, limit));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Memory> Memory::Create(int64_t bytes) {
   if (bytes <= 0)
     return absl::InvalidArgumentError("HBM size must be positive");
@@ -35,12 +52,17 @@ Memory::~Memory() {
 }
 
 absl::Status Memory::Check(uint64_t addr, uint64_t bytes) const {
-  if (addr > size_ || bytes > size_ - addr) {
-    return absl::OutOfRangeError(absl::StrFormat(
-        "access of %d bytes at 0x%x is outside simulated HBM (%d bytes)", bytes,
-        addr, size_));
+  return CheckedRange("access", addr, bytes, 1, size_);
+}
+
+absl::Status Memory::CheckArray(absl::string_view what, uint64_t addr,
+                                uint64_t count, uint64_t elem_size,
+                                uint64_t align) const {
+  if (align > 1 && addr % align != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: address 0x%x is not %d-byte aligned", what, addr, align));
   }
-  return absl::OkStatus();
+  return CheckedRange(what, addr, count, elem_size, size_);
 }
 
 absl::Status Memory::Write(uint64_t addr, const void* data, uint64_t bytes) {

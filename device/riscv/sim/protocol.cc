@@ -1,13 +1,16 @@
 #include "device/riscv/sim/protocol.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace joule::riscv {
 
@@ -79,43 +82,92 @@ absl::Status SendAll(int fd, absl::string_view data) {
   return absl::OkStatus();
 }
 
-absl::Status RecvAll(int fd, void* buf, size_t n) {
-  size_t off = 0;
-  while (off < n) {
-    ssize_t r = ::recv(fd, static_cast<char*>(buf) + off, n - off, 0);
+namespace {
+
+// Waits until `fd` has bytes (or EOF) to read, or `deadline` passes.
+absl::Status AwaitReadable(int fd, absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return absl::OkStatus();
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::UnavailableError("timed out in the middle of a frame");
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ms = static_cast<int>(
+        std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1 << 30));
+    const int ready = ::poll(&p, 1, ms);
+    if (ready > 0) return absl::OkStatus();
+    if (ready < 0 && errno != EINTR) {
+      return absl::UnavailableError(
+          absl::StrCat("poll failed: ", std::strerror(errno)));
+    }
+  }
+}
+
+// Reads what has arrived, up to `n` bytes, into `buf`: at least one byte.
+absl::StatusOr<size_t> RecvSome(int fd, char* buf, size_t n,
+                                absl::Time deadline) {
+  while (true) {
+    if (absl::Status s = AwaitReadable(fd, deadline); !s.ok()) return s;
+    const ssize_t r = ::recv(fd, buf, n, 0);
+    if (r > 0) return static_cast<size_t>(r);
     if (r < 0 && errno == EINTR) continue;
     if (r == 0) return absl::UnavailableError("connection closed");
-    if (r < 0) {
-      return absl::UnavailableError(
-          errno == EAGAIN || errno == EWOULDBLOCK
-              ? std::string("timed out waiting for the peer")
-              : absl::StrCat("recv failed: ", std::strerror(errno)));
-    }
-    off += r;
+    return absl::UnavailableError(
+        errno == EAGAIN || errno == EWOULDBLOCK
+            ? std::string("timed out waiting for the peer")
+            : absl::StrCat("recv failed: ", std::strerror(errno)));
+  }
+}
+
+}  // namespace
+
+absl::Status RecvAll(int fd, void* buf, size_t n, absl::Time deadline) {
+  char* out = static_cast<char*>(buf);
+  for (size_t off = 0; off < n;) {
+    absl::StatusOr<size_t> got = RecvSome(fd, out + off, n - off, deadline);
+    if (!got.ok()) return got.status();
+    off += *got;
   }
   return absl::OkStatus();
 }
 
-absl::Status RecvFrame(int fd, Header* header, std::string* payload) {
-  unsigned char raw[kHeaderBytes];
-  if (absl::Status s = RecvAll(fd, raw, sizeof(raw)); !s.ok()) return s;
-  *header = DecodeHeader(raw);
-  if (header->magic != kMagic) {
+absl::Status CheckHeader(const Header& header, uint32_t max_payload) {
+  if (header.magic != kMagic) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "bad magic 0x%08x (expected 0x%08x)", header->magic, kMagic));
+        "bad magic 0x%08x (expected 0x%08x)", header.magic, kMagic));
   }
-  if (header->version != kProtocolVersion) {
+  if (header.version != kProtocolVersion) {
     return absl::FailedPreconditionError(
         absl::StrFormat("protocol version %d; this side speaks %d",
-                        header->version, kProtocolVersion));
+                        header.version, kProtocolVersion));
   }
-  if (header->payload_bytes > kMaxPayload) {
+  if (header.payload_bytes > max_payload) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("payload of %d bytes exceeds the limit of %d",
-                        header->payload_bytes, kMaxPayload));
+                        header.payload_bytes, max_payload));
   }
-  payload->resize(header->payload_bytes);
-  return RecvAll(fd, payload->data(), payload->size());
+  return absl::OkStatus();
+}
+
+absl::Status RecvFrame(int fd, Header* header, std::string* payload,
+                       uint32_t max_payload, absl::Time deadline) {
+  unsigned char raw[kHeaderBytes];
+  if (absl::Status s = RecvAll(fd, raw, sizeof(raw), deadline); !s.ok())
+    return s;
+  *header = DecodeHeader(raw);
+  if (absl::Status s = CheckHeader(*header, max_payload); !s.ok()) return s;
+  // Grown by what arrives, never by what the header announces.
+  payload->clear();
+  char chunk[64 << 10];
+  while (payload->size() < header->payload_bytes) {
+    const size_t want =
+        std::min(sizeof(chunk), header->payload_bytes - payload->size());
+    absl::StatusOr<size_t> got = RecvSome(fd, chunk, want, deadline);
+    if (!got.ok()) return got.status();
+    payload->append(chunk, *got);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SendFrame(int fd, uint16_t opcode, uint32_t request_id,

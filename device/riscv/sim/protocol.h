@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 // The bridge between the RISC-V device driver and the simulator daemon.
 // protocol.md beside this file is the specification.
@@ -16,8 +17,15 @@ namespace joule::riscv {
 
 inline constexpr uint32_t kMagic = 0x5356524A;  // "JRVS" little-endian.
 inline constexpr uint16_t kProtocolVersion = 1;
-inline constexpr uint32_t kMaxPayload = 64u << 20;
 inline constexpr size_t kHeaderBytes = 16;
+// The largest payload of any frame. The driver splits its WRITE_MEM,
+// LOAD_WEIGHTS and READ_MEM transfers at kMaxDataBytes, so no legitimate
+// frame is larger (a step's inputs and logits are a few MiB at most for the
+// models it serves); a receiver refuses bigger ones from the header alone.
+inline constexpr uint32_t kMaxPayload = 4u << 20;
+// Data bytes one WRITE_MEM, LOAD_WEIGHTS or READ_MEM carries, leaving room
+// for the address (requests) or the status (replies).
+inline constexpr uint32_t kMaxDataBytes = kMaxPayload - 64;
 inline constexpr uint16_t kReplyBit = 0x8000;
 
 enum Opcode : uint16_t {
@@ -129,12 +137,23 @@ struct Counters {
 void EncodeCounters(Writer& w, const Counters& c);
 Counters DecodeCounters(Reader& r);
 
+// OK for a header this side can read a payload after: the magic, the
+// version, and a payload of at most `max_payload` bytes.
+absl::Status CheckHeader(const Header& header, uint32_t max_payload);
+
 // Blocking I/O on a connected socket, for both sides. Reads fail with
-// UNAVAILABLE on a closed or broken connection.
+// UNAVAILABLE on a closed or broken connection, or once `deadline` passes
+// (absl::InfiniteFuture(): only the socket's own timeout applies).
 absl::Status SendAll(int fd, absl::string_view data);
-absl::Status RecvAll(int fd, void* buf, size_t n);
-// One whole frame: header and payload. Refuses payloads over kMaxPayload.
-absl::Status RecvFrame(int fd, Header* header, std::string* payload);
+absl::Status RecvAll(int fd, void* buf, size_t n,
+                     absl::Time deadline = absl::InfiniteFuture());
+// One whole frame: header and payload, both by `deadline`. Refuses, from the
+// header alone, payloads over `max_payload`; the payload then grows as its
+// bytes arrive, so a header announcing megabytes costs nothing until they
+// are actually sent.
+absl::Status RecvFrame(int fd, Header* header, std::string* payload,
+                       uint32_t max_payload = kMaxPayload,
+                       absl::Time deadline = absl::InfiniteFuture());
 absl::Status SendFrame(int fd, uint16_t opcode, uint32_t request_id,
                        absl::string_view payload);
 

@@ -23,7 +23,8 @@ namespace joule::riscv {
 namespace {
 
 constexpr int kMaxConnections = 16;
-constexpr int kFrameTimeoutSeconds = 10;
+// Replies to a client that does not read them fail after this.
+constexpr int kSendTimeoutSeconds = 10;
 constexpr uint32_t kMaxArgs = 64;
 
 std::string Reply(const absl::Status& s, const std::string& data = "") {
@@ -33,10 +34,12 @@ std::string Reply(const absl::Status& s, const std::string& data = "") {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(
-    const std::string& listen, const SimConfig& config) {
+    const std::string& listen, const SimConfig& config,
+    const SimServerOptions& options) {
   auto memory = Memory::Create(config.hbm_bytes);
   if (!memory.ok()) return memory.status();
-  std::unique_ptr<SimServer> s(new SimServer(config, *std::move(memory)));
+  std::unique_ptr<SimServer> s(
+      new SimServer(config, options, *std::move(memory)));
   if (absl::StartsWith(listen, "unix:")) {
     s->unix_path_ = listen.substr(5);
     sockaddr_un addr{};
@@ -92,8 +95,10 @@ absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(
   return s;
 }
 
-SimServer::SimServer(const SimConfig& config, Memory memory)
+SimServer::SimServer(const SimConfig& config, const SimServerOptions& options,
+                     Memory memory)
     : config_(config),
+      options_(options),
       engine_(std::make_unique<TileModelEngine>(config)),
       memory_(std::move(memory)) {}
 
@@ -143,20 +148,22 @@ void SimServer::Serve() {
 void SimServer::ServeConnection(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  timeval tv{kFrameTimeoutSeconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  timeval tv{kSendTimeoutSeconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   std::string payload;
   while (!stopping_) {
     // Idle between frames for as long as the client likes; once a frame
-    // starts, all of it must arrive within the timeout.
+    // starts, all of it must arrive within the timeout (a deadline for the
+    // whole frame: a per-read timeout would let a peer that trickles a byte
+    // now and then hold the connection forever).
     pollfd p{fd, POLLIN, 0};
     int ready = ::poll(&p, 1, 200);
     if (ready == 0) continue;
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) break;
     Header header;
-    absl::Status s = RecvFrame(fd, &header, &payload);
+    absl::Status s = RecvFrame(fd, &header, &payload, kMaxPayload,
+                               absl::Now() + options_.frame_timeout);
     if (!s.ok()) {
       if (absl::IsUnavailable(s)) break;  // Closed or stalled mid-frame.
       // Bad magic, version or size: say why, then close (cannot resync).
@@ -221,10 +228,10 @@ bool SimServer::Handle(const Header& header, const std::string& payload,
       const uint64_t addr = r.U64(), len = r.U64();
       if (!r.ok() || !r.done())
         return bad("READ_MEM takes a u64 address and a u64 length");
-      if (len > kMaxPayload - 64) {
+      if (len > kMaxDataBytes) {
         *reply = Reply(absl::InvalidArgumentError(absl::StrFormat(
-            "READ_MEM of %d bytes exceeds the %d-byte payload limit", len,
-            kMaxPayload - 64)));
+            "READ_MEM of %d bytes exceeds the %d-byte limit; read in pieces",
+            len, kMaxDataBytes)));
         return true;
       }
       std::string data(len, '\0');

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "device/riscv/sim/execution_engine.h"
 #include "device/riscv/sim/memory.h"
 #include "device/riscv/sim/protocol.h"
@@ -17,13 +18,20 @@
 
 namespace joule::riscv {
 
+struct SimServerOptions {
+  // Once a frame's first byte arrives, all of it must arrive within this;
+  // a peer that stalls (or trickles bytes) mid-frame is dropped.
+  absl::Duration frame_timeout = absl::Seconds(10);
+};
+
 // The simulator daemon's core: one simulated machine (memory, counters,
 // launches) served to clients over the bridge protocol.
 class SimServer {
  public:
   // `listen`: "unix:/path/to/socket" or "tcp:host:port" (port 0 picks one).
   static absl::StatusOr<std::unique_ptr<SimServer>> Start(
-      const std::string& listen, const SimConfig& config);
+      const std::string& listen, const SimConfig& config,
+      const SimServerOptions& options = {});
   ~SimServer();
 
   // Where clients connect, with the chosen port for tcp:...:0.
@@ -38,10 +46,12 @@ class SimServer {
               std::string* reply);
 
  private:
-  SimServer(const SimConfig& config, Memory memory);
+  SimServer(const SimConfig& config, const SimServerOptions& options,
+            Memory memory);
   void ServeConnection(int fd);
 
   const SimConfig config_;
+  const SimServerOptions options_;
   std::unique_ptr<ExecutionEngine> engine_;
   int listen_fd_ = -1;
   std::string address_;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace joule::riscv {
@@ -65,23 +66,86 @@ absl::Status Args(const std::vector<uint64_t>& a, size_t n,
   return absl::OkStatus();
 }
 
-// Shapes become sizes in bytes; reject ones whose products overflow.
-absl::Status Span(const Memory& m, uint64_t addr, uint64_t count,
-                  uint64_t elt) {
-  if (count != 0 && elt > std::numeric_limits<uint64_t>::max() / count) {
-    return absl::InvalidArgumentError("tensor size overflows");
+constexpr uint64_t kMaxDim = 1 << 20;
+
+// Validates one launch's arguments before the kernel touches memory. Every
+// argument comes from the client, so each check is overflow-safe, and the
+// first failure names the kernel and the argument; later checks are skipped
+// (they may depend on values the failed one was meant to bound).
+class ArgCheck {
+ public:
+  ArgCheck(const char* kernel, const Memory& mem)
+      : kernel_(kernel), mem_(mem) {}
+
+  // A dimension in 1..max.
+  ArgCheck& Dim(const char* name, uint64_t v, uint64_t max = kMaxDim) {
+    return Require(v >= 1 && v <= max, "%s = %d must be in 1..%d", name, v,
+                   max);
   }
-  return m.Check(addr, count * elt);
-}
+  ArgCheck& Even(const char* name, uint64_t v) {
+    return Require(v % 2 == 0, "%s = %d must be even", name, v);
+  }
+  // `offset` + `extent` <= `limit`, where the sum must not wrap.
+  ArgCheck& Fits(const char* offset_name, uint64_t offset,
+                 const char* extent_name, uint64_t extent,
+                 const char* limit_name, uint64_t limit) {
+    return Require(offset <= limit && extent <= limit - offset,
+                   "%s (%d) + %s (%d) exceeds %s (%d)", offset_name, offset,
+                   extent_name, extent, limit_name, limit);
+  }
+  // `rows` x `cols` fp32 values at `addr`, 4-byte aligned (kernels access
+  // them as floats).
+  ArgCheck& F32(const char* name, uint64_t addr, uint64_t rows, uint64_t cols) {
+    uint64_t count = 0;
+    if (!Require(!__builtin_mul_overflow(rows, cols, &count),
+                 "tensor %s of %d x %d floats overflows 64 bits", name, rows,
+                 cols)
+             .ok()) {
+      return *this;
+    }
+    return Array(name, addr, count, 4, 4);
+  }
+  // `count` records of `elem_size` bytes at `addr` (read with memcpy, so
+  // any alignment).
+  ArgCheck& Array(const char* name, uint64_t addr, uint64_t count,
+                  uint64_t elem_size, uint64_t align = 1) {
+    if (status_.ok()) {
+      absl::Status s = mem_.CheckArray(name, addr, count, elem_size, align);
+      if (!s.ok()) {
+        status_ =
+            absl::Status(s.code(), absl::StrCat(kernel_, ": ", s.message()));
+      }
+    }
+    return *this;
+  }
+  // The completion flag: 0 (none) or a u32 inside HBM.
+  ArgCheck& Flag(uint64_t addr) {
+    return addr == 0 ? *this : Array("done flag", addr, 1, 4);
+  }
+  template <typename... A>
+  ArgCheck& Require(bool ok, const absl::FormatSpec<A...>& why,
+                    const A&... args) {
+    if (status_.ok() && !ok) {
+      status_ = absl::InvalidArgumentError(
+          absl::StrCat(kernel_, ": ", absl::StrFormat(why, args...)));
+    }
+    return *this;
+  }
+  bool ok() const { return status_.ok(); }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  const char* kernel_;
+  const Memory& mem_;
+  absl::Status status_;
+};
 
 void Done(Memory& m, uint64_t flag) {
-  if (flag != 0 && m.Check(flag, 4).ok()) {
+  if (flag != 0) {
     const uint32_t one = 1;
-    m.Write(flag, &one, 4).IgnoreError();
+    m.Write(flag, &one, 4).IgnoreError();  // Checked with the arguments.
   }
 }
-
-constexpr uint64_t kMaxDim = 1 << 20;
 
 }  // namespace
 
@@ -160,12 +224,10 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
   if (absl::Status s = Args(a, 8, "GEMM"); !s.ok()) return s;
   const uint64_t w = a[0], x = a[1], y = a[2], M = a[3], K = a[4], N = a[5];
   const bool accumulate = a[6] != 0;
-  if (M == 0 || K == 0 || N == 0 || M > kMaxDim || K > kMaxDim || N > kMaxDim) {
-    return absl::InvalidArgumentError("GEMM: M, K, N must be in 1..2^20");
-  }
-  for (auto [addr, n] : {std::pair{w, M * K}, {x, N * K}, {y, N * M}}) {
-    if (absl::Status s = Span(mem, addr, n, 4); !s.ok()) return s;
-  }
+  ArgCheck check("GEMM", mem);
+  check.Dim("M", M).Dim("K", K).Dim("N", N);
+  check.F32("W", w, M, K).F32("X", x, N, K).F32("Y", y, N, M).Flag(a[7]);
+  if (!check.ok()) return check.status();
   const Precision p = config_.precision;
   const float* W = mem.f32(w);
   const float* X = mem.f32(x);
@@ -235,12 +297,10 @@ absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
                                       Memory& mem, Counters* c) {
   if (absl::Status s = Args(a, 6, "RMSNORM"); !s.ok()) return s;
   const uint64_t x = a[0], w = a[1], out = a[2], N = a[3], D = a[4];
-  if (N == 0 || D == 0 || N > kMaxDim || D > kMaxDim) {
-    return absl::InvalidArgumentError("RMSNORM: N, D must be in 1..2^20");
-  }
-  for (auto [addr, n] : {std::pair{x, N * D}, {w, D}, {out, N * D}}) {
-    if (absl::Status s = Span(mem, addr, n, 4); !s.ok()) return s;
-  }
+  ArgCheck check("RMSNORM", mem);
+  check.Dim("N", N).Dim("D", D);
+  check.F32("x", x, N, D).F32("w", w, 1, D).F32("out", out, N, D).Flag(a[5]);
+  if (!check.ok()) return check.status();
   const float* W = mem.f32(w);
   for (uint64_t n = 0; n < N; ++n) {
     const float* xr = mem.f32(x) + n * D;
@@ -272,13 +332,16 @@ absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem,
   const uint64_t base = a[0], positions = a[1], N = a[2], stride = a[3],
                  q_off = a[4], k_off = a[5], dim = a[6], kv_dim = a[7],
                  head = a[8];
-  if (N == 0 || N > kMaxDim || dim == 0 || dim > kMaxDim || head == 0 ||
-      head % 2 != 0 || kv_dim > dim || q_off + dim > stride ||
-      k_off + kv_dim > stride || stride > kMaxDim) {
-    return absl::InvalidArgumentError("ROPE: bad shape");
-  }
-  if (absl::Status s = Span(mem, base, N * stride, 4); !s.ok()) return s;
-  if (absl::Status s = Span(mem, positions, N, 4); !s.ok()) return s;
+  // Rotations take pairs: odd sizes would touch one float past the row.
+  ArgCheck check("ROPE", mem);
+  check.Dim("N", N).Dim("stride", stride).Dim("dim", dim).Even("dim", dim);
+  check.Dim("head", head).Even("head", head).Even("kv_dim", kv_dim);
+  check.Require(kv_dim <= dim, "kv_dim (%d) exceeds dim (%d)", kv_dim, dim);
+  check.Fits("q_off", q_off, "dim", dim, "stride", stride);
+  check.Fits("k_off", k_off, "kv_dim", kv_dim, "stride", stride);
+  check.F32("base", base, N, stride).Array("positions", positions, N, 4);
+  check.Flag(a[9]);
+  if (!check.ok()) return check.status();
   for (uint64_t n = 0; n < N; ++n) {
     int32_t pos;
     std::memcpy(&pos, mem.at(positions + 4 * n), 4);
@@ -317,30 +380,34 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
   if (absl::Status s = Args(a, 9, "ATTENTION"); !s.ok()) return s;
   const uint64_t q = a[0], q_stride = a[1], out = a[2], desc = a[3], N = a[4],
                  heads = a[5], kv_heads = a[6], head = a[7];
-  if (N == 0 || N > kMaxDim || heads == 0 || kv_heads == 0 ||
-      heads % kv_heads != 0 || head == 0 || heads * head > q_stride ||
-      q_stride > kMaxDim) {
-    return absl::InvalidArgumentError("ATTENTION: bad shape");
-  }
+  // Each factor is bounded first, so heads * head (at most 2^40) cannot
+  // wrap to a small value that passes the stride check.
+  ArgCheck check("ATTENTION", mem);
+  check.Dim("N", N).Dim("q_stride", q_stride).Dim("heads", heads);
+  check.Dim("kv_heads", kv_heads, heads).Dim("head", head);
+  check.Require(heads % kv_heads == 0,
+                "heads (%d) must be a multiple of "
+                "kv_heads (%d)",
+                heads, kv_heads);
+  if (!check.ok()) return check.status();
   const uint64_t dim = heads * head, kv_dim = kv_heads * head,
                  kv_mul = heads / kv_heads;
-  if (absl::Status s = Span(mem, q, N * q_stride, 4); !s.ok()) return s;
-  if (absl::Status s = Span(mem, out, N * dim, 4); !s.ok()) return s;
-  if (absl::Status s = Span(mem, desc, N * 3, 8); !s.ok()) return s;
+  check.Require(dim <= q_stride, "heads x head (%d) exceeds q_stride (%d)", dim,
+                q_stride);
+  check.F32("q", q, N, q_stride).F32("out", out, N, dim);
+  check.Array("descriptors", desc, N, 24).Flag(a[8]);
+  if (!check.ok()) return check.status();
   struct Query {
     uint64_t k, v, keys;
   };
+  // A snapshot: the checks below hold for what the kernel then uses.
   std::vector<Query> qs(N);
   for (uint64_t n = 0; n < N; ++n) {
     std::memcpy(&qs[n], mem.at(desc + 24 * n), 24);
-    if (qs[n].keys == 0 || qs[n].keys > kMaxDim) {
-      return absl::InvalidArgumentError(
-          "ATTENTION: each query needs 1..2^20 keys");
-    }
-    for (uint64_t base : {qs[n].k, qs[n].v}) {
-      if (absl::Status s = Span(mem, base, qs[n].keys * kv_dim, 4); !s.ok())
-        return s;
-    }
+    check.Dim("descriptor keys", qs[n].keys);
+    check.F32("descriptor K", qs[n].k, qs[n].keys, kv_dim);
+    check.F32("descriptor V", qs[n].v, qs[n].keys, kv_dim);
+    if (!check.ok()) return check.status();
   }
   // FlashAttention-2: keys in tiles of Bc, a running max and sum per head
   // (online softmax), the output rescaled as the max grows.
@@ -415,11 +482,10 @@ absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a,
                                      Memory& mem, Counters* c) {
   if (absl::Status s = Args(a, 5, "SWIGLU"); !s.ok()) return s;
   const uint64_t h = a[0], out = a[1], N = a[2], H = a[3];
-  if (N == 0 || H == 0 || N > kMaxDim || H > kMaxDim) {
-    return absl::InvalidArgumentError("SWIGLU: N, H must be in 1..2^20");
-  }
-  if (absl::Status s = Span(mem, h, N * 2 * H, 4); !s.ok()) return s;
-  if (absl::Status s = Span(mem, out, N * H, 4); !s.ok()) return s;
+  ArgCheck check("SWIGLU", mem);
+  check.Dim("N", N).Dim("H", H);
+  check.F32("h", h, N, 2 * H).F32("out", out, N, H).Flag(a[4]);
+  if (!check.ok()) return check.status();
   for (uint64_t n = 0; n < N; ++n) {
     const float* h1 = mem.f32(h) + n * 2 * H;
     const float* h3 = h1 + H;
@@ -446,17 +512,27 @@ absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem,
                                    Counters* c) {
   if (absl::Status s = Args(a, 3, "COPY"); !s.ok()) return s;
   const uint64_t desc = a[0], count = a[1];
-  if (count > kMaxDim)
-    return absl::InvalidArgumentError("COPY: too many descriptors");
-  if (absl::Status s = Span(mem, desc, count * 3, 8); !s.ok()) return s;
-  double bytes = 0;
+  ArgCheck check("COPY", mem);
+  check.Require(count <= kMaxDim, "count = %d exceeds %d", count, kMaxDim);
+  check.Array("descriptors", desc, count, 24).Flag(a[2]);
+  if (!check.ok()) return check.status();
+  // All descriptors are read and checked before the first copy: a copy may
+  // overwrite the descriptor list, and a bad descriptor copies nothing.
+  struct Transfer {
+    uint64_t src, dst, bytes;
+  };
+  std::vector<Transfer> transfers(count);
   for (uint64_t i = 0; i < count; ++i) {
-    uint64_t d[3];
-    std::memcpy(d, mem.at(desc + 24 * i), 24);
-    if (absl::Status s = mem.Check(d[0], d[2]); !s.ok()) return s;
-    if (absl::Status s = mem.Check(d[1], d[2]); !s.ok()) return s;
-    std::memmove(mem.at(d[1]), mem.at(d[0]), d[2]);
-    bytes += d[2];
+    Transfer& t = transfers[i];
+    std::memcpy(&t, mem.at(desc + 24 * i), 24);
+    check.Array("descriptor src", t.src, t.bytes, 1);
+    check.Array("descriptor dst", t.dst, t.bytes, 1);
+    if (!check.ok()) return check.status();
+  }
+  double bytes = 0;
+  for (const Transfer& t : transfers) {
+    std::memmove(mem.at(t.dst), mem.at(t.src), t.bytes);
+    bytes += t.bytes;
   }
   // Through the DMA: read from HBM, written back to HBM.
   const double scale = element_bytes() / 4.0;
