@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
     RiscvOptions o;
     o.name = std::string(name);
     o.address = options.riscv_sim_address;
+    o.token_file = options.riscv_sim_token_file;
     o.daemon_binary = options.riscv_sim_binary;
     o.daemon_config = options.riscv_sim_config;
     o.max_batch_size = options.riscv_max_batch;

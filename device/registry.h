@@ -15,6 +15,7 @@ namespace joule::device {
 struct DeviceOptions {
   // RISC-V simulator: a running daemon's address, else the binary to start.
   std::string riscv_sim_address;
+  std::string riscv_sim_token_file;  // The running daemon's --token_file.
   std::string riscv_sim_binary;
   std::string riscv_sim_config;
   int riscv_max_batch = 16;

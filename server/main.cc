@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "device/riscv/sim/token.h"
 #include "scheduler/router.h"
 #include "server/model_paths.h"
 #include "server/server.h"
@@ -46,6 +47,10 @@ ABSL_FLAG(std::string, devices, "cpu",
 ABSL_FLAG(std::string, riscv_sim_address, "",
           "Address of a running RISC-V simulator (unix:/path or "
           "tcp:host:port). Empty: --devices=riscv starts its own.");
+ABSL_FLAG(std::string, riscv_sim_token_file, "",
+          "With --riscv_sim_address: the file holding that simulator's token "
+          "(the one its --token_file names). A simulator the server starts "
+          "gets a fresh random token instead.");
 ABSL_FLAG(std::string, riscv_sim_binary, "",
           "The riscv_simd binary to start (default: the one built with the "
           "server).");
@@ -96,8 +101,7 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain for TLS on the gRPC port (with "
           "--tls_key_file). Empty: plaintext.");
-ABSL_FLAG(std::string, tls_key_file, "",
-          "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA certificates: clients must present a certificate signed by "
           "one of them (mutual TLS). Needs --tls_cert_file.");
@@ -155,9 +159,9 @@ absl::Status SecurityFromFlags(server::ServerOptions* o) {
   auto keys = server::ApiKeys::Load(absl::GetFlag(FLAGS_api_key),
                                     absl::GetFlag(FLAGS_api_key_file));
   if (!keys.ok()) {
-    return absl::Status(keys.status().code(),
-                        absl::StrCat("--api_key/--api_key_file: ",
-                                     keys.status().message()));
+    return absl::Status(
+        keys.status().code(),
+        absl::StrCat("--api_key/--api_key_file: ", keys.status().message()));
   }
   o->api_keys = *std::move(keys);
   return absl::OkStatus();
@@ -306,6 +310,24 @@ int main(int argc, char** argv) {
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.device_options.riscv_sim_address =
       absl::GetFlag(FLAGS_riscv_sim_address);
+  options.device_options.riscv_sim_token_file =
+      absl::GetFlag(FLAGS_riscv_sim_token_file);
+  if (!options.device_options.riscv_sim_address.empty()) {
+    // Fail at start-up, not at the first probe of the device.
+    if (options.device_options.riscv_sim_token_file.empty()) {
+      spdlog::error(
+          "--riscv_sim_address needs --riscv_sim_token_file: the simulator "
+          "refuses clients without its token");
+      return 1;
+    }
+    auto token = joule::riscv::ReadTokenFile(
+        options.device_options.riscv_sim_token_file);
+    if (!token.ok()) {
+      spdlog::error("--riscv_sim_token_file: {}",
+                    std::string(token.status().message()));
+      return 1;
+    }
+  }
   options.device_options.riscv_sim_binary =
       absl::GetFlag(FLAGS_riscv_sim_binary);
   if (options.device_options.riscv_sim_binary.empty()) {

@@ -2,6 +2,7 @@
 // malformed input, kernel results and counters against analytic counts.
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/sim_server.h"
 #include "device/riscv/sim/tile_model_engine.h"
+#include "device/riscv/sim/token.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_paths.h"
@@ -37,12 +39,16 @@ class SimTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir), nullptr);
     path_ = std::string(dir) + "/s.sock";
     SimServerOptions options;
+    options.token = std::string(kToken);
     options.frame_timeout = absl::Milliseconds(500);
+    options.owner_wait = absl::Milliseconds(100);
     auto s = SimServer::Start("unix:" + path_, config, options);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     thread_ = std::thread([this] { server_->Serve(); });
     fd_ = Connect();
+    absl::Status hello = Hello(fd_);
+    ASSERT_TRUE(hello.ok()) << hello;
   }
   void TearDown() override {
     if (fd_ >= 0) ::close(fd_);
@@ -61,6 +67,36 @@ class SimTest : public ::testing::Test {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
   }
+  static std::string HelloPayload(absl::string_view token = kToken) {
+    Writer w;
+    w.U16(kProtocolVersion).Str(token);
+    return w.str();
+  }
+  absl::Status Hello(int fd, absl::string_view token = kToken) {
+    return Call(kHello, HelloPayload(token), nullptr, fd);
+  }
+  // The owner's connection ends; the daemon releases the machine on its own
+  // thread, so the next HELLO may briefly find it still owned.
+  int ReconnectAsOwner() {
+    if (fd_ >= 0) ::close(fd_);
+    for (int i = 0; i < 100; ++i) {
+      fd_ = Connect();
+      if (Hello(fd_).ok()) return fd_;
+      ::close(fd_);
+      absl::SleepFor(absl::Milliseconds(20));  // Junk connections drain.
+    }
+    ADD_FAILURE() << "no HELLO accepted";
+    return fd_ = -1;
+  }
+  // Whether the daemon closed `fd` (EOF within a second).
+  static bool ClosedByPeer(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    char c;
+    return ::poll(&p, 1, 1000) > 0 && ::recv(fd, &c, 1, 0) == 0;
+  }
+
+  static constexpr absl::string_view kToken = "test-token-0123456789";
+
   // One request; the reply's status, with its data in *data.
   absl::Status Call(uint16_t op, const std::string& payload,
                     std::string* data = nullptr, int fd = -1) {
@@ -118,10 +154,8 @@ class SimTest : public ::testing::Test {
 };
 
 TEST_F(SimTest, HelloDescribesTheMachine) {
-  Writer w;
-  w.U16(kProtocolVersion);
   std::string data;
-  absl::Status hello = Call(kHello, w.str(), &data);
+  absl::Status hello = Call(kHello, HelloPayload(), &data);
   ASSERT_TRUE(hello.ok()) << hello;
   Reader r(data);
   EXPECT_EQ(r.U16(), kProtocolVersion);
@@ -383,9 +417,10 @@ TEST_F(SimTest, MalformedFramesCloseOnlyThatConnection) {
   EXPECT_THAT(std::string(DecodeStatus(r).message()), HasSubstr("bad magic"));
   EXPECT_FALSE(RecvFrame(fd_, &h, &reply).ok());  // Closed.
   ::close(fd_);
+  fd_ = -1;
 
   // Oversized payload: refused without reading it.
-  fd_ = Connect();
+  ReconnectAsOwner();
   Header big;
   big.opcode = kWriteMem;
   big.payload_bytes = kMaxPayload + 1;
@@ -394,6 +429,7 @@ TEST_F(SimTest, MalformedFramesCloseOnlyThatConnection) {
   Reader r2(reply);
   EXPECT_EQ(DecodeStatus(r2).code(), absl::StatusCode::kResourceExhausted);
   ::close(fd_);
+  fd_ = -1;
 
   // Truncated frame, then hang-up; and random garbage.
   int t = Connect();
@@ -412,23 +448,219 @@ TEST_F(SimTest, MalformedFramesCloseOnlyThatConnection) {
   }
   // The daemon still serves new clients (once the junk connections are gone:
   // it serves at most 16 at a time).
-  bool served = false;
-  for (int i = 0; i < 100 && !served; ++i) {
-    fd_ = Connect();
-    Writer hello;
-    hello.U16(kProtocolVersion);
-    std::string r3;
-    served = SendFrame(fd_, kHello, 1, hello.str()).ok() &&
-             RecvFrame(fd_, &h, &r3).ok() && h.opcode == (kHello | kReplyBit);
-    if (!served) {
-      ::close(fd_);
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  }
-  ASSERT_TRUE(served);
-  id_ = 1;
+  ASSERT_GE(ReconnectAsOwner(), 0);
   ASSERT_TRUE(Write(4096, {4.0f}).ok());
   EXPECT_EQ(Read(4096, 1)[0], 4.0f);
+}
+
+// Authentication: HELLO must carry the token; nothing else is served before.
+TEST_F(SimTest, HelloWithoutTheTokenIsRefusedAndTheConnectionClosed) {
+  struct Case {
+    std::string payload;
+    absl::StatusCode code;
+    const char* message;
+  };
+  Writer v1;  // Version 1's HELLO: no token.
+  v1.U16(kProtocolVersion);
+  const Case cases[] = {
+      {HelloPayload("wrong-token"), absl::StatusCode::kUnauthenticated,
+       "wrong token"},
+      {HelloPayload(""), absl::StatusCode::kUnauthenticated, "wrong token"},
+      {HelloPayload(std::string(kToken) + "x"),
+       absl::StatusCode::kUnauthenticated, "wrong token"},
+      {v1.str(), absl::StatusCode::kInvalidArgument, "string token"},
+  };
+  for (const Case& c : cases) {
+    const int fd = Connect();
+    absl::Status s = Call(kHello, c.payload, nullptr, fd);
+    EXPECT_EQ(s.code(), c.code) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+    EXPECT_TRUE(ClosedByPeer(fd));
+    ::close(fd);
+  }
+  // A version 1 header is refused before its payload is looked at.
+  const int fd = Connect();
+  Header old;
+  old.version = 1;
+  old.opcode = kHello;
+  old.payload_bytes = 2;
+  ASSERT_TRUE(SendAll(fd, EncodeHeader(old) + std::string(2, '\1')).ok());
+  Header h;
+  std::string reply;
+  ASSERT_TRUE(RecvFrame(fd, &h, &reply).ok());
+  Reader r(reply);
+  absl::Status s = DecodeStatus(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("protocol version 1"));
+  ::close(fd);
+}
+
+// A second connection used to be able to RESET or overwrite the memory the
+// server was using (it then streamed <unk> with status OK), READ_MEM its
+// weights and KV cache, and fail its next WAIT with a bad LAUNCH.
+TEST_F(SimTest, OtherConnectionsCannotTouchTheOwnersMachine) {
+  ASSERT_TRUE(Write(4096, {1.0f, 2.0f, 3.0f, 4.0f}).ok());
+  Writer write;
+  write.U64(4096).U32(0);
+  Writer read;
+  read.U64(4096).U64(16);
+  Writer bad_launch;
+  bad_launch.U32(kGemm).U32(1).U64(0);
+  Writer wait;
+  wait.U64(1);
+  const std::pair<uint16_t, std::string> requests[] = {
+      {kReset, ""},
+      {kWriteMem, write.str()},
+      {kLoadWeights, write.str()},
+      {kReadMem, read.str()},
+      {kLaunch, bad_launch.str()},
+      {kWait, wait.str()},
+      {kReadCounters, ""},
+  };
+  for (const auto& [op, payload] : requests) {
+    const int fd = Connect();
+    absl::Status s = Call(op, payload, nullptr, fd);
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << op << ": " << s;
+    EXPECT_TRUE(ClosedByPeer(fd)) << op;
+    ::close(fd);
+  }
+  // Even with the token, a second session is refused while the owner stays.
+  const int second = Connect();
+  absl::Status s = Hello(second);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("in use"));
+  EXPECT_TRUE(ClosedByPeer(second));
+  ::close(second);
+  // The owner's memory and launches are as it left them.
+  EXPECT_EQ(Read(4096, 4), (std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f}));
+  ASSERT_TRUE(Write(8192, std::vector<float>(4, 1.0f)).ok());
+  EXPECT_TRUE(Launch(kRmsNorm, {4096, 8192, 12288, 1, 4, 0}).ok());
+  EXPECT_EQ(ReadCounters().launches, 1u);
+}
+
+TEST_F(SimTest, TheNextOwnerFindsTheMachineCleared) {
+  ASSERT_TRUE(Write(4096, {5.0f}).ok());
+  // A failed launch the owner never WAITs for.
+  Writer bad;
+  bad.U32(kGemm).U32(1).U64(0);
+  ASSERT_TRUE(Call(kLaunch, bad.str()).ok());
+  ASSERT_GE(ReconnectAsOwner(), 0);
+  EXPECT_EQ(Read(4096, 1)[0], 0.0f);       // Memory cleared.
+  EXPECT_EQ(ReadCounters().launches, 0u);  // Counters too.
+  // Launches count from 1 again, and the old error is not this session's.
+  ASSERT_TRUE(Write(8192, std::vector<float>(4, 1.0f)).ok());
+  Writer launch;
+  launch.U32(kRmsNorm).U32(6).U64(8192).U64(8192).U64(12288).U64(1).U64(4).U64(
+      0);
+  std::string data;
+  ASSERT_TRUE(Call(kLaunch, launch.str(), &data).ok());
+  Reader r(data);
+  EXPECT_EQ(r.U64(), 1u);
+  Writer wait;
+  wait.U64(1);
+  EXPECT_TRUE(Call(kWait, wait.str()).ok());
+}
+
+// Before authentication a frame may carry only a HELLO: 16-byte headers
+// announcing megabytes on idle connections cannot make the daemon buffer
+// them, and a connection that never says HELLO loses its slot.
+TEST_F(SimTest, UnauthenticatedConnectionsAreSmallAndShortLived) {
+  int fds[4];
+  for (int& fd : fds) {
+    fd = Connect();
+    Header big;
+    big.opcode = kWriteMem;
+    big.payload_bytes = kMaxHelloPayload + 1;
+    ASSERT_TRUE(SendAll(fd, EncodeHeader(big)).ok());
+  }
+  for (int fd : fds) {
+    Header h;
+    std::string reply;
+    ASSERT_TRUE(RecvFrame(fd, &h, &reply).ok());
+    Reader r(reply);
+    EXPECT_EQ(DecodeStatus(r).code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(ClosedByPeer(fd));
+    ::close(fd);
+  }
+  const int idle = Connect();
+  const absl::Time start = absl::Now();
+  pollfd p{idle, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);  // The frame timeout is 500 ms.
+  char c;
+  EXPECT_EQ(::recv(idle, &c, 1, 0), 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  ::close(idle);
+  // The owner, idle all along, keeps its connection.
+  EXPECT_TRUE(Write(4096, {1.0f}).ok());
+}
+
+TEST(SimServerTest, NeedsATokenAndListensOnlyLocallyUnlessAllowed) {
+  SimConfig config;
+  config.hbm_bytes = 1 << 20;
+  SimServerOptions options;
+  EXPECT_FALSE(SimServer::Create(config, options).ok());  // No token.
+  options.token = "t";
+  auto remote = SimServer::Start("tcp:0.0.0.0:0", config, options);
+  ASSERT_FALSE(remote.ok());
+  EXPECT_THAT(std::string(remote.status().message()),
+              HasSubstr("--allow_remote_listen"));
+  EXPECT_TRUE(SimServer::Start("tcp:127.0.0.1:0", config, options).ok());
+  options.allow_remote_listen = true;
+  EXPECT_TRUE(SimServer::Start("tcp:0.0.0.0:0", config, options).ok());
+  // Unix sockets are created owner-only, whatever the umask.
+  char dir[] = "/tmp/jsimXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/s.sock";
+  const mode_t old_mask = umask(0);
+  auto local = SimServer::Start("unix:" + path, config, options);
+  umask(old_mask);
+  ASSERT_TRUE(local.ok()) << local.status();
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  local->reset();
+  // A path that holds something other than a socket is not replaced.
+  const std::string file = std::string(dir) + "/file";
+  ASSERT_TRUE(WriteTokenFile(file, "keep me").ok());
+  EXPECT_FALSE(SimServer::Start("unix:" + file, config, options).ok());
+  EXPECT_EQ(*ReadTokenFile(file), "keep me");
+  ::unlink(file.c_str());
+  ::rmdir(dir);
+}
+
+TEST(TokenTest, FilesTokensAndComparison) {
+  char dir[] = "/tmp/jtokXXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/token";
+  EXPECT_FALSE(ReadTokenFile(path).ok());  // Missing.
+  auto token = NewToken();
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->size(), 64u);
+  EXPECT_NE(*token, *NewToken());
+  ASSERT_TRUE(WriteTokenFile(path, *token + "\n").ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*ReadTokenFile(path), *token);  // Trailing newline dropped.
+  EXPECT_FALSE(WriteTokenFile(path, "again").ok());  // Never reused.
+  ::unlink(path.c_str());
+  ASSERT_TRUE(WriteTokenFile(path, " \n").ok());
+  absl::StatusOr<std::string> empty = ReadTokenFile(path);
+  EXPECT_FALSE(empty.ok());
+  EXPECT_THAT(std::string(empty.status().message()), HasSubstr("empty"));
+  ::unlink(path.c_str());
+  ASSERT_TRUE(WriteTokenFile(path, std::string(kMaxTokenBytes + 1, 'a')).ok());
+  EXPECT_FALSE(ReadTokenFile(path).ok());
+  ::unlink(path.c_str());
+  ::rmdir(dir);
+
+  EXPECT_TRUE(TokenMatches("secret", "secret"));
+  EXPECT_FALSE(TokenMatches("secret", "secreT"));
+  EXPECT_FALSE(TokenMatches("secret", "secre"));
+  EXPECT_FALSE(TokenMatches("secret", "secrets"));
+  EXPECT_FALSE(TokenMatches("secret", ""));
+  EXPECT_FALSE(TokenMatches("ab", std::string("ab\0", 3)));
 }
 
 TEST(TileModelTest, PrefillIsComputeBoundAndDecodeIsBandwidthBound) {

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "absl/time/clock.h"
@@ -31,11 +32,11 @@ TEST(ServerStartupTest, ModelThatIsAFifoIsRefused) {
   const std::string fifo = tmp + "/model.fifo";
   ::unlink(fifo.c_str());
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
-  testing::RunResult r = testing::Run(
-      {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-       "--metrics_port=-1", "--model=" + fifo,
-       "--tokenizer=" + testing::SharedModel("tok512.bin")},
-      tmp, absl::Seconds(20));
+  testing::RunResult r =
+      testing::Run({Runfile("server/joule_server"), "--host=127.0.0.1",
+                    "--port=0", "--metrics_port=-1", "--model=" + fifo,
+                    "--tokenizer=" + testing::SharedModel("tok512.bin")},
+                   tmp, absl::Seconds(20));
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("is not a regular file"));
 }
@@ -58,11 +59,17 @@ TEST(ServerStartupTest, SigtermDuringStartUpExits) {
   std::strcpy(addr.sun_path, path.c_str());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::listen(fd, 8), 0);
+  const std::string token_path = std::string(dir) + "/token";
+  {
+    std::ofstream token(token_path);
+    token << "silent-daemon-token\n";
+  }
 
   testing::Subprocess server(
       {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
        "--metrics_port=-1", "--devices=riscv",
-       "--riscv_sim_address=unix:" + path},
+       "--riscv_sim_address=unix:" + path,
+       "--riscv_sim_token_file=" + token_path},
       tmp + "/startup.out", tmp + "/startup.err");
   ASSERT_TRUE(server.started());
   absl::SleepFor(absl::Milliseconds(1500));
@@ -75,6 +82,7 @@ TEST(ServerStartupTest, SigtermDuringStartUpExits) {
   EXPECT_THAT(server.Stderr(), HasSubstr("SIGTERM during start-up"));
   ::close(fd);
   ::unlink(path.c_str());
+  ::unlink(token_path.c_str());
   ::rmdir(dir);
 }
 

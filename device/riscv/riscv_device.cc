@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "device/chunk_check.h"
+#include "device/riscv/sim/token.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -197,10 +198,13 @@ void RiscvDevice::Disconnect() {
     pid_ = 0;
   }
   if (!socket_path_.empty()) {
+    const std::string dir = socket_path_.substr(0, socket_path_.rfind('/'));
     ::unlink(socket_path_.c_str());
-    ::rmdir(socket_path_.substr(0, socket_path_.rfind('/')).c_str());
+    ::unlink((dir + "/token").c_str());
+    ::rmdir(dir.c_str());
     socket_path_.clear();
   }
+  token_.clear();
   // Whatever the daemon held is gone with it.
   slots_.clear();
   free_slots_.clear();
@@ -223,8 +227,18 @@ absl::Status RiscvDevice::StartDaemon() {
         "cannot create a socket directory: ", std::strerror(errno)));
   }
   socket_path_ = absl::StrCat(dir, "/sim.sock");
+  // A fresh token for this daemon, in a 0600 file inside the 0700
+  // directory; the daemon reads it at start-up, and it is deleted once the
+  // daemon listens.
+  absl::StatusOr<std::string> token = riscv::NewToken();
+  if (!token.ok()) return token.status();
+  const std::string token_path = absl::StrCat(dir, "/token");
+  if (absl::Status s = riscv::WriteTokenFile(token_path, *token); !s.ok())
+    return s;
+  token_ = *std::move(token);
   std::vector<std::string> argv = {options_.daemon_binary,
-                                   "--listen=unix:" + socket_path_};
+                                   "--listen=unix:" + socket_path_,
+                                   "--token_file=" + token_path};
   if (!options_.daemon_config.empty())
     argv.push_back("--config=" + options_.daemon_config);
   std::vector<char*> args;
@@ -240,6 +254,7 @@ absl::Status RiscvDevice::StartDaemon() {
     auto fd = ConnectTo("unix:" + socket_path_);
     if (fd.ok()) {
       fd_ = *fd;
+      ::unlink(token_path.c_str());
       return absl::OkStatus();
     }
     int status;
@@ -276,17 +291,32 @@ absl::Status RiscvDevice::EnsureConnected() {
   absl::Status s;
   if (options_.address.empty()) {
     s = StartDaemon();
+  } else if (options_.token_file.empty()) {
+    s = absl::FailedPreconditionError(
+        "a running RISC-V simulator needs its token: pass "
+        "--riscv_sim_token_file (the daemon's --token_file)");
   } else {
-    auto fd = ConnectTo(options_.address);
-    s = fd.status();
-    if (fd.ok()) fd_ = *fd;
+    // Read at each connection, so a daemon restarted with a new token is
+    // picked up.
+    absl::StatusOr<std::string> token =
+        riscv::ReadTokenFile(options_.token_file);
+    s = token.status();
+    if (s.ok()) {
+      token_ = *std::move(token);
+      auto fd = ConnectTo(options_.address);
+      s = fd.status();
+      if (fd.ok()) fd_ = *fd;
+    }
   }
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    Disconnect();  // A daemon that started but never listened, its files.
+    return s;
+  }
   timeval tv{static_cast<time_t>(absl::ToInt64Seconds(options_.io_timeout)), 0};
   setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   Writer hello;
-  hello.U16(riscv::kProtocolVersion);
+  hello.U16(riscv::kProtocolVersion).Str(token_);
   std::string data;
   s = Call(riscv::kHello, hello.str(), &data);
   if (s.ok()) {

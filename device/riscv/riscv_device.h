@@ -19,6 +19,9 @@ struct RiscvOptions {
   // "unix:/path" or "tcp:host:port" of a running riscv_simd. Empty: start
   // one as a child process (and restart it after a failure).
   std::string address;
+  // For `address`: the file with the daemon's token (its --token_file). A
+  // started daemon gets a fresh random token instead.
+  std::string token_file;
   std::string daemon_binary;  // For starting one.
   std::string daemon_config;  // Its --config, if any.
   int max_batch_size = 16;    // Also the number of KV slots.
@@ -78,6 +81,7 @@ class RiscvDevice : public Device {
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
   pid_t pid_ ABSL_GUARDED_BY(mu_) = 0;
   std::string socket_path_ ABSL_GUARDED_BY(mu_);
+  std::string token_ ABSL_GUARDED_BY(mu_);  // What HELLO presents.
   uint32_t next_request_ ABSL_GUARDED_BY(mu_) = 1;
   std::string description_ ABSL_GUARDED_BY(mu_);
   double frequency_hz_ ABSL_GUARDED_BY(mu_) = 1e9;

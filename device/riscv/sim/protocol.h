@@ -16,7 +16,8 @@
 namespace joule::riscv {
 
 inline constexpr uint32_t kMagic = 0x5356524A;  // "JRVS" little-endian.
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: HELLO carries the shared token, and the daemon serves one owner.
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr size_t kHeaderBytes = 16;
 // The largest payload of any frame. The driver splits its WRITE_MEM,
 // LOAD_WEIGHTS and READ_MEM transfers at kMaxDataBytes, so no legitimate
@@ -26,6 +27,10 @@ inline constexpr uint32_t kMaxPayload = 4u << 20;
 // Data bytes one WRITE_MEM, LOAD_WEIGHTS or READ_MEM carries, leaving room
 // for the address (requests) or the status (replies).
 inline constexpr uint32_t kMaxDataBytes = kMaxPayload - 64;
+// Until a connection has authenticated, only a HELLO may arrive: a u16
+// version and the token as a string (u32 length + bytes).
+inline constexpr uint32_t kMaxTokenBytes = 1024;
+inline constexpr uint32_t kMaxHelloPayload = 2 + 4 + kMaxTokenBytes;
 inline constexpr uint16_t kReplyBit = 0x8000;
 
 enum Opcode : uint16_t {

@@ -1,7 +1,9 @@
 // riscv_simd: the simulated many-tiny-core RISC-V system, served over the
 // bridge protocol (protocol.md).
-//   riscv_simd --listen=unix:/tmp/joule-riscv.sock [--config=occamy.cfg]
+//   riscv_simd --listen=unix:/tmp/joule-riscv.sock --token_file=token
+//              [--config=occamy.cfg]
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <thread>
@@ -11,11 +13,21 @@
 #include "absl/flags/usage.h"
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/sim_server.h"
+#include "device/riscv/sim/token.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "tcp:127.0.0.1:7411",
-          "unix:/path or tcp:host:port (port 0 picks a free one).");
+          "unix:/path (created 0600) or tcp:host:port (port 0 picks a free "
+          "one; loopback only unless --allow_remote_listen).");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the shared token every client's HELLO must carry "
+          "(required; joule_server reads the same file through "
+          "--riscv_sim_token_file).");
+ABSL_FLAG(
+    bool, allow_remote_listen, false,
+    "Allow --listen=tcp: on an address other than loopback (127.0.0.0/8). "
+    "The token crosses the network in the clear.");
 ABSL_FLAG(std::string, config, "",
           "Configuration file (key = value); empty: defaults.");
 ABSL_FLAG(std::string, precision, "",
@@ -43,13 +55,33 @@ int main(int argc, char** argv) {
     }
     config.precision = *p;
   }
+  const std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (token_file.empty()) {
+    spdlog::error(
+        "--token_file is required: clients authenticate with the token it "
+        "holds");
+    return 1;
+  }
+  auto token = joule::riscv::ReadTokenFile(token_file);
+  if (!token.ok()) {
+    spdlog::error("--token_file: {}", std::string(token.status().message()));
+    return 1;
+  }
+  struct stat st;
+  if (::stat(token_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    spdlog::warn("token file {} is readable by other users (chmod 600 it)",
+                 token_file);
+  }
+  joule::riscv::SimServerOptions options;
+  options.token = *std::move(token);
+  options.allow_remote_listen = absl::GetFlag(FLAGS_allow_remote_listen);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto server =
-      joule::riscv::SimServer::Start(absl::GetFlag(FLAGS_listen), config);
+  auto server = joule::riscv::SimServer::Start(absl::GetFlag(FLAGS_listen),
+                                               config, options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
     return 1;

@@ -1,0 +1,170 @@
+// The simulator daemon as a process: what it refuses at start-up (no
+// token, a non-loopback address), and the driver authenticating to one it
+// did not start, and to one it did.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "device/riscv/riscv_device.h"
+#include "device/riscv/sim/token.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/checkpoint.h"
+#include "tests/subprocess.h"
+#include "tests/test_paths.h"
+
+namespace joule {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Daemon() {
+  return std::string(std::getenv("TEST_SRCDIR")) +
+         "/joule/device/riscv/sim/riscv_simd";
+}
+
+class RiscvSimdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/jsimdXXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    token_file_ = dir_ + "/token";
+    ASSERT_TRUE(riscv::WriteTokenFile(token_file_, "shared-secret\n").ok());
+    socket_ = dir_ + "/s.sock";
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  // Runs the daemon with `flags`; its exit code once it stops by itself.
+  int RunUntilExit(std::vector<std::string> flags, std::string* err) {
+    flags.insert(flags.begin(), Daemon());
+    testing::Subprocess p(flags, dir_ + "/out", dir_ + "/err");
+    const int code = p.Wait(absl::Seconds(10));
+    *err = p.Stderr();
+    return code;
+  }
+  // Starts the daemon and waits until it listens.
+  std::unique_ptr<testing::Subprocess> StartDaemon(
+      std::vector<std::string> flags) {
+    flags.insert(flags.begin(), Daemon());
+    auto p = std::make_unique<testing::Subprocess>(flags, dir_ + "/out",
+                                                   dir_ + "/err");
+    for (int i = 0; i < 500 && !absl::StrContains(p->Stderr(), "listening");
+         ++i)
+      absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_THAT(p->Stderr(), HasSubstr("listening"));
+    return p;
+  }
+  device::RiscvOptions External(const std::string& token_file) {
+    device::RiscvOptions o;
+    o.address = "unix:" + socket_;
+    o.token_file = token_file;
+    o.max_batch_size = 2;
+    return o;
+  }
+
+  std::string dir_, token_file_, socket_;
+};
+
+TEST_F(RiscvSimdTest, RefusesToStartWithoutAReadableNonEmptyToken) {
+  const std::string listen = "--listen=unix:" + socket_;
+  std::string err;
+  EXPECT_EQ(RunUntilExit({listen}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("--token_file is required"));
+  EXPECT_EQ(RunUntilExit({listen, "--token_file=" + dir_ + "/none"}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("cannot read token file"));
+  const std::string empty = dir_ + "/empty";
+  ASSERT_TRUE(riscv::WriteTokenFile(empty, "\n").ok());
+  EXPECT_EQ(RunUntilExit({listen, "--token_file=" + empty}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("is empty"));
+  EXPECT_NE(access(socket_.c_str(), F_OK), 0);  // Never listened.
+}
+
+TEST_F(RiscvSimdTest, ListensOnOtherHostsOnlyWithAllowRemoteListen) {
+  const std::string token = "--token_file=" + token_file_;
+  std::string err;
+  EXPECT_EQ(RunUntilExit({"--listen=tcp:0.0.0.0:0", token}, &err), 1);
+  EXPECT_THAT(err, HasSubstr("add --allow_remote_listen"));
+  auto remote =
+      StartDaemon({"--listen=tcp:0.0.0.0:0", token, "--allow_remote_listen"});
+  remote->Signal(SIGTERM);
+  EXPECT_EQ(remote->Wait(), 0);
+  // Loopback needs no flag; a Unix socket is created 0600.
+  auto local = StartDaemon({"--listen=unix:" + socket_, token});
+  struct stat st;
+  ASSERT_EQ(stat(socket_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  local->Signal(SIGTERM);
+  EXPECT_EQ(local->Wait(), 0);
+}
+
+TEST_F(RiscvSimdTest, TheDriverAuthenticatesAndOwnsAnExternalDaemon) {
+  auto daemon =
+      StartDaemon({"--listen=unix:" + socket_, "--token_file=" + token_file_});
+  auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(ckpt.ok());
+  {
+    device::RiscvDevice no_token(External(""));
+    absl::Status s = no_token.LoadModel(**ckpt);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("--riscv_sim_token_file"));
+    const std::string wrong = dir_ + "/wrong";
+    ASSERT_TRUE(riscv::WriteTokenFile(wrong, "not-the-secret").ok());
+    device::RiscvDevice wrong_token(External(wrong));
+    s = wrong_token.LoadModel(**ckpt);
+    EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("wrong token"));
+  }
+  device::StepOutput out;
+  std::vector<int> prompt = {1, 100, 200};
+  {
+    device::RiscvDevice owner(External(token_file_));
+    ASSERT_TRUE(owner.LoadModel(**ckpt).ok());
+    ASSERT_TRUE(owner.Prefill({{1, 0, prompt}}, &out).ok());
+    // A second server with the right token is refused while the first is
+    // connected.
+    device::RiscvDevice second(External(token_file_));
+    absl::Status s = second.LoadModel(**ckpt);
+    EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("in use"));
+    ASSERT_TRUE(owner.Decode({{1, 3, {42}}}, &out).ok());
+  }
+  // Once the owner is gone the next one is served.
+  device::RiscvDevice next(External(token_file_));
+  ASSERT_TRUE(next.LoadModel(**ckpt).ok());
+  EXPECT_TRUE(next.Prefill({{1, 0, prompt}}, &out).ok());
+}
+
+TEST_F(RiscvSimdTest, AStartedDaemonGetsAFreshTokenThatIsThenDeleted) {
+  auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+  ASSERT_TRUE(ckpt.ok());
+  device::RiscvOptions o;
+  o.daemon_binary = Daemon();
+  o.max_batch_size = 2;
+  device::RiscvDevice dev(o);
+  ASSERT_TRUE(dev.LoadModel(**ckpt).ok());
+  std::ifstream in("/proc/" + std::to_string(dev.daemon_pid()) + "/cmdline");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string cmdline = absl::StrReplaceAll(ss.str(), {{"\\0", " "}});
+  const size_t at = cmdline.find("--token_file=");
+  ASSERT_NE(at, std::string::npos) << cmdline;
+  const std::string path =
+      cmdline.substr(at + 13, cmdline.find(' ', at) - at - 13);
+  EXPECT_NE(access(path.c_str(), F_OK), 0) << path << " still exists";
+  struct stat st;
+  ASSERT_EQ(stat(path.substr(0, path.rfind('/')).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);  // Private to the server's user.
+  device::StepOutput out;
+  std::vector<int> prompt = {1, 100};
+  EXPECT_TRUE(dev.Prefill({{1, 0, prompt}}, &out).ok());
+}
+
+}  // namespace
+}  // namespace joule
