@@ -108,6 +108,67 @@ def tokenizer():
           struct.pack("<i", 5) + f32(0.0) + struct.pack("<i", -7))
 
 
+# Bridge frames (device/riscv/sim/protocol.md), as sim_message_fuzzer reads
+# them: a session byte, then the 16-byte header and its payload.
+SIM_TOKEN = b"fuzz-token"
+
+
+def frame(opcode, payload, session=0, version=2, announce=None):
+    n = len(payload) if announce is None else announce
+    return (bytes([session]) + struct.pack("<IHHII", 0x5356524A, version, opcode, 7, n) +
+            payload)
+
+
+def u64s(*values):
+    return b"".join(struct.pack("<Q", v % (1 << 64)) for v in values)
+
+
+def hello(session=0, token=SIM_TOKEN):
+    return frame(1, struct.pack("<HI", 2, len(token)) + token, session)
+
+
+def launch(kernel, *args, session=0):
+    return frame(7, struct.pack("<II", kernel, len(args)) + u64s(*args), session)
+
+
+def sim_message():
+    ones = b"".join(f32(1.0) for _ in range(64))
+    setup = hello() + frame(3, u64s(0) + ones * 4)  # 1 KiB of 1.0 at 0.
+    counters = frame(9, b"")
+    kernels = {
+        "gemm": launch(1, 0, 256, 512, 4, 8, 2, 0, 1020),
+        "rmsnorm": launch(2, 0, 64, 512, 2, 16, 1020),
+        "rope": launch(3, 512, 256, 1, 16, 0, 8, 8, 8, 4, 1020),
+        "attention": launch(4, 0, 8, 512, 768, 1, 2, 1, 4, 1020),
+        "swiglu": launch(5, 0, 512, 2, 8, 1020),
+        "copy": launch(6, 768, 1, 1020),
+    }
+    write("sim_message", "attention_descriptor",
+          setup + frame(3, u64s(768) + u64s(0, 64, 2)) + kernels["attention"] +
+          frame(8, u64s(1)) + counters)
+    descriptors = {"copy": frame(3, u64s(768) + u64s(0, 256, 64))}
+    for name, k in kernels.items():
+        write("sim_message", name,
+              setup + descriptors.get(name, b"") + k + frame(8, u64s(1)) + counters)
+    write("sim_message", "read_poll_reset",
+          setup + frame(4, u64s(0, 64)) + frame(5, u64s(0) + struct.pack("<III", ~0 & 0xFFFFFFFF, 0x3F800000, 10)) +
+          frame(2, b"") + frame(4, u64s(0, 8)))
+    # The attacks: offsets that wrap past 2^64, a product of heads
+    # and head size that wraps to 0, a foreign session's RESET, WRITE_MEM
+    # and READ_MEM, and a header announcing 64 MiB before any HELLO.
+    write("sim_message", "rope_wrapping_offset",
+          setup + launch(3, 512, 256, 1, 16, 2**64 - 8, 8, 8, 8, 4, 0))
+    write("sim_message", "attention_wrapping_heads",
+          setup + launch(4, 0, 8, 512, 768, 1, 2**32, 1, 2**32, 0))
+    write("sim_message", "foreign_session",
+          setup + hello(1) + frame(2, b"", 1) + frame(3, u64s(0) + ones, 1) +
+          frame(4, u64s(0, 64), 1) + launch(1, 0, 0, 0, 2**63, 2**63, 2, 0, 0, session=1) +
+          frame(8, u64s(1)))
+    write("sim_message", "wrong_token", hello(0, b"guess") + frame(4, u64s(0, 64)))
+    write("sim_message", "huge_header_before_hello", frame(3, b"", announce=64 << 20))
+    write("sim_message", "bad_version", frame(1, b"", version=1))
+
+
 def checkpoints():
     bin_dir = os.path.join(ROOT, "bazel-bin/model")
     synth = os.path.join(bin_dir, "synth")
@@ -132,5 +193,6 @@ if __name__ == "__main__":
     text_stream()
     request()
     tokenizer()
+    sim_message()
     if "--no-checkpoints" not in sys.argv:
         checkpoints()
