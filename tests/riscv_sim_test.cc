@@ -312,6 +312,11 @@ TEST_F(SimTest, EveryKernelArgumentIsCheckedAndNamed) {
        {4096, end - 4, 1, 4, 0},
        absl::StatusCode::kOutOfRange,
        "SWIGLU: out"},
+      // Was a division by zero (found by sim_message_fuzzer).
+      {kAttention,
+       {4096, 8, 8192, 12288, 1, 2, 0, 4, 0},
+       absl::StatusCode::kInvalidArgument,
+       "ATTENTION: kv_heads = 0"},
       {kCopy,
        {~uint64_t{0} - 7, 1, 0},
        absl::StatusCode::kOutOfRange,

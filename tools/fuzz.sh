@@ -15,7 +15,9 @@ tools/setup.sh --fuzz || { echo "0 passed, 1 failed"; exit 1; }
 out_base="${JOULE_FUZZ_OUTPUT_BASE:-$HOME/.cache/joule-fuzz}"
 bz() { bazel --output_base="$out_base" "$@"; }
 targets=$(bz query 'attr(tags, "\bfuzz\b", //tests/fuzz:all)' 2>/dev/null | sort)
-if [ -z "$targets" ] || ! bz build --config=fuzz $targets; then
+# --symlink_prefix=/: no bazel-* links in the tree; links into this output
+# base would make the normal build's //... load them as packages.
+if [ -z "$targets" ] || ! bz build --config=fuzz --symlink_prefix=/ $targets; then
   bz shutdown >/dev/null 2>&1 || true
   echo "0 passed, 1 failed"
   exit 1

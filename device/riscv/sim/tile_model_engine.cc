@@ -385,10 +385,11 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
   ArgCheck check("ATTENTION", mem);
   check.Dim("N", N).Dim("q_stride", q_stride).Dim("heads", heads);
   check.Dim("kv_heads", kv_heads, heads).Dim("head", head);
+  // The range checks must pass first: kv_heads may be 0.
+  if (!check.ok()) return check.status();
   check.Require(heads % kv_heads == 0,
-                "heads (%d) must be a multiple of "
-                "kv_heads (%d)",
-                heads, kv_heads);
+                "heads (%d) must be a multiple of kv_heads (%d)", heads,
+                kv_heads);
   if (!check.ok()) return check.status();
   const uint64_t dim = heads * head, kv_dim = kv_heads * head,
                  kv_mul = heads / kv_heads;
