@@ -22,9 +22,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string XclbinDir() {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/device/fpga";
-}
+std::string XclbinDir() { return testing::Runfile("device/fpga"); }
 
 std::string Int8Stories260K() {
   static const std::string path = [] {

@@ -19,7 +19,7 @@ TEST(FpgaNoDeviceTest, NoBoardIsUnavailableWithAHint) {
   auto ckpt = model::Checkpoint::Open(path);
   ASSERT_TRUE(ckpt.ok());
   device::FpgaOptions o;
-  o.xclbin_dir = std::string(std::getenv("TEST_SRCDIR")) + "/joule/device/fpga";
+  o.xclbin_dir = testing::Runfile("device/fpga");
   device::FpgaDevice dev(o);
   absl::Status s = dev.LoadModel(**ckpt);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);

@@ -22,10 +22,7 @@
 namespace joule {
 namespace {
 
-std::string Daemon() {
-  return std::string(std::getenv("TEST_SRCDIR")) +
-         "/joule/device/riscv/sim/riscv_simd";
-}
+std::string Daemon() { return testing::Runfile("device/riscv/sim/riscv_simd"); }
 
 class RiscvServerTest : public ::testing::Test {
  protected:

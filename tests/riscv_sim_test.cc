@@ -703,8 +703,8 @@ TEST(SimConfigTest, ParsesOverridesAndRejectsBadLines) {
   EXPECT_THAT(std::string(ParseSimConfig("\ngroups = x").status().message()),
               HasSubstr("line 2: bad value"));
   EXPECT_FALSE(ParseSimConfig("groups = 0").ok());
-  auto file = LoadSimConfig(std::string(std::getenv("TEST_SRCDIR")) +
-                            "/joule/device/riscv/sim/occamy.cfg");
+  auto file =
+      LoadSimConfig(joule::testing::Runfile("device/riscv/sim/occamy.cfg"));
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->clusters(), 24);
 }

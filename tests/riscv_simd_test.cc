@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,11 +26,9 @@ namespace joule {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
-std::string Daemon() {
-  return std::string(std::getenv("TEST_SRCDIR")) +
-         "/joule/device/riscv/sim/riscv_simd";
-}
+std::string Daemon() { return testing::Runfile("device/riscv/sim/riscv_simd"); }
 
 class RiscvSimdTest : public ::testing::Test {
  protected:
@@ -141,6 +140,37 @@ TEST_F(RiscvSimdTest, TheDriverAuthenticatesAndOwnsAnExternalDaemon) {
   EXPECT_TRUE(next.Prefill({{1, 0, prompt}}, &out).ok());
 }
 
+// joule_server --riscv_sim_token_file: the server presents the file's token,
+// so a pinned generation on the external daemon succeeds.
+TEST_F(RiscvSimdTest, TheServerUsesItsTokenFileForAnExternalDaemon) {
+  auto daemon =
+      StartDaemon({"--listen=unix:" + socket_, "--token_file=" + token_file_});
+  testing::Subprocess server(
+      {testing::Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
+       "--metrics_port=-1", "--devices=riscv",
+       "--model=" + testing::SharedModel("stories260K.bin"),
+       "--tokenizer=" + testing::SharedModel("tok512.bin"),
+       "--riscv_sim_address=unix:" + socket_,
+       "--riscv_sim_token_file=" + token_file_},
+      dir_ + "/server.out", dir_ + "/server.err");
+  const std::regex listening("listening on 127\\.0\\.0\\.1:(\\d+)");
+  std::string port;
+  for (int i = 0; i < 1000 && port.empty(); ++i) {
+    std::smatch m;
+    const std::string err = server.Stderr();
+    if (std::regex_search(err, m, listening)) port = m[1];
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_FALSE(port.empty()) << server.Stderr();
+  testing::RunResult r = testing::Run(
+      {testing::Runfile("clients/joule_cli"), "--target=127.0.0.1:" + port,
+       "--device=riscv", "--pin_device", "--prompt=Once", "--max_tokens=4",
+       "--temperature=0"},
+      dir_);
+  EXPECT_EQ(r.code, 0) << r.err << server.Stderr();
+  EXPECT_THAT(server.Stderr(), Not(HasSubstr("wrong token")));
+}
+
 TEST_F(RiscvSimdTest, AStartedDaemonGetsAFreshTokenThatIsThenDeleted) {
   auto ckpt = model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
   ASSERT_TRUE(ckpt.ok());
@@ -152,7 +182,8 @@ TEST_F(RiscvSimdTest, AStartedDaemonGetsAFreshTokenThatIsThenDeleted) {
   std::ifstream in("/proc/" + std::to_string(dev.daemon_pid()) + "/cmdline");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string cmdline = absl::StrReplaceAll(ss.str(), {{"\\0", " "}});
+  const std::string cmdline =
+      absl::StrReplaceAll(ss.str(), {{absl::string_view("\0", 1), " "}});
   const size_t at = cmdline.find("--token_file=");
   ASSERT_NE(at, std::string::npos) << cmdline;
   const std::string path =

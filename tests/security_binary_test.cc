@@ -18,12 +18,9 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::Runfile;
 
 constexpr char kKey[] = "binary-test-key-42";
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/" + path;
-}
 
 class SecurityBinaryTest : public ::testing::Test {
  protected:
@@ -48,9 +45,9 @@ class SecurityBinaryTest : public ::testing::Test {
   }
   // Runs joule_server with `flags`, expecting it to refuse to start.
   static testing::RunResult StartFails(std::vector<std::string> flags) {
-    flags.insert(flags.begin(), {Runfile("server/joule_server"),
-                                 "--host=127.0.0.1", "--port=0",
-                                 "--metrics_port=-1"});
+    flags.insert(flags.begin(),
+                 {Runfile("server/joule_server"), "--host=127.0.0.1",
+                  "--port=0", "--metrics_port=-1"});
     return testing::Run(flags, *tmp_, absl::Seconds(30));
   }
   // The suite's server: mutual TLS and an API key file.
@@ -108,7 +105,8 @@ TEST_F(SecurityBinaryTest, BadTlsFlagsAreRefusedWithAMessage) {
       {{"--tls_cert_file=" + Cert("server.pem"),
         "--tls_key_file=" + Cert("client.key")},
        "--tls_key_file is not the key of the certificate"},
-      {{"--api_key_file=" + *tmp_ + "/no-keys"}, "cannot read the API key file"},
+      {{"--api_key_file=" + *tmp_ + "/no-keys"},
+       "cannot read the API key file"},
       {{"--api_key=has space"}, "non-printable"},
       {{"--max_concurrent_streams=-1"}, "must be >= 0"},
   };
@@ -144,9 +142,12 @@ TEST_F(SecurityBinaryTest, CliWithTlsAndKey) {
 
   // No client certificate: the handshake fails.
   std::vector<std::string> no_cert = {
-      Runfile("clients/joule_cli"), "--target=localhost:" + std::to_string(port_),
-      "--tls_ca_file=" + Cert("ca.pem"), std::string("--api_key=") + kKey,
-      "--max_tokens=4", "--deadline_seconds=5"};
+      Runfile("clients/joule_cli"),
+      "--target=localhost:" + std::to_string(port_),
+      "--tls_ca_file=" + Cert("ca.pem"),
+      std::string("--api_key=") + kKey,
+      "--max_tokens=4",
+      "--deadline_seconds=5"};
   testing::RunResult refused = testing::Run(no_cert, *tmp_);
   EXPECT_EQ(refused.code, 1);
   EXPECT_THAT(refused.err, HasSubstr("UNAVAILABLE"));
@@ -155,8 +156,8 @@ TEST_F(SecurityBinaryTest, CliWithTlsAndKey) {
 TEST_F(SecurityBinaryTest, LoadgenWithTlsAndKey) {
   StartServer();
   std::vector<std::string> gen = TlsClientFlags("clients/joule_loadgen");
-  for (const char* f : {"--concurrency=2", "--requests=4", "--max_tokens=4",
-                        "--format=json"}) {
+  for (const char* f :
+       {"--concurrency=2", "--requests=4", "--max_tokens=4", "--format=json"}) {
     gen.push_back(f);
   }
   gen.push_back(std::string("--api_key=") + kKey);

@@ -89,8 +89,8 @@ class SecurityTest : public ::testing::Test {
   // One throwaway PKI for the suite (tests/testdata/make_test_certs.sh).
   static void SetUpTestSuite() {
     certs_ = new std::string(testing::TempDir() + "/certs");
-    const std::string script = std::string(std::getenv("TEST_SRCDIR")) +
-                               "/joule/tests/testdata/make_test_certs.sh";
+    const std::string script =
+        testing::Runfile("tests/testdata/make_test_certs.sh");
     testing::RunResult r =
         testing::Run({"/bin/bash", script, *certs_}, testing::TempDir());
     ASSERT_EQ(r.code, 0) << r.err;
@@ -158,8 +158,8 @@ class SecurityTest : public ::testing::Test {
   }
   std::shared_ptr<grpc::Channel> Plaintext(
       const grpc::ChannelArguments& args = {}) const {
-    return grpc::CreateCustomChannel(
-        Target(), grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(Target(),
+                                     grpc::InsecureChannelCredentials(), args);
   }
   // A TLS channel trusting the test CA, with a client certificate `client`
   // ("client", "other_client") or none.
@@ -204,7 +204,8 @@ class SecurityTest : public ::testing::Test {
     int got = 0;
     while (reader->Read(&msg)) got += msg.has_token();
     grpc::Status s = reader->Finish();
-    if (s.ok() && got != tokens) return grpc::Status(grpc::StatusCode::UNKNOWN, "short");
+    if (s.ok() && got != tokens)
+      return grpc::Status(grpc::StatusCode::UNKNOWN, "short");
     return s;
   }
 

@@ -23,10 +23,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/" + path;
-}
+using testing::Runfile;
 
 class ServerBinaryTest : public ::testing::Test {
  protected:

@@ -21,10 +21,7 @@ namespace joule {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Runfile(const std::string& path) {
-  return std::string(std::getenv("TEST_SRCDIR")) + "/joule/" + path;
-}
+using testing::Runfile;
 
 // Regression: opening a FIFO for reading waited for a writer forever.
 TEST(ServerStartupTest, ModelThatIsAFifoIsRefused) {
