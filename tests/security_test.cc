@@ -424,6 +424,30 @@ TEST_F(SecurityTest, IdleConnectionIsClosed) {
   EXPECT_TRUE(ListDevices(channel).ok());
 }
 
+// A busy connection is never idle; max_connection_age still moves it on.
+TEST_F(SecurityTest, ConnectionOlderThanMaxAgeIsToldToGoAway) {
+  server::ServerOptions o = Options();
+  o.connection.max_connection_idle = absl::ZeroDuration();
+  o.connection.max_connection_age = absl::Milliseconds(300);
+  o.connection.max_connection_age_grace = absl::Milliseconds(100);
+  Start(o);
+  auto channel = Plaintext();
+  ASSERT_TRUE(ListDevices(channel).ok());
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  const absl::Time start = absl::Now();
+  bool changed = false;
+  // Calls keep coming, so only the connection's age can end it.
+  while (!changed && absl::Now() - start < absl::Seconds(5)) {
+    EXPECT_TRUE(ListDevices(channel).ok());
+    changed = channel->WaitForStateChange(
+        GRPC_CHANNEL_READY,
+        absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
+  }
+  ASSERT_TRUE(changed) << "connection still READY after 5 s of calls";
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_TRUE(ListDevices(channel).ok());  // A reconnect, nothing lost.
+}
+
 TEST_F(SecurityTest, SlowMetricsRequestsDoNotBlockAScrape) {
   server::ServerOptions o = Options();
   o.metrics_port = 0;
