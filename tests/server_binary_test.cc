@@ -153,7 +153,7 @@ TEST_F(ServerBinaryTest, SigtermShutsDownCleanly) {
   EXPECT_THAT(server_->Stderr(), HasSubstr("SIGTERM: draining"));
   EXPECT_THAT(server_->Stderr(), HasSubstr("stopped"));
   testing::RunResult r = Cli({"--max_tokens=2", "--deadline_seconds=2"});
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("error: UNAVAILABLE"));
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, then prints "N passed, N failed"
 # (test cases, from each test target's XML report, plus one per fuzz target)
-# and exits non-zero on any failure. Three passes, as CI runs them:
+# and exits non-zero on any failure. Four passes, as CI runs them:
 #   normal      bazel test //... (optimized, as served)
 #   asan_ubsan  the same suite under AddressSanitizer + UBSan
+#   tsan        the same suite under ThreadSanitizer (tools/tsan)
 #   fuzz        every libFuzzer target for JOULE_FUZZ_SECONDS (default 20)
 # JOULE_TEST_PASSES="normal" (or any subset) runs fewer; other arguments go
 # to bazel test.
@@ -11,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
-passes="${JOULE_TEST_PASSES:-normal asan_ubsan fuzz}"
+passes="${JOULE_TEST_PASSES:-normal asan_ubsan tsan fuzz}"
 passed=0
 failed=0
 
@@ -60,6 +61,7 @@ for pass in $passes; do
   case "$pass" in
     normal) bazel_pass normal "$@" ;;
     asan_ubsan) bazel_pass asan_ubsan --config=asan_ubsan "$@" ;;
+    tsan) bazel_pass tsan --config=tsan "$@" ;;
     fuzz)
       echo "=== test pass: fuzz ===" >&2
       out=$(tools/fuzz.sh "${JOULE_FUZZ_SECONDS:-20}" | tail -1)

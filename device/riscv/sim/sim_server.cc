@@ -195,8 +195,8 @@ void SimServer::Serve() {
     ++open_connections_;
     std::thread([this, fd] { ServeConnection(fd); }).detach();
   }
-  ::close(listen_fd_);
-  listen_fd_ = -1;
+  // The listening socket stays open until the destructor: Stop() may still
+  // be shutting it down from another thread.
 }
 
 void SimServer::ServeConnection(int fd) {

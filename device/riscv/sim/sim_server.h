@@ -107,7 +107,7 @@ class SimServer {
   const SimConfig config_;
   const SimServerOptions options_;
   std::unique_ptr<ExecutionEngine> engine_;
-  int listen_fd_ = -1;
+  int listen_fd_ = -1;  // Set by Create; closed only by the destructor.
   std::string address_;
   std::string unix_path_;
   std::atomic<bool> stopping_{false};

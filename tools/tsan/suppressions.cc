@@ -1,0 +1,54 @@
+// ThreadSanitizer suppressions, built into every --config=tsan binary (the
+// test binaries and the servers they start) so no file path is needed.
+//
+// Debian's gRPC, OpenSSL and Abseil are not instrumented. TSan sees only
+// the libc calls they make and the accesses of their inline header code,
+// and none of the locks and atomics that order those accesses. A call's
+// metadata and messages are built by the calling thread and read by a gRPC
+// thread after a hand-off TSan cannot see, so each such pair is reported
+// as a race. What is suppressed is only gRPC's and OpenSSL's own handling
+// of a call; accesses in this program's code are still checked, and
+// absl::Mutex is made visible by absl_annotations.cc.
+
+extern "C" const char* __tsan_default_suppressions() {
+  return
+      // libc calls (epoll on poller fds, memcpy, malloc and free of call
+      // state) made by the uninstrumented libraries themselves.
+      "called_from_lib:libgrpc.so\n"
+      "called_from_lib:libgpr.so\n"
+      "called_from_lib:libgrpc++.so\n"
+      "called_from_lib:libssl.so\n"
+      "called_from_lib:libcrypto.so\n"
+      // The libraries gRPC calls as it handles a call (Abseil's status,
+      // strings, cords and time; upb; re2; c-ares; zlib): their memcpy,
+      // malloc and free are not checked anywhere in the program. (Each
+      // entry must name exactly one library.)
+      "called_from_lib:libabsl_status.so\n"
+      "called_from_lib:libabsl_statusor.so\n"
+      "called_from_lib:libabsl_strings.so\n"
+      "called_from_lib:libabsl_str_format_internal.so\n"
+      "called_from_lib:libabsl_cord.so\n"
+      "called_from_lib:libabsl_cord_internal.so\n"
+      "called_from_lib:libabsl_time.so\n"
+      "called_from_lib:libabsl_random_internal_pool_urbg.so\n"
+      "called_from_lib:libabsl_raw_hash_set.so\n"
+      "called_from_lib:libupb.so\n"
+      "called_from_lib:libre2.so\n"
+      "called_from_lib:libcares.so\n"
+      "called_from_lib:libz.so\n"
+      "called_from_lib:libaddress_sorting.so\n"
+      // gRPC's inline C++ API, writing call state that libgrpc then reads.
+      "race:grpc::internal::CallOpSet\n"
+      "race:grpc::internal::Call::PerformOps\n"
+      "race:grpc::internal::BlockingUnaryCall\n"
+      "race:grpc::internal::UnaryDeserializeHelper\n"
+      "race:grpc::Status::operator=\n"
+      "race:grpc::internal::InterceptorBatchMethodsImpl\n"
+      // A real race, in Debian's civetweb (prometheus-cpp's HTTP server):
+      // its workers format the Date header with gmtime's shared buffer. At
+      // worst a /metrics response carries a wrong Date; nothing here calls
+      // gmtime.
+      "race:gmtime\n"
+      // Abseil's flags initialise each flag once under their own call_once.
+      "race:absl::debian3::flags_internal::FlagImpl\n";
+}
