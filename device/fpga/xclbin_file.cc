@@ -82,7 +82,7 @@ std::string BuildXclbin(const std::string& kernel_name,
     m.m_type = MEM_DDR4;
     m.m_used = 1;
     m.m_size = uint64_t{4} << 20;  // KB.
-    m.m_base_address = uint64_t{b} << 32;
+    m.m_base_address = static_cast<uint64_t>(b) << 32;
     std::snprintf(reinterpret_cast<char*>(m.m_tag), sizeof(m.m_tag), "bank%d",
                   b);
     Put(&mem, m);
