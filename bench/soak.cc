@@ -18,7 +18,6 @@
 #include <map>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,30 +84,6 @@ ProcSample ReadProc(pid_t pid, double seconds) {
     closedir(d);
   }
   return s;
-}
-
-// Children of `parent` whose command name is `comm`.
-std::vector<pid_t> ChildrenNamed(pid_t parent, const std::string& comm) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    int pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    std::ifstream stat(absl::StrFormat("/proc/%d/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(stat)), {});
-    // "pid (comm) state ppid ...": comm may hold spaces, so split at ')'.
-    const size_t open = text.find('('), close = text.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 1));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && text.substr(open + 1, close - open - 1) == comm)
-      out.push_back(pid);
-  }
-  closedir(d);
-  return out;
 }
 
 // --- Traffic. ---------------------------------------------------------------
@@ -197,11 +172,13 @@ void RunOne(joule::v1::Joule::Stub& stub, Kind kind, std::mt19937_64& rng,
 }
 
 void ClientLoop(const std::string& target, int index, absl::Time end,
-                Tally* out) {
+                const std::atomic<bool>* stop, Tally* out) {
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto stub = joule::v1::Joule::NewStub(channel);
   std::mt19937_64 rng(1000 + index);
-  while (absl::Now() < end) RunOne(*stub, PickKind(rng), rng, out);
+  while (absl::Now() < end && !stop->load()) {
+    RunOne(*stub, PickKind(rng), rng, out);
+  }
 }
 
 // --- Verdict. ----------------------------------------------------------------
@@ -258,6 +235,22 @@ int ServerPort(const joule::testing::Subprocess& server) {
   return 0;
 }
 
+// The end of a dead server's log, from its first sanitizer report if it has
+// one (that is why a sanitizer build exits), else its last lines.
+std::string LogTail(const std::string& log) {
+  size_t from = std::string::npos;
+  for (const char* marker : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                             "ERROR: LeakSanitizer", "runtime error:"}) {
+    from = std::min(from, log.find(marker));
+  }
+  if (from == std::string::npos) {
+    from = log.size();
+    for (int lines = 0; from > 0 && lines < 60; --from) lines += log[from - 1] == '\n';
+  }
+  from = log.rfind('\n', from);
+  return log.substr(from == std::string::npos ? 0 : from + 1, 64 << 10);
+}
+
 std::string DefaultServer(const char* argv0) {
   for (std::string root : {std::string(argv0) + ".runfiles",
                            std::string(getenv("RUNFILES_DIR") ?: "")}) {
@@ -311,8 +304,9 @@ int main(int argc, char** argv) {
   const absl::Time end = start + absl::Seconds(absl::GetFlag(FLAGS_duration));
   std::vector<Tally> tallies(absl::GetFlag(FLAGS_clients));
   std::vector<std::thread> clients;
+  std::atomic<bool> stop{false};
   for (size_t i = 0; i < tallies.size(); ++i)
-    clients.emplace_back(ClientLoop, target, i, end, &tallies[i]);
+    clients.emplace_back(ClientLoop, target, i, end, &stop, &tallies[i]);
 
   // Sampling and killing share this thread: both are rare and cheap.
   std::vector<ProcSample> samples;
@@ -320,8 +314,15 @@ int main(int argc, char** argv) {
   int kills = 0;
   const double kill_every = absl::GetFlag(FLAGS_kill_every_seconds);
   absl::Time next_sample = start, next_kill = start + absl::Seconds(kill_every);
+  // A server that dies ends the run: clients would only spin on refused
+  // connections, and its log says why.
+  double died_at = -1;
   while (absl::Now() < end) {
     const absl::Time now = absl::Now();
+    if (server.Exited()) {
+      died_at = absl::ToDoubleSeconds(now - start);
+      break;
+    }
     if (now >= next_sample) {
       samples.push_back(ReadProc(pid, absl::ToDoubleSeconds(now - start)));
       const ProcSample& s = samples.back();
@@ -334,15 +335,17 @@ int main(int argc, char** argv) {
       next_sample += absl::Seconds(absl::GetFlag(FLAGS_sample_seconds));
     }
     if (kill_every > 0 && now >= next_kill) {
-      for (pid_t child : ChildrenNamed(pid, "riscv_simd")) {
+      for (pid_t child : joule::testing::ChildrenNamed(pid, "riscv_simd")) {
         if (kill(child, SIGKILL) == 0) ++kills;
       }
       next_kill += absl::Seconds(kill_every);
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
+  stop = true;
   for (auto& c : clients) c.join();
-  samples.push_back(ReadProc(pid, absl::ToDoubleSeconds(absl::Now() - start)));
+  if (died_at < 0)
+    samples.push_back(ReadProc(pid, absl::ToDoubleSeconds(absl::Now() - start)));
 
   Tally t;
   for (const Tally& x : tallies) {
@@ -352,8 +355,11 @@ int main(int argc, char** argv) {
     for (const auto& [code, n] : x.lost_by_code) t.lost_by_code[code] += n;
     for (const auto& e : x.lost_examples) t.lost_examples.push_back(e);
   }
-  server.Signal(SIGTERM);
-  const int exit_code = server.Wait(absl::Seconds(60));
+  int exit_code = 0;
+  if (died_at < 0) {
+    server.Signal(SIGTERM);
+    exit_code = server.Wait(absl::Seconds(60));
+  }
 
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   absl::PrintF(
@@ -373,8 +379,14 @@ int main(int argc, char** argv) {
         "%d, fds %d -> %d\n",
         b.seconds, b.rss_mib, l.rss_mib, b.threads, l.threads, b.fds, l.fds);
   }
-  if (exit_code != 0)
+  if (died_at >= 0) {
+    failures.push_back(absl::StrFormat("the server died at %.0f s (exit %d)",
+                                       died_at, server.Wait()));
+    absl::PrintF("soak: the end of the server's log:\n%s\n",
+                 LogTail(server.Stderr()));
+  } else if (exit_code != 0) {
     failures.push_back(absl::StrFormat("server exited %d on SIGTERM", exit_code));
+  }
   for (const auto& f : failures) absl::PrintF("soak: FAIL: %s\n", f);
   absl::PrintF("soak: %s\n", failures.empty() ? "PASS" : "FAIL");
   return absl::GetFlag(FLAGS_check) && !failures.empty() ? 1 : 0;

@@ -197,5 +197,47 @@ TEST_F(RiscvSimdTest, AStartedDaemonGetsAFreshTokenThatIsThenDeleted) {
   EXPECT_TRUE(dev.Prefill({{1, 0, prompt}}, &out).ok());
 }
 
+// A daemon told to live with a process stops once that process has ended.
+TEST_F(RiscvSimdTest, StopsWhenItsParentPidEnds) {
+  testing::Subprocess owner({"/bin/sleep", "60"}, dir_ + "/sleep.out",
+                            dir_ + "/sleep.err");
+  ASSERT_TRUE(owner.started());
+  auto daemon = StartDaemon({"--listen=unix:" + socket_,
+                             "--token_file=" + token_file_,
+                             "--parent_pid=" + std::to_string(owner.pid())});
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_TRUE(testing::Running(daemon->pid())) << "stopped while owned";
+  owner.Signal(SIGKILL);
+  owner.Wait();
+  EXPECT_EQ(daemon->Wait(absl::Seconds(5)), 0) << daemon->Stderr();
+}
+
+// A server that dies without its shutdown (SIGKILL, a crash, a sanitizer's
+// exit) takes the simulator it started with it.
+TEST_F(RiscvSimdTest, AKilledServerLeavesNoSimulatorBehind) {
+  testing::Subprocess server(
+      {testing::Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
+       "--metrics_port=-1", "--devices=riscv",
+       "--model=" + testing::SharedModel("stories260K.bin"),
+       "--tokenizer=" + testing::SharedModel("tok512.bin")},
+      dir_ + "/server.out", dir_ + "/server.err");
+  for (int i = 0; i < 1000 && !absl::StrContains(server.Stderr(), "listening");
+       ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_THAT(server.Stderr(), HasSubstr("listening"));
+  const std::vector<pid_t> daemons =
+      testing::ChildrenNamed(server.pid(), "riscv_simd");
+  ASSERT_EQ(daemons.size(), 1u) << server.Stderr();
+  server.Signal(SIGKILL);
+  server.Wait();
+  bool gone = false;
+  for (int i = 0; i < 250 && !gone; ++i) {
+    gone = !testing::Running(daemons[0]);
+    if (!gone) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "riscv_simd " << daemons[0] << " outlived its server";
+  if (!gone) kill(daemons[0], SIGKILL);
+}
+
 }  // namespace
 }  // namespace joule

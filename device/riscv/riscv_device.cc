@@ -238,7 +238,8 @@ absl::Status RiscvDevice::StartDaemon() {
   token_ = *std::move(token);
   std::vector<std::string> argv = {options_.daemon_binary,
                                    "--listen=unix:" + socket_path_,
-                                   "--token_file=" + token_path};
+                                   "--token_file=" + token_path,
+                                   absl::StrCat("--parent_pid=", getpid())};
   if (!options_.daemon_config.empty())
     argv.push_back("--config=" + options_.daemon_config);
   std::vector<char*> args;

@@ -4,13 +4,16 @@
 //              [--config=occamy.cfg]
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/clock.h"
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/sim_server.h"
 #include "device/riscv/sim/token.h"
@@ -32,6 +35,28 @@ ABSL_FLAG(std::string, config, "",
           "Configuration file (key = value); empty: defaults.");
 ABSL_FLAG(std::string, precision, "",
           "Override the configuration's precision.");
+ABSL_FLAG(int, parent_pid, 0,
+          "Exit when this process ends (joule_server passes its own pid, so "
+          "a server that crashes or is killed leaves no simulator behind). "
+          "0: run until SIGTERM/SIGINT.");
+
+namespace {
+
+// Sends this process SIGTERM once `pid` has ended, so the main thread's
+// sigwait shuts the server down as for any stop. A parent's end is seen at
+// once (we are reparented even while it is an unreaped zombie); any other
+// process's once it is reaped.
+void ExitWithProcess(pid_t pid) {
+  const bool is_parent = getppid() == pid;
+  std::thread([pid, is_parent] {
+    while (is_parent ? getppid() == pid : (kill(pid, 0) == 0 || errno != ESRCH))
+      absl::SleepFor(absl::Milliseconds(200));
+    spdlog::info("process {} ended: stopping", pid);
+    kill(getpid(), SIGTERM);
+  }).detach();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -88,6 +113,9 @@ int main(int argc, char** argv) {
   }
   spdlog::info("{}", config.Describe());
   spdlog::info("riscv_simd listening on {}", (*server)->address());
+  if (const int parent = absl::GetFlag(FLAGS_parent_pid); parent > 0) {
+    ExitWithProcess(parent);
+  }
   std::thread serve([&] { (*server)->Serve(); });
   int sig = 0;
   sigwait(&signals, &sig);
