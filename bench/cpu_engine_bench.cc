@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
           std::vector<joule::device::SequenceChunk> chunks;
           for (int b = 0; b < batch; ++b)
             chunks.push_back({ids[b], pos, toks[b]});
-          if (!dev.Decode(chunks, &out).ok()) std::abort();
+          if (!dev.Step(chunks, &out).ok()) std::abort();
           for (int b = 0; b < batch; ++b)
             toks[b][0] = joule::model::Argmax(out.row(b));
         }
@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < plen; ++i) prompt[i] = 1 + (i * 31) % 1000;
       const double prefill = best([&] {
         const absl::Time t0 = absl::Now();
-        if (!dev.Prefill({{next_seq, 0, prompt}}, &out).ok()) std::abort();
+        if (!dev.Step({{next_seq, 0, prompt}}, &out).ok()) std::abort();
         const double tps = plen / absl::ToDoubleSeconds(absl::Now() - t0);
         dev.Release(next_seq++);
         return tps;

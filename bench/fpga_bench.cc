@@ -28,7 +28,7 @@ int main() {
   const int kTokens = 16;
   const absl::Time start = absl::Now();
   for (int pos = 0; pos < kTokens; ++pos) {
-    if (!cpu.Decode({{1, pos, tok}}, &out).ok()) return 1;
+    if (!cpu.Step({{1, pos, tok}}, &out).ok()) return 1;
     tok[0] = joule::model::Argmax(out.row(0));
   }
   const double cpu_s = absl::ToDoubleSeconds(absl::Now() - start) / kTokens;

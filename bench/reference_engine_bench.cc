@@ -45,7 +45,7 @@ void BM_Decode(benchmark::State& state) {
       pos = 0;
       state.ResumeTiming();
     }
-    if (!dev.Decode({{seq, pos, tok}}, &out).ok()) std::abort();
+    if (!dev.Step({{seq, pos, tok}}, &out).ok()) std::abort();
     tok[0] = 100 + pos % 200;
     ++pos;
   }
@@ -64,7 +64,7 @@ void BM_Prefill(benchmark::State& state) {
   for (int i = 0; i < 128; ++i) prompt[i] = 1 + (i * 37) % 500;
   device::SequenceId seq = 1;
   for (auto _ : state) {
-    if (!dev.Prefill({{seq, 0, prompt}}, &out).ok()) std::abort();
+    if (!dev.Step({{seq, 0, prompt}}, &out).ok()) std::abort();
     state.PauseTiming();
     dev.Release(seq++);
     state.ResumeTiming();

@@ -75,7 +75,7 @@ DecodeResult Decode(const joule::model::Checkpoint& ckpt,
   for (int i = 0; i < 32; ++i) prompt[i] = 1 + (i * 37) % 300;
   std::vector<joule::device::SequenceChunk> pre;
   for (int b = 0; b < batch; ++b) pre.push_back({uint64_t(b + 1), 0, prompt});
-  if (!dev.Prefill(pre, &out).ok()) std::abort();
+  if (!dev.Step(pre, &out).ok()) std::abort();
   DecodeResult r;
   r.prefill_s = absl::ToDoubleSeconds(out.device_time);
   double sim_seconds = 0, joules = 0;
@@ -86,7 +86,7 @@ DecodeResult Decode(const joule::model::Checkpoint& ckpt,
     for (int b = 0; b < batch; ++b)
       dec.push_back(
           {uint64_t(b + 1), 32 + step, absl::MakeConstSpan(&tok[b], 1)});
-    if (!dev.Decode(dec, &out).ok()) std::abort();
+    if (!dev.Step(dec, &out).ok()) std::abort();
     sim_seconds += absl::ToDoubleSeconds(out.device_time);
     joules += *out.energy_joules;
   }

@@ -83,7 +83,7 @@ double EngineAlone(joule::device::FastEngine& dev,
       samplers.emplace_back(sp);
       chunks.push_back({ids[c], 0, prompt});
     }
-    if (!dev.Prefill(chunks, &out).ok()) std::abort();
+    if (!dev.Step(chunks, &out).ok()) std::abort();
     std::vector<std::vector<int>> last(streams, std::vector<int>(1));
     for (int step = 0; step < tokens; ++step) {
       for (int c = 0; c < streams; ++c)
@@ -94,7 +94,7 @@ double EngineAlone(joule::device::FastEngine& dev,
       const int pos = static_cast<int>(prompt.size()) + step;
       for (int c = 0; c < streams; ++c)
         chunks.push_back({ids[c], pos, last[c]});
-      if (!dev.Decode(chunks, &out).ok()) std::abort();
+      if (!dev.Step(chunks, &out).ok()) std::abort();
     }
     for (uint64_t id : ids) dev.Release(id);
   }

@@ -64,6 +64,11 @@ int ListDevices(joule::v1::Joule::Stub& stub,
                 d.precision().c_str(), d.max_batch_size(), d.max_context(),
                 static_cast<long long>(d.kv_capacity_tokens()),
                 d.description().c_str());
+    std::printf(
+        "%-10s per token: prefill %.3g s %.3g J, decode %.3g s %.3g J (%s)\n",
+        "", d.prefill_seconds_per_token(), d.prefill_joules_per_token(),
+        d.decode_seconds_per_token(), d.decode_joules_per_token(),
+        joule::proto::EnergySourceName(d.energy_source()));
   }
   return 0;
 }
@@ -142,14 +147,9 @@ int main(int argc, char** argv) {
       summary.total_seconds() - summary.time_to_first_token_seconds();
   std::string energy;
   if (summary.has_joules_per_token()) {
-    const char* source =
-        summary.energy_source() == joule::v1::ENERGY_SOURCE_MEASURED
-            ? "measured"
-        : summary.energy_source() == joule::v1::ENERGY_SOURCE_SIMULATED
-            ? "simulated"
-            : "modeled";
-    energy = absl::StrFormat(", %.4g J/token (%s)", summary.joules_per_token(),
-                             source);
+    energy = absl::StrFormat(
+        ", %.4g J/token (%s)", summary.joules_per_token(),
+        joule::proto::EnergySourceName(summary.energy_source()));
   }
   std::fprintf(
       stderr,

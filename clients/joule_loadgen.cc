@@ -57,19 +57,6 @@ std::vector<std::string> LoadPrompts(const std::string& path) {
   return prompts;
 }
 
-const char* SourceName(joule::v1::EnergySource s) {
-  switch (s) {
-    case joule::v1::ENERGY_SOURCE_MEASURED:
-      return "measured";
-    case joule::v1::ENERGY_SOURCE_SIMULATED:
-      return "simulated";
-    case joule::v1::ENERGY_SOURCE_MODELED:
-      return "modeled";
-    default:
-      return "unknown";
-  }
-}
-
 RequestRecord RunOne(joule::v1::Joule::Stub& stub,
                      const joule::clients::Connection& conn,
                      const std::string& prompt, uint64_t seed) {
@@ -104,7 +91,7 @@ RequestRecord RunOne(joule::v1::Joule::Stub& stub,
       auto& e = rec.energy[t.device()];
       e.tokens++;
       e.joules += t.energy_joules();
-      e.source = SourceName(t.energy_source());
+      e.source = joule::proto::EnergySourceName(t.energy_source());
     }
   }
   grpc::Status s = reader->Finish();

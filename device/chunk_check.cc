@@ -1,5 +1,6 @@
 #include "device/chunk_check.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 
 namespace joule::device {
@@ -27,6 +28,36 @@ absl::Status CheckChunk(const SequenceChunk& c, int cached,
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CheckBatch(absl::Span<const SequenceChunk> batch,
+                                   absl::FunctionRef<int(SequenceId)> cached,
+                                   const model::Config& config,
+                                   const BatchLimits& limits) {
+  if (batch.empty()) return absl::InvalidArgumentError("empty step");
+  if (limits.max_batch > 0 && batch.size() > size_t(limits.max_batch)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("step of %d sequences exceeds the device's %d",
+                        batch.size(), limits.max_batch));
+  }
+  absl::flat_hash_set<SequenceId> seen;
+  int64_t tokens = 0;
+  for (const SequenceChunk& c : batch) {
+    if (!seen.insert(c.seq).second) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d appears twice in one step; send one chunk", c.seq));
+    }
+    if (absl::Status s = CheckChunk(c, cached(c.seq), config); !s.ok())
+      return s;
+    tokens += static_cast<int64_t>(c.tokens.size());
+  }
+  if (limits.max_tokens > 0 && tokens > limits.max_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("step of %d tokens exceeds the device's %d-token "
+                        "buffers",
+                        tokens, limits.max_tokens));
+  }
+  return tokens;
 }
 
 }  // namespace joule::device

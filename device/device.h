@@ -66,8 +66,8 @@ struct StepOutput {
 };
 
 // What every driver implements (after ggml's backend interface: small and
-// batch-shaped). The scheduler calls Prefill/Decode/Release from one thread
-// per device; implementations need no locking for that, but Release may be
+// batch-shaped). The scheduler calls Step and Release from one thread per
+// device; implementations need no locking for that, but Release may be
 // called while no step runs from any thread holding the scheduler's lock.
 class Device {
  public:
@@ -78,14 +78,13 @@ class Device {
   // Prepares the device to run `ckpt`, which outlives the device.
   virtual absl::Status LoadModel(const model::Checkpoint& ckpt) = 0;
 
-  // Runs prompt chunks (one or more tokens per sequence) and returns each
-  // sequence's logits at its last position.
-  virtual absl::Status Prefill(absl::Span<const SequenceChunk> batch,
-                               StepOutput* out) = 0;
-
-  // Runs one token per sequence; same contract as Prefill.
-  virtual absl::Status Decode(absl::Span<const SequenceChunk> batch,
-                              StepOutput* out) = 0;
+  // Runs one step: every chunk's tokens (a prompt chunk of one or more
+  // tokens, or a decode's single token; both kinds may share a step) and
+  // returns each sequence's logits at its last position in out->row(i).
+  // Drivers check the batch with CheckBatch (chunk_check.h) before touching
+  // any cache, so a bad step changes nothing.
+  virtual absl::Status Step(absl::Span<const SequenceChunk> batch,
+                            StepOutput* out) = 0;
 
   // Frees a sequence's KV cache. Unknown ids are ignored.
   virtual void Release(SequenceId seq) = 0;

@@ -1,6 +1,7 @@
 #ifndef JOULE_DEVICE_REGISTRY_H_
 #define JOULE_DEVICE_REGISTRY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,29 +12,34 @@
 
 namespace joule::device {
 
-// What drivers need from the command line.
-struct DeviceOptions {
-  // RISC-V simulator: a running daemon's address, else the binary to start.
-  std::string riscv_sim_address;
-  std::string riscv_sim_token_file;  // The running daemon's --token_file.
-  std::string riscv_sim_binary;
-  std::string riscv_sim_config;
-  int riscv_max_batch = 16;
-  // FPGA: the xclbin (or the directory of built ones), and emulation.
-  std::string fpga_xclbin;
-  std::string fpga_xclbin_dir;
-  bool fpga_emulation = false;
-  unsigned fpga_device_index = 0;
-  int cpu_threads = 0;                // 0: one per core.
-  std::string cpu_kv_cache = "int8";  // int8 models' KV entries: or "fp16".
+// What every driver may need from the program that creates it. Anything
+// driver-specific is the driver's own flag, defined and parsed in its
+// folder (after ggml's backend registry: the core knows no driver option).
+struct DeviceContext {
+  // The program's argv[0], to find files the build ships beside it
+  // (runfiles: the RISC-V simulator, the FPGA kernels).
+  std::string argv0;
 };
 
-// Creates a driver from its name on the command line (`--devices`).
-// Known: "cpu" (the CPU engine), "cpu-ref" (the reference engine), "riscv"
-// (the simulated RISC-V many-core), "fpga" (an FPGA through XRT).
-absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
-    absl::string_view name, const DeviceOptions& options = {});
+using DeviceFactory = std::function<absl::StatusOr<std::unique_ptr<Device>>(
+    const DeviceContext& context)>;
 
+// Adds a driver under the name --devices lists it by. Drivers register from
+// a static DeviceRegistration in a library linked with alwayslink.
+void RegisterDevice(std::string name, DeviceFactory factory);
+
+struct DeviceRegistration {
+  DeviceRegistration(std::string name, DeviceFactory factory) {
+    RegisterDevice(std::move(name), std::move(factory));
+  }
+};
+
+// Creates the driver registered as `name`; InvalidArgument naming the known
+// ones if there is none.
+absl::StatusOr<std::unique_ptr<Device>> CreateDevice(
+    absl::string_view name, const DeviceContext& context = {});
+
+// Registered names, sorted.
 std::vector<std::string> KnownDeviceNames();
 
 }  // namespace joule::device

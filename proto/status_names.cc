@@ -43,4 +43,17 @@ const char* StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+const char* EnergySourceName(v1::EnergySource source) {
+  switch (source) {
+    case v1::ENERGY_SOURCE_MEASURED:
+      return "measured";
+    case v1::ENERGY_SOURCE_SIMULATED:
+      return "simulated";
+    case v1::ENERGY_SOURCE_MODELED:
+      return "modeled";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace joule::proto

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "device/device.h"
 #include "model/sampler.h"
@@ -48,7 +49,6 @@ struct Sequence {
   // Queue order: earlier runs first. arrival minus a priority bonus.
   absl::Time rank_time;
   uint64_t order = 0;  // Tie-break, and newest-first preemption.
-  uint64_t admitted_at = 0;
 
   FinishEvent stats;  // Timings and counters, sent with OnFinish.
   // Energy of the steps since the last emitted token; `pending_known` is
@@ -58,6 +58,18 @@ struct Sequence {
   bool energy_known = true;  // Every emitted token's energy was known.
   bool scheduled_once = false;
 };
+
+// A sequence that has ended, and how.
+struct Done {
+  std::shared_ptr<Sequence> seq;
+  FinishReason reason;
+  absl::Status status;
+};
+
+// Completes each sequence's FinishEvent and hands it to its observer (once:
+// every Done must be finished exactly once); clears `done`. Call with no
+// scheduler lock held, since observers may do work.
+void FinishAll(std::vector<Done>& done);
 
 }  // namespace joule::scheduler
 

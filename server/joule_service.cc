@@ -441,6 +441,11 @@ grpc::Status JouleService::ListDevices(grpc::ServerContext* context,
     out->set_kv_usage(d.kv_usage);
     out->set_energy_source(ToProto(d.energy_source));
     out->set_energy_description(d.energy_description);
+    out->set_prefill_joules_per_token(std::max(0.0, d.prefill.joules_per_token));
+    out->set_decode_joules_per_token(std::max(0.0, d.decode.joules_per_token));
+    out->set_prefill_seconds_per_token(
+        std::max(0.0, d.prefill.seconds_per_token));
+    out->set_decode_seconds_per_token(std::max(0.0, d.decode.seconds_per_token));
   }
   return grpc::Status::OK;
 }

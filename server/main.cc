@@ -14,7 +14,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "device/riscv/sim/token.h"
 #include "scheduler/router.h"
 #include "server/model_paths.h"
 #include "server/server.h"
@@ -43,34 +42,9 @@ ABSL_FLAG(std::string, tokenizer, "",
           "llama2.c tokenizer.bin. Empty: tok512.bin for the bundled model, "
           "else tokenizer.bin beside --model or the bundled Llama 2 one.");
 ABSL_FLAG(std::string, devices, "cpu",
-          "Comma-separated devices to serve on: cpu, cpu-ref, riscv, fpga.");
-ABSL_FLAG(std::string, riscv_sim_address, "",
-          "Address of a running RISC-V simulator (unix:/path or "
-          "tcp:host:port). Empty: --devices=riscv starts its own.");
-ABSL_FLAG(std::string, riscv_sim_token_file, "",
-          "With --riscv_sim_address: the file holding that simulator's token "
-          "(the one its --token_file names). A simulator the server starts "
-          "gets a fresh random token instead.");
-ABSL_FLAG(std::string, riscv_sim_binary, "",
-          "The riscv_simd binary to start (default: the one built with the "
-          "server).");
-ABSL_FLAG(std::string, riscv_sim_config, "",
-          "Configuration file for a started simulator (see "
-          "device/riscv/sim/occamy.cfg).");
-ABSL_FLAG(bool, fpga_emulation, false,
-          "Run --devices=fpga without a board: XRT's noop device and the "
-          "kernel's C simulation, with modeled time and energy.");
-ABSL_FLAG(std::string, fpga_xclbin, "",
-          "xclbin for --devices=fpga (default: the one built for the model's "
-          "shape).");
-ABSL_FLAG(int, fpga_device_index, 0, "XRT device index of the board.");
-ABSL_FLAG(int, cpu_threads, 0, "Threads of the cpu device (0: one per core).");
-ABSL_FLAG(std::string, cpu_kv_cache, "int8",
-          "KV cache entries of the cpu device for int8 checkpoints: int8 "
-          "(a scale per position and head; attention reads half the bytes) "
-          "or fp16. fp32 checkpoints always keep fp32 entries.");
-ABSL_FLAG(int, riscv_max_batch, 16,
-          "Sequences the RISC-V device holds at once (its KV slots).");
+          "Comma-separated devices to serve on: cpu, cpu-ref, riscv, fpga. "
+          "Each driver's own flags (--cpu_*, --riscv_*, --fpga_*) are listed "
+          "with its file under device/.");
 ABSL_FLAG(int, max_batch_size, 64,
           "Most sequences a device runs in one step (the device's own limit "
           "also applies).");
@@ -308,46 +282,8 @@ int main(int argc, char** argv) {
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
-  options.device_options.riscv_sim_address =
-      absl::GetFlag(FLAGS_riscv_sim_address);
-  options.device_options.riscv_sim_token_file =
-      absl::GetFlag(FLAGS_riscv_sim_token_file);
-  if (!options.device_options.riscv_sim_address.empty()) {
-    // Fail at start-up, not at the first probe of the device.
-    if (options.device_options.riscv_sim_token_file.empty()) {
-      spdlog::error(
-          "--riscv_sim_address needs --riscv_sim_token_file: the simulator "
-          "refuses clients without its token");
-      return 1;
-    }
-    auto token = joule::riscv::ReadTokenFile(
-        options.device_options.riscv_sim_token_file);
-    if (!token.ok()) {
-      spdlog::error("--riscv_sim_token_file: {}",
-                    std::string(token.status().message()));
-      return 1;
-    }
-  }
-  options.device_options.riscv_sim_binary =
-      absl::GetFlag(FLAGS_riscv_sim_binary);
-  if (options.device_options.riscv_sim_binary.empty()) {
-    options.device_options.riscv_sim_binary =
-        joule::server::FindRunfile("device/riscv/sim/riscv_simd", argv[0]);
-  }
-  options.device_options.riscv_sim_config =
-      absl::GetFlag(FLAGS_riscv_sim_config);
-  options.device_options.riscv_max_batch = absl::GetFlag(FLAGS_riscv_max_batch);
-  options.device_options.fpga_emulation = absl::GetFlag(FLAGS_fpga_emulation);
-  options.device_options.cpu_threads = absl::GetFlag(FLAGS_cpu_threads);
-  options.device_options.cpu_kv_cache = absl::GetFlag(FLAGS_cpu_kv_cache);
-  options.device_options.fpga_xclbin = absl::GetFlag(FLAGS_fpga_xclbin);
-  options.device_options.fpga_device_index =
-      absl::GetFlag(FLAGS_fpga_device_index);
-  if (std::string any = joule::server::FindRunfile(
-          "device/fpga/forward_stories260K.xclbin", argv[0]);
-      !any.empty()) {
-    options.device_options.fpga_xclbin_dir = any.substr(0, any.rfind('/'));
-  }
+  // Each driver reads its own flags (device/*/..._registration.cc).
+  options.device_context.argv0 = argv[0];
   options.energy.cpu_energy = absl::GetFlag(FLAGS_cpu_energy);
   options.energy.rapl_root = absl::GetFlag(FLAGS_rapl_root);
   auto models =

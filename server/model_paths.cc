@@ -44,17 +44,6 @@ absl::StatusOr<std::string> FindBundled(const std::string& name,
 
 }  // namespace
 
-std::string FindRunfile(const std::string& path, const std::string& argv0) {
-  std::vector<std::string> roots;
-  if (const char* rf = std::getenv("RUNFILES_DIR")) roots.push_back(rf);
-  roots.push_back(argv0 + ".runfiles");
-  for (const std::string& root : roots) {
-    std::string p = absl::StrCat(root, "/joule/", path);
-    if (Exists(p)) return p;
-  }
-  return "";
-}
-
 absl::StatusOr<ModelFiles> ResolveModelFiles(const std::string& model_flag,
                                              const std::string& tokenizer_flag,
                                              const std::string& argv0) {

@@ -21,10 +21,6 @@ absl::StatusOr<ModelFiles> ResolveModelFiles(const std::string& model_flag,
                                              const std::string& tokenizer_flag,
                                              const std::string& argv0);
 
-// A file of this workspace shipped in the binary's runfiles (e.g.
-// "device/riscv/sim/riscv_simd"), or "" if it is not there.
-std::string FindRunfile(const std::string& path, const std::string& argv0);
-
 }  // namespace joule::server
 
 #endif  // JOULE_SERVER_MODEL_PATHS_H_

@@ -73,7 +73,7 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
     }
     auto dev = options.device_factory
                    ? options.device_factory(name)
-                   : device::CreateDevice(name, options.device_options);
+                   : device::CreateDevice(name, options.device_context);
     if (!dev.ok()) return dev.status();
     if (absl::Status st = (*dev)->LoadModel(*s->checkpoint_); !st.ok()) {
       return absl::Status(

@@ -75,7 +75,7 @@ struct ServerOptions {
   absl::Duration stream_write_timeout = absl::ZeroDuration();
   ConnectionOptions connection;
   telemetry::EnergyConfig energy;
-  device::DeviceOptions device_options;
+  device::DeviceContext device_context;
   // Makes a device from its name; tests put fakes here.
   std::function<absl::StatusOr<std::unique_ptr<device::Device>>(
       absl::string_view)>

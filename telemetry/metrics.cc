@@ -84,7 +84,8 @@ Metrics::Metrics()
                  .Register(*registry_)),
       step_(BuildHistogram()
                 .Name("joule_step_duration_seconds")
-                .Help("Device time of one step, by phase.")
+                .Help("Device time of one step, by its kind (prefill, decode "
+                      "or mixed).")
                 .Register(*registry_)),
       requests_(BuildCounter()
                     .Name("joule_requests_total")
@@ -95,6 +96,12 @@ Metrics::Metrics()
                    .Help("Calls refused before reaching the scheduler, by "
                          "reason (unauthenticated, max_concurrent_streams).")
                    .Register(*registry_)),
+      routed_(BuildCounter()
+                  .Name("joule_routed_requests_total")
+                  .Help("Requests placed on a device, by routing policy "
+                        "(\"requested\": the request named the device). "
+                        "Work moved off a failed device counts again.")
+                  .Register(*registry_)),
       write_timeouts_(
           BuildCounter()
               .Name("joule_stream_write_timeouts_total")
@@ -103,18 +110,24 @@ Metrics::Metrics()
               .Register(*registry_)
               .Add({})) {}
 
-void Metrics::Step(const std::string& device, device::EnergySource source,
-                   const std::string& phase, absl::Duration duration,
-                   std::optional<double> joules) {
-  step_.Add({{"device", device}, {"phase", phase}}, kStep)
+void Metrics::Step(const std::string& device, const std::string& kind,
+                   absl::Duration duration) {
+  step_.Add({{"device", device}, {"phase", kind}}, kStep)
       .Observe(absl::ToDoubleSeconds(duration));
-  if (joules.has_value()) {
-    energy_
-        .Add({{"device", device},
-              {"source", SourceLabel(source)},
-              {"phase", phase}})
-        .Increment(*joules);
-  }
+}
+
+void Metrics::StepEnergy(const std::string& device,
+                         device::EnergySource source, const std::string& phase,
+                         std::optional<double> joules) {
+  if (!joules.has_value()) return;
+  energy_
+      .Add({{"device", device}, {"source", SourceLabel(source)},
+            {"phase", phase}})
+      .Increment(*joules);
+}
+
+void Metrics::Routed(const std::string& device, const std::string& policy) {
+  routed_.Add({{"device", device}, {"policy", policy}}).Increment();
 }
 
 void Metrics::Token(const std::string& device, device::EnergySource source,

@@ -23,17 +23,23 @@ namespace joule::telemetry {
 std::string SourceLabel(device::EnergySource source);
 
 // Joule's Prometheus metrics, in SI base units, labeled by `device`,
-// `source` (of energy) and `phase` (prefill/decode). Thread-safe.
+// `source` (of energy) and `phase` (prefill/decode; a step's kind may also
+// be mixed). Thread-safe.
 class Metrics {
  public:
   Metrics();
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  // One device call of a step loop.
-  void Step(const std::string& device, device::EnergySource source,
-            const std::string& phase, absl::Duration duration,
-            std::optional<double> joules);
+  // One step's device time; `kind` is prefill, decode or mixed.
+  void Step(const std::string& device, const std::string& kind,
+            absl::Duration duration);
+  // A step's energy spent on one phase's tokens (split by work), if known.
+  void StepEnergy(const std::string& device, device::EnergySource source,
+                  const std::string& phase, std::optional<double> joules);
+  // A request placed on `device`, by the routing `policy` (or "requested"
+  // when the request named its device).
+  void Routed(const std::string& device, const std::string& policy);
   // One generated token and the energy attributed to it, if known.
   void Token(const std::string& device, device::EnergySource source,
              std::optional<double> joules);
@@ -64,6 +70,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& step_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Family<prometheus::Counter>& routed_;
   prometheus::Counter& write_timeouts_;
 };
 

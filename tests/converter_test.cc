@@ -17,13 +17,13 @@ std::vector<int> Greedy(device::Device& dev, int steps,
                         std::vector<float>* first_logits) {
   device::StepOutput out;
   std::vector<int> tokens = {1};
-  EXPECT_TRUE(dev.Prefill({{1, 0, tokens}}, &out).ok());
+  EXPECT_TRUE(dev.Step({{1, 0, tokens}}, &out).ok());
   first_logits->assign(out.logits.begin(), out.logits.end());
   for (int pos = 0; pos < steps; ++pos) {
     int next = model::Argmax(out.row(0));
     tokens.push_back(next);
     std::vector<int> one = {next};
-    EXPECT_TRUE(dev.Decode({{1, pos + 1, one}}, &out).ok());
+    EXPECT_TRUE(dev.Step({{1, pos + 1, one}}, &out).ok());
   }
   return tokens;
 }

@@ -30,11 +30,11 @@ class FakeDevice : public device::Device {
     fail_steps_ = n;
     fail_status_ = std::move(status);
   }
-  // Decode step number `step` (0-based, counted over the device's life)
-  // makes `token` the most likely.
-  void ForceTokenAtDecode(int step, int token) {
+  // The `n`th step with decodes from now (0: the next one) makes `token`
+  // the most likely for every decode in it.
+  void ForceTokenAtDecode(int n, int token) {
     absl::MutexLock l(&mu_);
-    force_step_ = step;
+    force_step_ = decode_steps_ + n;
     force_token_ = token;
   }
   // The next step blocks until Unhang() (a device that stops answering).
@@ -55,7 +55,8 @@ class FakeDevice : public device::Device {
   void set_max_step_tokens(int n) { max_step_tokens_ = n; }
   int releases() const { return releases_.load(); }
   int steps() const { return steps_.load(); }
-  // Largest decode batch seen, and every prefill call's token count.
+  // Most decodes in one step, and the prompt tokens of every step that had
+  // any.
   int max_decode_batch() {
     absl::MutexLock l(&mu_);
     return max_decode_batch_;
@@ -64,7 +65,8 @@ class FakeDevice : public device::Device {
     absl::MutexLock l(&mu_);
     return prefill_tokens_;
   }
-  // The sequence of calls: 'P' prefill, 'D' decode.
+  // One letter per step: 'P' prompt chunks only, 'D' decodes only, 'M'
+  // both.
   std::string calls() {
     absl::MutexLock l(&mu_);
     return calls_;
@@ -80,28 +82,27 @@ class FakeDevice : public device::Device {
   absl::Status LoadModel(const model::Checkpoint& ckpt) override {
     return inner_->LoadModel(ckpt);
   }
-  absl::Status Prefill(absl::Span<const device::SequenceChunk> batch,
-                       device::StepOutput* out) override {
+  absl::Status Step(absl::Span<const device::SequenceChunk> batch,
+                    device::StepOutput* out) override {
     if (absl::Status s = Before(); !s.ok()) return s;
-    {
-      absl::MutexLock l(&mu_);
-      int n = 0;
-      for (const auto& c : batch) n += c.tokens.size();
-      prefill_tokens_.push_back(n);
-      calls_ += 'P';
+    // A decode feeds one token after cached ones; anything else is a prompt
+    // chunk.
+    int prefill_tokens = 0, decodes = 0;
+    for (const auto& c : batch) {
+      const bool decode = c.tokens.size() == 1 && c.start_pos > 0;
+      decodes += decode;
+      if (!decode) prefill_tokens += c.tokens.size();
     }
-    return inner_->Prefill(batch, out);
-  }
-  absl::Status Decode(absl::Span<const device::SequenceChunk> batch,
-                      device::StepOutput* out) override {
-    if (absl::Status s = Before(); !s.ok()) return s;
-    absl::Status s = inner_->Decode(batch, out);
+    absl::Status s = inner_->Step(batch, out);
     absl::MutexLock l(&mu_);
-    max_decode_batch_ = std::max<int>(max_decode_batch_, batch.size());
-    calls_ += 'D';
-    if (s.ok() && decode_steps_++ == force_step_) {
-      for (size_t i = 0; i < batch.size(); ++i)
-        out->row(i)[force_token_] = 1e9f;
+    if (prefill_tokens > 0) prefill_tokens_.push_back(prefill_tokens);
+    max_decode_batch_ = std::max(max_decode_batch_, decodes);
+    calls_ += prefill_tokens == 0 ? 'D' : decodes == 0 ? 'P' : 'M';
+    if (s.ok() && decodes > 0 && decode_steps_++ == force_step_) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (batch[i].tokens.size() == 1 && batch[i].start_pos > 0)
+          out->row(i)[force_token_] = 1e9f;
+      }
     }
     return s;
   }

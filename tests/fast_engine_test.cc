@@ -265,7 +265,7 @@ std::string Greedy(device::Device& dev, const model::Tokenizer& tok,
   std::string text;
   int token = 1;
   for (int pos = 0; pos < steps; ++pos) {
-    EXPECT_TRUE(dev.Decode({{9, pos, t}}, &out).ok());
+    EXPECT_TRUE(dev.Step({{9, pos, t}}, &out).ok());
     const int next = model::Argmax(out.row(0));
     if (next == 1) break;
     text += std::string(tok.Decode(token, next));
@@ -294,7 +294,7 @@ std::vector<int> GreedyTokens(device::Device& dev, int steps) {
   std::vector<int> tokens = {1};
   for (int pos = 0; pos < steps; ++pos) {
     const std::vector<int> one = {tokens.back()};
-    EXPECT_TRUE(dev.Decode({{3, pos, one}}, &out).ok());
+    EXPECT_TRUE(dev.Step({{3, pos, one}}, &out).ok());
     tokens.push_back(model::Argmax(out.row(0)));
   }
   return tokens;
@@ -369,8 +369,8 @@ void CompareLogits(const std::string& shape, int version, double tolerance,
   device::StepOutput a, b;
   // A 6-token prompt as one prefill chunk, plus 4 other sequences decoding.
   std::vector<int> prompt = {1, 400, 401, 402, 403, 404};
-  ASSERT_TRUE(ref.Prefill({{1, 0, prompt}}, &a).ok());
-  ASSERT_TRUE(fast.Prefill({{1, 0, prompt}}, &b).ok());
+  ASSERT_TRUE(ref.Step({{1, 0, prompt}}, &a).ok());
+  ASSERT_TRUE(fast.Step({{1, 0, prompt}}, &b).ok());
   double worst = 0, scale = 0;
   for (int step = 0; step < 8; ++step) {
     for (int i = 0; i < c.vocab_size; ++i) {
@@ -378,13 +378,13 @@ void CompareLogits(const std::string& shape, int version, double tolerance,
       scale = std::max(scale, double(std::fabs(a.logits[i])));
     }
     std::vector<int> t = {model::Argmax(a.row(0))};
-    ASSERT_TRUE(ref.Decode({{1, 6 + step, t}}, &a).ok());
+    ASSERT_TRUE(ref.Step({{1, 6 + step, t}}, &a).ok());
     // The fast engine decodes it inside a batch with other sequences.
     std::vector<device::SequenceChunk> batch = {{1, 6 + step, t}};
     std::vector<std::vector<int>> others(4, std::vector<int>{7});
     for (int o = 0; o < 4; ++o)
       batch.push_back({uint64_t(100 + o), step, others[o]});
-    ASSERT_TRUE(fast.Decode(batch, &b).ok());
+    ASSERT_TRUE(fast.Step(batch, &b).ok());
   }
   EXPECT_LT(worst, tolerance * scale)
       << shape << " v" << version << " " << kv_cache << " cache: max |diff| "
@@ -421,11 +421,11 @@ TEST(FastEngineTest, RejectsASequenceTwiceInOneStep) {
   ASSERT_TRUE(dev.LoadModel(**ckpt).ok());
   device::StepOutput out;
   const std::vector<int> a = {1, 2}, b = {3};
-  const absl::Status s = dev.Prefill({{7, 0, a}, {7, 2, b}}, &out);
+  const absl::Status s = dev.Step({{7, 0, a}, {7, 2, b}}, &out);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("twice"), std::string::npos) << s;
   EXPECT_EQ(dev.kv_used_tokens(), 0);
-  EXPECT_TRUE(dev.Prefill({{7, 0, a}}, &out).ok());
+  EXPECT_TRUE(dev.Step({{7, 0, a}}, &out).ok());
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "device/fpga/kernel/built_shapes.h"
 #include "device/fpga/xclbin_file.h"
 #include "gmock/gmock.h"
@@ -16,6 +18,8 @@
 #include "proto/joule.grpc.pb.h"
 #include "server/server.h"
 #include "tests/test_paths.h"
+
+ABSL_DECLARE_FLAG(bool, fpga_emulation);  // device/fpga/fpga_registration.cc
 
 namespace joule {
 namespace {
@@ -52,8 +56,10 @@ TEST(FpgaDeviceTest, ServerOnEmulatedFpgaMatchesTheCpuEngine) {
   o.tokenizer_path = testing::SharedModel("tok512.bin");
   o.devices = {"fpga", "cpu-ref"};
   o.energy.cpu_energy = "model";
-  o.device_options.fpga_emulation = true;
-  o.device_options.fpga_xclbin_dir = XclbinDir();
+  // As joule_server runs it: the registered driver, its own flag, and the
+  // kernel the build shipped in the runfiles.
+  absl::SetFlag(&FLAGS_fpga_emulation, true);
+  setenv("RUNFILES_DIR", std::getenv("TEST_SRCDIR"), 1);
   auto server = server::JouleServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::Joule::NewStub(

@@ -38,9 +38,7 @@ void CompareGreedy(const model::Checkpoint& ckpt, int steps) {
                ckpt.config().shared_classifier, token, pos, kc.data(),
                vc.data(), logits.data());
     std::vector<int> t = {token};
-    ASSERT_TRUE((pos == 0 ? ref.Prefill({{1, pos, t}}, &out)
-                          : ref.Decode({{1, pos, t}}, &out))
-                    .ok());
+    ASSERT_TRUE(ref.Step({{1, pos, t}}, &out).ok());
     for (int i = 0; i < S::VOCAB; ++i) {
       max_diff =
           std::max(max_diff, double(std::fabs(logits[i] - out.logits[i])));

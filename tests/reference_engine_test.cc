@@ -25,7 +25,7 @@ std::string GreedyLlama2c(device::Device& dev, const model::Tokenizer& tok,
   std::vector<int> prompt = tok.Encode("", /*bos=*/true);
   StepOutput out;
   std::vector<int> one = {prompt[0]};
-  EXPECT_TRUE(dev.Prefill({SequenceChunk{7, 0, one}}, &out).ok());
+  EXPECT_TRUE(dev.Step({SequenceChunk{7, 0, one}}, &out).ok());
   std::string text;
   int token = prompt[0];
   for (int pos = 0; pos < steps; ++pos) {
@@ -35,7 +35,7 @@ std::string GreedyLlama2c(device::Device& dev, const model::Tokenizer& tok,
     token = next;
     if (pos + 1 == steps) break;
     std::vector<int> t = {token};
-    EXPECT_TRUE(dev.Decode({SequenceChunk{7, pos + 1, t}}, &out).ok());
+    EXPECT_TRUE(dev.Step({SequenceChunk{7, pos + 1, t}}, &out).ok());
   }
   return text;
 }

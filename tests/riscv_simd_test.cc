@@ -125,19 +125,19 @@ TEST_F(RiscvSimdTest, TheDriverAuthenticatesAndOwnsAnExternalDaemon) {
   {
     device::RiscvDevice owner(External(token_file_));
     ASSERT_TRUE(owner.LoadModel(**ckpt).ok());
-    ASSERT_TRUE(owner.Prefill({{1, 0, prompt}}, &out).ok());
+    ASSERT_TRUE(owner.Step({{1, 0, prompt}}, &out).ok());
     // A second server with the right token is refused while the first is
     // connected.
     device::RiscvDevice second(External(token_file_));
     absl::Status s = second.LoadModel(**ckpt);
     EXPECT_TRUE(absl::IsUnavailable(s)) << s;
     EXPECT_THAT(std::string(s.message()), HasSubstr("in use"));
-    ASSERT_TRUE(owner.Decode({{1, 3, {42}}}, &out).ok());
+    ASSERT_TRUE(owner.Step({{1, 3, {42}}}, &out).ok());
   }
   // Once the owner is gone the next one is served.
   device::RiscvDevice next(External(token_file_));
   ASSERT_TRUE(next.LoadModel(**ckpt).ok());
-  EXPECT_TRUE(next.Prefill({{1, 0, prompt}}, &out).ok());
+  EXPECT_TRUE(next.Step({{1, 0, prompt}}, &out).ok());
 }
 
 // joule_server --riscv_sim_token_file: the server presents the file's token,
@@ -194,7 +194,7 @@ TEST_F(RiscvSimdTest, AStartedDaemonGetsAFreshTokenThatIsThenDeleted) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);  // Private to the server's user.
   device::StepOutput out;
   std::vector<int> prompt = {1, 100};
-  EXPECT_TRUE(dev.Prefill({{1, 0, prompt}}, &out).ok());
+  EXPECT_TRUE(dev.Step({{1, 0, prompt}}, &out).ok());
 }
 
 // A daemon told to live with a process stops once that process has ended.

@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "gtest/gtest.h"
+#include "scheduler/cost_tracker.h"
 #include "scheduler/kv_block_manager.h"
 #include "scheduler/request_queue.h"
 #include "scheduler/router.h"
@@ -55,7 +56,13 @@ TEST(RequestQueueTest, OrdersByRankThenArrival) {
   EXPECT_EQ(q.pending_tokens(), 0);
 }
 
-TEST(RouterTest, PreferredPinnedAndPolicies) {
+int Pick(Router& r, const std::vector<DeviceLoad>& d,
+         const std::string& preferred, bool pinned, RequestShape shape = {8, 32},
+         int exclude = -1) {
+  return r.Pick(d, shape, preferred, pinned, exclude).device;
+}
+
+std::vector<DeviceLoad> ThreeDevices() {
   std::vector<DeviceLoad> d(3);
   d[0].name = "cpu";
   d[1].name = "fpga";
@@ -64,37 +71,105 @@ TEST(RouterTest, PreferredPinnedAndPolicies) {
   d[0].seconds_per_step = 0.010;
   d[1].seconds_per_step = 0.002;
   d[2].seconds_per_step = 0.004;
+  return d;
+}
+
+void SetJoules(DeviceLoad& d, double prefill, double decode) {
+  d.prefill.joules_per_token = prefill;
+  d.decode.joules_per_token = decode;
+}
+
+TEST(RouterTest, PreferredPinnedAndLatency) {
+  std::vector<DeviceLoad> d = ThreeDevices();
   Router latency(RoutingPolicy::kLatency);
-  EXPECT_EQ(latency.Pick(d, "", false), 1);
-  EXPECT_EQ(latency.Pick(d, "cpu", false), 0);
+  EXPECT_EQ(Pick(latency, d, "", false), 1);
+  EXPECT_EQ(Pick(latency, d, "cpu", false), 0);
+  EXPECT_TRUE(latency.Pick(d, {8, 32}, "cpu", false).requested);
+  EXPECT_FALSE(latency.Pick(d, {8, 32}, "", false).requested);
+  EXPECT_EQ(Pick(latency, d, "", false, {8, 32}, /*exclude=*/1), 2);
   d[1].running = 40;  // Busy: 6 waves of 2 ms > 1 wave of 4 ms.
-  EXPECT_EQ(latency.Pick(d, "", false), 2);
+  EXPECT_EQ(Pick(latency, d, "", false), 2);
   d[0].healthy = false;
-  EXPECT_EQ(latency.Pick(d, "cpu", false), 2);  // Preferred but down.
-  EXPECT_EQ(latency.Pick(d, "cpu", true), -1);  // Pinned and down.
+  EXPECT_EQ(Pick(latency, d, "cpu", false), 2);  // Preferred but down.
+  EXPECT_EQ(Pick(latency, d, "cpu", true), -1);  // Pinned and down.
 
   // A device not measured yet is tried before measured ones.
   std::vector<DeviceLoad> fresh = d;
   fresh[1].healthy = true;
   fresh[1].running = 0;
   fresh[2].seconds_per_step = -1;
-  EXPECT_EQ(latency.Pick(fresh, "", false), 2);
+  EXPECT_EQ(Pick(latency, fresh, "", false), 2);
+  EXPECT_FALSE(ParseRoutingPolicy("fastest").ok());
+  EXPECT_EQ(PolicyName(*ParseRoutingPolicy("energy")), "energy");
+}
 
+TEST(RouterTest, EnergyPricesEachPhaseOfTheRequest) {
+  std::vector<DeviceLoad> d = ThreeDevices();
+  SetJoules(d[0], 0.001, 0.5);   // Cheap prompts, dear tokens.
+  SetJoules(d[1], 0.02, 0.05);   // The reverse.
+  SetJoules(d[2], 0.03, 0.2);
+  // 8 + 32 tokens: 16.0 J, 1.76 J, 6.64 J.
+  EXPECT_DOUBLE_EQ(Router::ExpectedJoules(d[0], {8, 32}), 0.008 + 16.0);
   Router energy(RoutingPolicy::kEnergy);
-  d[0].healthy = true;
-  d[0].joules_per_token = 0.5;
-  d[1].joules_per_token = 0.05;
-  d[2].joules_per_token = 0.2;
-  EXPECT_EQ(energy.Pick(d, "", false), 1);  // Busy but frugal.
+  Placement p = energy.Pick(d, {8, 32}, "", false);
+  EXPECT_EQ(p.device, 1);
+  EXPECT_DOUBLE_EQ(p.prices[1], 8 * 0.02 + 32 * 0.05);
+  // 2000 prompt tokens, 1 generated: the cheap prefill wins.
+  EXPECT_EQ(Pick(energy, d, "", false, {2000, 1}), 0);
+  // Energy ignores speed: the slowest device is the cheapest here.
+  SetJoules(d[0], 0.001, 0.001);
+  EXPECT_EQ(Pick(energy, d, "", false), 0);
+}
 
+TEST(RouterTest, EnergyPrefersRoomThenPricesAndNeverTreatsUnknownAsFree) {
+  std::vector<DeviceLoad> d = ThreeDevices();
+  SetJoules(d[0], 0.01, 0.01);
+  SetJoules(d[1], 0.02, 0.02);
+  Router energy(RoutingPolicy::kEnergy);
+  // riscv has no figure yet: it is not free, so the priced ones go first.
+  EXPECT_EQ(Pick(energy, d, "", false), 0);
+  // The cheapest is full (its next batch is taken): the next with room.
+  d[0].running = 6;
+  d[0].queued = 2;
+  EXPECT_EQ(Pick(energy, d, "", false), 1);
+  // Every priced device full: the cheapest still, it queues there.
+  d[1].running = 8;
+  EXPECT_EQ(Pick(energy, d, "", false), 0);
+  // Nobody priced (e.g. no meters): the fastest takes it.
+  for (auto& x : d) SetJoules(x, -1, -1);
+  d[1].running = 0;
+  EXPECT_EQ(Pick(energy, d, "", false), 1);
+  // One phase known is not a price.
+  SetJoules(d[2], 0.001, -1);
+  EXPECT_LT(Router::ExpectedJoules(d[2], {8, 32}), 0);
+}
+
+TEST(RouterTest, RoundRobinSkipsUnhealthyDevices) {
+  std::vector<DeviceLoad> d = ThreeDevices();
   Router rr(RoutingPolicy::kRoundRobin);
   d[1].healthy = false;
-  EXPECT_EQ(rr.Pick(d, "", false), 0);
-  EXPECT_EQ(rr.Pick(d, "", false), 2);
-  EXPECT_EQ(rr.Pick(d, "", false), 0);
+  EXPECT_EQ(Pick(rr, d, "", false), 0);
+  EXPECT_EQ(Pick(rr, d, "", false), 2);
+  EXPECT_EQ(Pick(rr, d, "", false), 0);
   for (auto& x : d) x.healthy = false;
-  EXPECT_EQ(rr.Pick(d, "", false), -1);
-  EXPECT_FALSE(ParseRoutingPolicy("fastest").ok());
+  EXPECT_EQ(Pick(rr, d, "", false), -1);
+}
+
+TEST(CostTrackerTest, RunningCostsPerTokenByPhase) {
+  CostTracker c(/*weight=*/0.5);
+  EXPECT_LT(c.prefill().joules_per_token, 0);
+  EXPECT_LT(c.decode().seconds_per_token, 0);
+  c.Record(Phase::kPrefill, 10, 0.010, 1.0);  // 1 ms and 0.1 J a token.
+  EXPECT_DOUBLE_EQ(c.prefill().seconds_per_token, 0.001);
+  EXPECT_DOUBLE_EQ(c.prefill().joules_per_token, 0.1);
+  c.Record(Phase::kPrefill, 10, 0.030, 3.0);  // Blended half and half.
+  EXPECT_DOUBLE_EQ(c.prefill().seconds_per_token, 0.002);
+  EXPECT_DOUBLE_EQ(c.prefill().joules_per_token, 0.2);
+  c.Record(Phase::kDecode, 4, 0.004, std::nullopt);  // Time, no energy.
+  EXPECT_DOUBLE_EQ(c.decode().seconds_per_token, 0.001);
+  EXPECT_LT(c.decode().joules_per_token, 0);
+  c.Record(Phase::kDecode, 0, 1.0, 1.0);  // No tokens: nothing to learn.
+  EXPECT_DOUBLE_EQ(c.decode().seconds_per_token, 0.001);
 }
 
 TEST(StepPlannerTest, DecodesFirstThenBudgetedPrefillChunks) {

@@ -222,7 +222,7 @@ TEST_F(ServerTest, EndOfSequenceStopsUnlessIgnored) {
   EXPECT_EQ(r.tokens.back().text(), "");
   EXPECT_EQ(r.summary->stop_reason(), v1::STOP_REASON_EOS);
 
-  slow_->ForceTokenAtDecode(slow_->steps() + 2, 2);
+  slow_->ForceTokenAtDecode(3, 2);
   req.set_ignore_eos(true);
   StreamResult ignored = Stream(req);
   ASSERT_TRUE(ignored.status.ok());
@@ -419,8 +419,10 @@ TEST_F(ServerTest, GracefulShutdownFinishesRunningStreams) {
   v1::GenerateRequest req = Greedy(40);
   req.set_ignore_eos(true);
   req.set_device("slow");
-  std::thread stopper([this] {
-    while (slow_->steps() == 0) absl::SleepFor(absl::Milliseconds(1));
+  const int probe_steps = slow_->steps();  // The probe before serving.
+  std::thread stopper([this, probe_steps] {
+    while (slow_->steps() == probe_steps)
+      absl::SleepFor(absl::Milliseconds(1));
     server_->Shutdown(absl::Seconds(10));
   });
   StreamResult r = Stream(req);

@@ -159,10 +159,12 @@ TEST(AttributionTest, SharesFollowWorkAndAddUpToTheStep) {
 
 TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
   Metrics m;
-  m.Step("cpu", device::EnergySource::kModeled, "decode", absl::Milliseconds(3),
-         0.05);
-  m.Step("cpu", device::EnergySource::kModeled, "prefill",
-         absl::Milliseconds(9), 0.15);
+  m.Step("cpu", "decode", absl::Milliseconds(3));
+  m.StepEnergy("cpu", device::EnergySource::kModeled, "decode", 0.05);
+  m.Step("cpu", "mixed", absl::Milliseconds(9));
+  m.StepEnergy("cpu", device::EnergySource::kModeled, "prefill", 0.15);
+  m.StepEnergy("cpu", device::EnergySource::kModeled, "decode", std::nullopt);
+  m.Routed("cpu", "energy");
   m.Token("cpu", device::EnergySource::kModeled, 0.05);
   m.PromptTokens("cpu", 12);
   m.InterTokenLatency("cpu", absl::Milliseconds(4));
@@ -199,6 +201,8 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
            "# TYPE joule_queue_time_seconds histogram",
            "# TYPE joule_step_duration_seconds histogram",
            "# TYPE joule_requests_total counter",
+           "# TYPE joule_routed_requests_total counter",
+           "joule_routed_requests_total{device=\"cpu\",policy=\"energy\"} 1",
            "# TYPE joule_queue_depth gauge",
            "# TYPE joule_running_sequences gauge",
            "# TYPE joule_kv_usage_ratio gauge",
@@ -208,8 +212,10 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
            "\"modeled\"} 0.05",
            "joule_prompt_tokens_total{device=\"cpu\"} 12",
            "joule_requests_total{code=\"INVALID_ARGUMENT\"} 1",
-           "joule_step_duration_seconds_count{device=\"cpu\",phase=\"prefill\"}"
+           "joule_step_duration_seconds_count{device=\"cpu\",phase=\"mixed\"}"
            " 1",
+           "joule_energy_joules_total{device=\"cpu\",phase=\"prefill\","
+           "source=\"modeled\"} 0.15",
            "joule_queue_depth{device=\"cpu\"} 2",
            "joule_kv_usage_ratio{device=\"cpu\"} 0.25",
            "joule_device_healthy{device=\"cpu\"} 1",

@@ -201,22 +201,9 @@ void FastEngine::Gemm(
                                    : kernels_->f32_row_block)));
 }
 
-absl::Status FastEngine::Prefill(absl::Span<const SequenceChunk> batch,
-                                 StepOutput* out) {
-  return Step(batch, out);
-}
-
-absl::Status FastEngine::Decode(absl::Span<const SequenceChunk> batch,
-                                StepOutput* out) {
-  return Step(batch, out);
-}
-
 absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
                               StepOutput* out) {
   if (ckpt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
-  if (static_cast<int>(batch.size()) > options_.max_batch_size) {
-    return absl::InvalidArgumentError("batch exceeds the max batch size");
-  }
   const absl::Time start = absl::Now();
   const int D = c_.dim, KV = c_.kv_dim(), H = c_.hidden_dim,
             HS = c_.head_size();
@@ -233,25 +220,15 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   std::vector<Row> rows;
   std::vector<int> last_row(batch.size());
   absl::MutexLock lock(&mu_);
-  int64_t new_tokens = 0;
-  absl::flat_hash_set<SequenceId> in_step;
-  for (const SequenceChunk& ch : batch) {
-    // A step writes each sequence's cache once, in parallel with the others.
-    if (!in_step.insert(ch.seq).second) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "sequence %d appears twice in one step; send one chunk", ch.seq));
-    }
-    auto it = sequences_.find(ch.seq);
-    const int have = it == sequences_.end() ? 0 : it->second->length;
-    if (absl::Status s = CheckChunk(ch, have, c_); !s.ok()) return s;
-    new_tokens += ch.tokens.size();
-  }
-  if (new_tokens > options_.max_step_tokens) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "step of %d tokens exceeds the engine's %d-token buffers", new_tokens,
-        options_.max_step_tokens));
-  }
-  if (kv_used_ + new_tokens > kv_capacity_) {
+  const absl::StatusOr<int64_t> new_tokens = CheckBatch(
+      batch,
+      [this](SequenceId id) {
+        auto it = sequences_.find(id);
+        return it == sequences_.end() ? 0 : it->second->length;
+      },
+      c_, {options_.max_batch_size, options_.max_step_tokens});
+  if (!new_tokens.ok()) return new_tokens.status();
+  if (kv_used_ + *new_tokens > kv_capacity_) {
     return absl::ResourceExhaustedError("KV cache full");
   }
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -465,7 +442,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
     sequences_[ch.seq]->length =
         ch.start_pos + static_cast<int>(ch.tokens.size());
   }
-  kv_used_ += new_tokens;
+  kv_used_ += *new_tokens;
   out->device_time = absl::Now() - start;
   return absl::OkStatus();
 }

@@ -40,10 +40,8 @@ class FastEngine : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
-                       StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch,
-                      StepOutput* out) override;
+  absl::Status Step(absl::Span<const SequenceChunk> batch,
+                    StepOutput* out) override;
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
@@ -64,7 +62,6 @@ class FastEngine : public Device {
     const float* rms_ffn;
     Matrix wq, wk, wv, wo, w1, w2, w3;
   };
-  absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
   // outs[i][t * rows_i + r] = mats[i] x rows of `in` (n tokens); one
   // parallel loop over all the matrices' rows.
   void Gemm(std::initializer_list<std::pair<const Matrix*, float*>> mats,

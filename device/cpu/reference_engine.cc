@@ -135,32 +135,10 @@ absl::Status ReferenceEngine::LoadModel(const model::Checkpoint& ckpt) {
   return absl::OkStatus();
 }
 
-absl::Status ReferenceEngine::Prefill(absl::Span<const SequenceChunk> batch,
-                                      StepOutput* out) {
-  return Step(batch, out);
-}
-
-absl::Status ReferenceEngine::Decode(absl::Span<const SequenceChunk> batch,
-                                     StepOutput* out) {
-  for (const SequenceChunk& c : batch) {
-    if (c.tokens.size() != 1) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "decode takes one token per sequence; sequence %d has %d", c.seq,
-          c.tokens.size()));
-    }
-  }
-  return Step(batch, out);
-}
-
 absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
                                    StepOutput* out) {
   if (weights_ == nullptr) {
     return absl::FailedPreconditionError("no model loaded");
-  }
-  if (static_cast<int>(batch.size()) > options_.max_batch_size) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("batch of %d exceeds max batch size %d", batch.size(),
-                        options_.max_batch_size));
   }
   const absl::Time start = absl::Now();
   // Held for the whole step so a concurrent Release cannot free a cache in
@@ -169,14 +147,15 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
   {
     // Check the whole batch before touching any cache, so a bad step
     // changes nothing.
-    int64_t new_tokens = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const SequenceChunk& c = batch[i];
-      auto it = sequences_.find(c.seq);
-      const int have = it == sequences_.end() ? 0 : it->second.length;
-      if (absl::Status s = CheckChunk(c, have, config_); !s.ok()) return s;
-      new_tokens += c.tokens.size();
-    }
+    const absl::StatusOr<int64_t> checked = CheckBatch(
+        batch,
+        [this](SequenceId id) {
+          auto it = sequences_.find(id);
+          return it == sequences_.end() ? 0 : it->second.length;
+        },
+        config_, {options_.max_batch_size, 0});
+    if (!checked.ok()) return checked.status();
+    const int64_t new_tokens = *checked;
     if (kv_used_ + new_tokens > kv_capacity_) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "KV cache full: %d of %d positions used, step needs %d more",

@@ -32,10 +32,8 @@ class ReferenceEngine : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
-                       StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch,
-                      StepOutput* out) override;
+  absl::Status Step(absl::Span<const SequenceChunk> batch,
+                    StepOutput* out) override ABSL_LOCKS_EXCLUDED(mu_);
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
@@ -49,8 +47,6 @@ class ReferenceEngine : public Device {
     int length = 0;
   };
 
-  absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out)
-      ABSL_LOCKS_EXCLUDED(mu_);
   // One token through every layer; logits only when `logits` is non-null.
   void Forward(Sequence& seq, int token, int pos, float* logits)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -194,30 +194,19 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
   return absl::OkStatus();
 }
 
-absl::Status FpgaDevice::Prefill(absl::Span<const SequenceChunk> batch,
-                                 StepOutput* out) {
-  return Step(batch, out);
-}
-
-absl::Status FpgaDevice::Decode(absl::Span<const SequenceChunk> batch,
-                                StepOutput* out) {
-  return Step(batch, out);
-}
-
 absl::Status FpgaDevice::Step(absl::Span<const SequenceChunk> batch,
                               StepOutput* out) {
   absl::MutexLock l(&mu_);
   if (xrt_ == nullptr) return absl::FailedPreconditionError("no model loaded");
   const model::Config& c = ckpt_->config();
-  if (static_cast<int>(batch.size()) > options_.max_batch_size) {
-    return absl::InvalidArgumentError(
-        "batch exceeds the FPGA device's sequences");
-  }
-  for (const SequenceChunk& ch : batch) {
-    auto it = xrt_->sequences.find(ch.seq);
-    const int have = it == xrt_->sequences.end() ? 0 : it->second.length;
-    if (absl::Status s = CheckChunk(ch, have, c); !s.ok()) return s;
-  }
+  const absl::StatusOr<int64_t> checked = CheckBatch(
+      batch,
+      [this](SequenceId id) {
+        auto it = xrt_->sequences.find(id);
+        return it == xrt_->sequences.end() ? 0 : it->second.length;
+      },
+      c, {options_.max_batch_size, 0});
+  if (!checked.ok()) return checked.status();
   out->vocab_size = c.vocab_size;
   out->logits.resize(batch.size() * static_cast<size_t>(c.vocab_size));
   const absl::Time start = absl::Now();

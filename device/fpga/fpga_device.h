@@ -36,16 +36,13 @@ class FpgaDevice : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
-                       StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch,
-                      StepOutput* out) override;
+  absl::Status Step(absl::Span<const SequenceChunk> batch,
+                    StepOutput* out) override;
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
  private:
   struct Xrt;  // XRT objects, kept out of this header.
-  absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
 
   FpgaOptions options_;
   const model::Checkpoint* ckpt_ = nullptr;

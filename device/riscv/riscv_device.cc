@@ -287,6 +287,31 @@ absl::Status RiscvDevice::Call(uint16_t opcode, const std::string& payload,
   return s;
 }
 
+absl::Status RiscvDevice::VersionMismatch(absl::string_view detail) const {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the RISC-V simulator speaks another bridge protocol than this server (",
+      detail, "): run the riscv_simd built with this joule_server"));
+}
+
+absl::Status RiscvDevice::CheckHello(absl::string_view data) {
+  absl::StatusOr<riscv::HelloReply> h = riscv::DecodeHelloReply(data);
+  if (!h.ok()) return h.status();
+  if (h->version != riscv::kProtocolVersion) {
+    return VersionMismatch(absl::StrFormat("it answered version %d, not %d",
+                                           h->version,
+                                           riscv::kProtocolVersion));
+  }
+  if (h->hbm_bytes < layout_->end) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the model, activations and KV slots need %d bytes of simulated HBM; "
+        "the simulator has %d",
+        layout_->end, h->hbm_bytes));
+  }
+  frequency_hz_ = h->frequency_hz;
+  description_ = h->description;
+  return absl::OkStatus();
+}
+
 absl::Status RiscvDevice::EnsureConnected() {
   if (fd_ >= 0) return absl::OkStatus();
   absl::Status s;
@@ -320,24 +345,10 @@ absl::Status RiscvDevice::EnsureConnected() {
   hello.U16(riscv::kProtocolVersion).Str(token_);
   std::string data;
   s = Call(riscv::kHello, hello.str(), &data);
-  if (s.ok()) {
-    Reader r(data);
-    r.U16();
-    r.U32();
-    r.U32();
-    frequency_hz_ = r.F64();
-    r.U64();
-    const uint64_t hbm = r.U64();
-    r.U32();
-    description_ = r.Str();
-    if (!r.ok()) s = absl::DataLossError("malformed HELLO reply");
-    if (s.ok() && hbm < layout_->end) {
-      s = absl::ResourceExhaustedError(
-          absl::StrFormat("the model, activations and KV slots need %d bytes "
-                          "of simulated HBM; the "
-                          "simulator has %d",
-                          layout_->end, hbm));
-    }
+  if (s.ok()) s = CheckHello(data);
+  if (absl::IsFailedPrecondition(s) &&
+      absl::StrContains(s.message(), "protocol version")) {
+    s = VersionMismatch(s.message());
   }
   if (s.ok()) s = Call(riscv::kReset, "", nullptr);
   if (s.ok()) s = UploadWeights();
@@ -430,16 +441,6 @@ absl::Status RiscvDevice::LoadModel(const model::Checkpoint& ckpt) {
   return EnsureConnected();
 }
 
-absl::Status RiscvDevice::Prefill(absl::Span<const SequenceChunk> batch,
-                                  StepOutput* out) {
-  return Step(batch, out);
-}
-
-absl::Status RiscvDevice::Decode(absl::Span<const SequenceChunk> batch,
-                                 StepOutput* out) {
-  return Step(batch, out);
-}
-
 absl::Status RiscvDevice::Step(absl::Span<const SequenceChunk> batch,
                                StepOutput* out) {
   absl::MutexLock l(&mu_);
@@ -461,26 +462,18 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
                                   StepOutput* out) {
   const Layout& L = *layout_;
   const model::Config& c = L.c;
-  if (batch.empty()) return absl::InvalidArgumentError("empty batch");
-  if (static_cast<int>(batch.size()) > L.slots) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("batch of %d exceeds the device's %d sequences",
-                        batch.size(), L.slots));
-  }
   // Check everything, and find slots, before touching the device.
-  int rows = 0;
+  const absl::StatusOr<int64_t> checked = CheckBatch(
+      batch,
+      [this](SequenceId id) {
+        auto it = slots_.find(id);
+        return it == slots_.end() ? 0 : it->second.length;
+      },
+      c, {L.slots, L.rows});
+  if (!checked.ok()) return checked.status();
+  const int rows = static_cast<int>(*checked);
   int new_slots = 0;
-  for (const SequenceChunk& ch : batch) {
-    auto it = slots_.find(ch.seq);
-    const int have = it == slots_.end() ? 0 : it->second.length;
-    if (it == slots_.end()) ++new_slots;
-    if (absl::Status s = CheckChunk(ch, have, c); !s.ok()) return s;
-    rows += ch.tokens.size();
-  }
-  if (rows > L.rows) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "step of %d tokens exceeds the device's %d-row buffers", rows, L.rows));
-  }
+  for (const SequenceChunk& ch : batch) new_slots += !slots_.contains(ch.seq);
   if (new_slots > static_cast<int>(free_slots_.size())) {
     return absl::ResourceExhaustedError("no free KV slot on the RISC-V device");
   }

@@ -42,10 +42,8 @@ class RiscvDevice : public Device {
 
   Capabilities capabilities() const override;
   absl::Status LoadModel(const model::Checkpoint& ckpt) override;
-  absl::Status Prefill(absl::Span<const SequenceChunk> batch,
-                       StepOutput* out) override;
-  absl::Status Decode(absl::Span<const SequenceChunk> batch,
-                      StepOutput* out) override;
+  absl::Status Step(absl::Span<const SequenceChunk> batch,
+                    StepOutput* out) override;
   void Release(SequenceId seq) override;
   int64_t kv_used_tokens() const override;
 
@@ -69,7 +67,11 @@ class RiscvDevice : public Device {
   // Sends one request and reads its reply's data.
   absl::Status Call(uint16_t opcode, const std::string& payload,
                     std::string* data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Step(absl::Span<const SequenceChunk> batch, StepOutput* out);
+  // Reads HELLO's reply: the daemon's version must be ours, and its memory
+  // must hold the model.
+  absl::Status CheckHello(absl::string_view data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status VersionMismatch(absl::string_view detail) const;
   absl::Status RunStep(absl::Span<const SequenceChunk> batch, StepOutput* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

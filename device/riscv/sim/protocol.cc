@@ -132,6 +132,34 @@ absl::Status RecvAll(int fd, void* buf, size_t n, absl::Time deadline) {
   return absl::OkStatus();
 }
 
+void EncodeHelloReply(Writer& w, const HelloReply& h) {
+  w.U16(h.version)
+      .U32(h.clusters)
+      .U32(h.cores_per_cluster)
+      .F64(h.frequency_hz)
+      .U64(h.tcdm_bytes)
+      .U64(h.hbm_bytes)
+      .U32(h.precision)
+      .Str(h.description);
+}
+
+absl::StatusOr<HelloReply> DecodeHelloReply(absl::string_view data) {
+  Reader r(data);
+  HelloReply h;
+  h.version = r.U16();
+  h.clusters = r.U32();
+  h.cores_per_cluster = r.U32();
+  h.frequency_hz = r.F64();
+  h.tcdm_bytes = r.U64();
+  h.hbm_bytes = r.U64();
+  h.precision = r.U32();
+  h.description = std::string(r.Str());
+  if (!r.ok() || !r.done()) {
+    return absl::DataLossError("malformed HELLO reply");
+  }
+  return h;
+}
+
 absl::Status CheckHeader(const Header& header, uint32_t max_payload) {
   if (header.magic != kMagic) {
     return absl::InvalidArgumentError(absl::StrFormat(

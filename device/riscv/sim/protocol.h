@@ -142,6 +142,21 @@ struct Counters {
 void EncodeCounters(Writer& w, const Counters& c);
 Counters DecodeCounters(Reader& r);
 
+// HELLO's reply data: the daemon's protocol version and its machine.
+struct HelloReply {
+  uint16_t version = kProtocolVersion;
+  uint32_t clusters = 0;
+  uint32_t cores_per_cluster = 0;
+  double frequency_hz = 0;
+  uint64_t tcdm_bytes = 0;  // Per cluster.
+  uint64_t hbm_bytes = 0;
+  uint32_t precision = 0;
+  std::string description;
+};
+void EncodeHelloReply(Writer& w, const HelloReply& h);
+// DataLoss if the reply is cut short or has bytes left over.
+absl::StatusOr<HelloReply> DecodeHelloReply(absl::string_view data);
+
 // OK for a header this side can read a payload after: the magic, the
 // version, and a payload of at most `max_payload` bytes.
 absl::Status CheckHeader(const Header& header, uint32_t max_payload);

@@ -312,15 +312,16 @@ bool SimServer::Hello(SimSession& session, const std::string& payload,
     owner_ = session.id;
     session.owner = true;
   }
+  HelloReply hello;
+  hello.clusters = config_.clusters();
+  hello.cores_per_cluster = config_.cores_per_cluster;
+  hello.frequency_hz = config_.frequency_hz;
+  hello.tcdm_bytes = config_.tcdm_bytes;
+  hello.hbm_bytes = memory_.size();
+  hello.precision = static_cast<uint32_t>(config_.precision);
+  hello.description = config_.Describe();
   Writer w;
-  w.U16(kProtocolVersion)
-      .U32(config_.clusters())
-      .U32(config_.cores_per_cluster)
-      .F64(config_.frequency_hz)
-      .U64(config_.tcdm_bytes)
-      .U64(memory_.size())
-      .U32(static_cast<uint32_t>(config_.precision))
-      .Str(config_.Describe());
+  EncodeHelloReply(w, hello);
   *reply = Reply(absl::OkStatus(), w.str());
   return true;
 }

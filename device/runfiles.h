@@ -1,0 +1,15 @@
+#ifndef JOULE_DEVICE_RUNFILES_H_
+#define JOULE_DEVICE_RUNFILES_H_
+
+#include <string>
+
+namespace joule::device {
+
+// A file or folder of this workspace that the build ships with the binary
+// (its runfiles, e.g. "device/riscv/sim/riscv_simd"), or "" if it is not
+// there. Looks under $RUNFILES_DIR, then <argv0>.runfiles.
+std::string FindRunfile(const std::string& path, const std::string& argv0);
+
+}  // namespace joule::device
+
+#endif  // JOULE_DEVICE_RUNFILES_H_
