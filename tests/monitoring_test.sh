@@ -72,7 +72,7 @@ for m in joule_energy_joules_total joule_token_energy_joules joule_generated_tok
          joule_inter_token_latency_seconds joule_request_duration_seconds \
          joule_queue_time_seconds joule_step_duration_seconds joule_requests_total \
          joule_queue_depth joule_running_sequences joule_kv_usage_ratio \
-         joule_device_power_watts joule_device_healthy; do
+         joule_device_power_watts joule_device_healthy joule_routed_requests_total; do
   grep -qx "$m" "$T/exported.txt" || fail "$m is not exported"
 done
 

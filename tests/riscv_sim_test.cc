@@ -161,16 +161,21 @@ TEST_F(SimTest, HelloDescribesTheMachine) {
   std::string data;
   absl::Status hello = Call(kHello, HelloPayload(), &data);
   ASSERT_TRUE(hello.ok()) << hello;
-  Reader r(data);
-  EXPECT_EQ(r.U16(), kProtocolVersion);
-  EXPECT_EQ(r.U32(), 24u);  // clusters
-  EXPECT_EQ(r.U32(), 8u);   // cores per cluster
-  EXPECT_EQ(r.F64(), 1e9);
-  EXPECT_EQ(r.U64(), 128u * 1024);
-  EXPECT_EQ(r.U64(), 64u << 20);
-  EXPECT_EQ(r.U32(), 1u);  // fp32
-  EXPECT_THAT(r.Str(), HasSubstr("24 clusters x 8 cores"));
-  EXPECT_TRUE(r.ok());
+  absl::StatusOr<HelloReply> h = DecodeHelloReply(data);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->version, kProtocolVersion);
+  EXPECT_EQ(h->clusters, 24u);
+  EXPECT_EQ(h->cores_per_cluster, 8u);
+  EXPECT_EQ(h->frequency_hz, 1e9);
+  EXPECT_EQ(h->tcdm_bytes, 128u * 1024);
+  EXPECT_EQ(h->hbm_bytes, 64u << 20);
+  EXPECT_EQ(h->precision, 1u);  // fp32
+  EXPECT_THAT(h->description, HasSubstr("24 clusters x 8 cores"));
+  // Cut short or with bytes left over, a reply is refused, not half read.
+  EXPECT_EQ(DecodeHelloReply(data.substr(0, data.size() - 1)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeHelloReply(data + "x").status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(SimTest, MemoryRoundTripPollAndBounds) {

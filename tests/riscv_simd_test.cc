@@ -2,19 +2,23 @@
 // token, a non-loopback address), and the driver authenticating to one it
 // did not start, and to one it did.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "device/riscv/riscv_device.h"
+#include "device/riscv/sim/protocol.h"
 #include "device/riscv/sim/token.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -237,6 +241,62 @@ TEST_F(RiscvSimdTest, AKilledServerLeavesNoSimulatorBehind) {
   }
   EXPECT_TRUE(gone) << "riscv_simd " << daemons[0] << " outlived its server";
   if (!gone) kill(daemons[0], SIGKILL);
+}
+
+// A daemon of another protocol version, whether its frames or its HELLO
+// reply say so, is refused with a message saying what to run.
+TEST_F(RiscvSimdTest, AnotherProtocolVersionIsAClearError) {
+  for (const bool in_header : {true, false}) {
+    const std::string path = dir_ + (in_header ? "/h.sock" : "/b.sock");
+    int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr),
+                     sizeof(addr)),
+              0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    // Answers the first frame (HELLO) as a daemon speaking version 3 would.
+    std::thread fake([listener, in_header] {
+      const int fd = ::accept(listener, nullptr, nullptr);
+      riscv::Header h;
+      std::string payload;
+      if (riscv::RecvFrame(fd, &h, &payload).ok()) {
+        riscv::HelloReply hello;
+        hello.version = 3;
+        hello.hbm_bytes = uint64_t{1} << 40;
+        riscv::Writer w;
+        riscv::EncodeHelloReply(w, hello);
+        const std::string body = riscv::EncodeStatus(absl::OkStatus()) + w.str();
+        riscv::Header reply;
+        reply.version = in_header ? 3 : riscv::kProtocolVersion;
+        reply.opcode = riscv::kHello | riscv::kReplyBit;
+        reply.request_id = h.request_id;
+        reply.payload_bytes = body.size();
+        (void)riscv::SendAll(fd, riscv::EncodeHeader(reply) + body);
+      }
+      ::close(fd);
+    });
+    auto ckpt =
+        model::Checkpoint::Open(testing::SharedModel("stories260K.bin"));
+    ASSERT_TRUE(ckpt.ok());
+    device::RiscvOptions o;
+    o.address = "unix:" + path;
+    o.token_file = token_file_;
+    device::RiscvDevice dev(o);
+    const absl::Status s = dev.LoadModel(**ckpt);
+    fake.join();
+    ::close(listener);
+    // Unavailable, as any unreachable daemon: the device is re-probed, so a
+    // daemon restarted with the right build is picked up.
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("RISC-V simulator: it speaks another bridge protocol"));
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr(in_header ? "protocol version 3" : "answered version 3"));
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr("run the riscv_simd built with this joule_server"));
+  }
 }
 
 }  // namespace

@@ -289,8 +289,8 @@ absl::Status RiscvDevice::Call(uint16_t opcode, const std::string& payload,
 
 absl::Status RiscvDevice::VersionMismatch(absl::string_view detail) const {
   return absl::FailedPreconditionError(absl::StrCat(
-      "the RISC-V simulator speaks another bridge protocol than this server (",
-      detail, "): run the riscv_simd built with this joule_server"));
+      "it speaks another bridge protocol than this joule_server (", detail,
+      "): run the riscv_simd built with this joule_server"));
 }
 
 absl::Status RiscvDevice::CheckHello(absl::string_view data) {
