@@ -373,59 +373,63 @@ void DeviceLoop::Commit(const StepPlan& plan, const StepResult& result,
   RecordStep(result);
 }
 
-void DeviceLoop::Attribute(const StepPlan& plan, const StepResult& result) {
+DeviceLoop::StepWork DeviceLoop::WorkOf(const StepPlan& plan) const {
   auto flops = [this](int pos) {
     return options_.flops_at ? options_.flops_at(pos) : 1.0;
   };
-  // Work per chunk, in batch order; prompt chunks first.
-  std::vector<Sequence*> seqs;
-  std::vector<double> work;
-  int64_t prefill_tokens = 0;
+  StepWork w;
   for (const auto& c : plan.prefill) {
-    double w = 0;
-    for (int p = c.seq->cached; p < c.seq->cached + c.tokens; ++p) w += flops(p);
-    seqs.push_back(c.seq);
-    work.push_back(w);
-    prefill_tokens += c.tokens;
+    double f = 0;
+    for (int p = c.seq->cached; p < c.seq->cached + c.tokens; ++p) f += flops(p);
+    w.seqs.push_back(c.seq);
+    w.work.push_back(f);
+    w.phase[0].tokens += c.tokens;
+    w.phase[0].work += f;
   }
   for (Sequence* s : plan.decode) {
-    seqs.push_back(s);
-    work.push_back(flops(s->cached));
+    w.seqs.push_back(s);
+    w.work.push_back(flops(s->cached));
+    w.phase[1].tokens += 1;
+    w.phase[1].work += w.work.back();
   }
+  return w;
+}
+
+void DeviceLoop::Attribute(const StepPlan& plan, const StepResult& result) {
+  StepWork w = WorkOf(plan);
   const size_t n_prefill = plan.prefill.size();
-  double prefill_work = 0, total_work = 0;
-  for (size_t i = 0; i < work.size(); ++i) {
-    total_work += work[i];
-    if (i < n_prefill) prefill_work += work[i];
-  }
-  std::optional<double> prefill_joules, decode_joules;
   if (result.joules.has_value()) {
     const std::vector<double> shares =
-        telemetry::AttributeEnergy(*result.joules, work);
-    prefill_joules = decode_joules = 0.0;
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      seqs[i]->pending_joules += shares[i];
-      *(i < n_prefill ? prefill_joules : decode_joules) += shares[i];
+        telemetry::AttributeEnergy(*result.joules, w.work);
+    w.phase[0].joules = w.phase[1].joules = 0.0;
+    for (size_t i = 0; i < w.seqs.size(); ++i) {
+      w.seqs[i]->pending_joules += shares[i];
+      *w.phase[i < n_prefill ? 0 : 1].joules += shares[i];
     }
   } else {
-    for (Sequence* s : seqs) s->pending_known = false;
+    for (Sequence* s : w.seqs) s->pending_known = false;
   }
+  RecordCosts(plan, w);
+}
+
+void DeviceLoop::RecordCosts(const StepPlan& plan, const StepWork& w) {
   // The step's device time splits between its phases as its work does.
   const double seconds = absl::ToDoubleSeconds(out_.device_time);
-  const double prefill_share = total_work > 0 ? prefill_work / total_work
-                               : n_prefill > 0 ? 1.0
-                                               : 0.0;
-  costs_.Record(Phase::kPrefill, prefill_tokens, seconds * prefill_share,
-                prefill_joules);
-  costs_.Record(Phase::kDecode, static_cast<int64_t>(plan.decode.size()),
-                seconds * (1 - prefill_share), decode_joules);
-  if (telemetry::Metrics* m = options_.metrics) {
-    m->Step(caps_.name, StepKind(plan), out_.device_time);
-    if (n_prefill > 0)
-      m->StepEnergy(caps_.name, site_.source, "prefill", prefill_joules);
-    if (!plan.decode.empty())
-      m->StepEnergy(caps_.name, site_.source, "decode", decode_joules);
-  }
+  const double total = w.phase[0].work + w.phase[1].work;
+  const double prefill_share = total > 0 ? w.phase[0].work / total
+                               : w.phase[0].tokens > 0 ? 1.0
+                                                       : 0.0;
+  costs_.Record(Phase::kPrefill, w.phase[0].tokens, seconds * prefill_share,
+                w.phase[0].joules);
+  costs_.Record(Phase::kDecode, w.phase[1].tokens,
+                seconds * (1 - prefill_share), w.phase[1].joules);
+  telemetry::Metrics* m = options_.metrics;
+  if (m == nullptr) return;
+  m->Step(caps_.name, StepKind(plan), out_.device_time);
+  if (w.phase[0].tokens > 0)
+    m->StepEnergy(caps_.name, site_.source, "prefill", w.phase[0].joules);
+  if (w.phase[1].tokens > 0)
+    m->StepEnergy(caps_.name, site_.source, "decode", w.phase[1].joules);
 }
 
 void DeviceLoop::Emit(const StepPlan& plan, std::vector<Done>* done) {

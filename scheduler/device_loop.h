@@ -108,9 +108,25 @@ class DeviceLoop {
               std::vector<Done>* done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(step_mu_);
 
   // Commit's parts.
-  // Adds each chunk's share of the step's energy to its sequence, and the
-  // step's time and energy to the phase costs and metrics.
-  void Attribute(const StepPlan& plan, const StepResult& result);
+  // A step's work (FLOPs) per chunk in batch order, and per phase.
+  struct StepWork {
+    std::vector<Sequence*> seqs;
+    std::vector<double> work;
+    struct {
+      int64_t tokens = 0;
+      double work = 0;
+      std::optional<double> joules;  // Unset: the step had no figure.
+    } phase[2];                      // Prefill, decode.
+  };
+  StepWork WorkOf(const StepPlan& plan) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(step_mu_);
+  // Adds each chunk's share of the step's energy to its sequence, then
+  // records the step's costs.
+  void Attribute(const StepPlan& plan, const StepResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(step_mu_);
+  // The step's time and energy per phase, into the cost tracker and
+  // metrics.
+  void RecordCosts(const StepPlan& plan, const StepWork& w);
   // Advances each chunk's cache and emits a token for every sequence whose
   // context is now all cached.
   void Emit(const StepPlan& plan, std::vector<Done>* done)

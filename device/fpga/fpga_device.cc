@@ -124,6 +124,11 @@ absl::Status FpgaDevice::LoadModel(const model::Checkpoint& ckpt) {
         ", group size ", ckpt.group_size(), "); built: ", built));
   }
   xclbin_path_ = options_.xclbin;
+  if (xclbin_path_.empty() && options_.xclbin_dir.empty()) {
+    return absl::NotFoundError(
+        "no FPGA kernels were shipped with this binary (its runfiles have no "
+        "device/fpga); pass --fpga_xclbin");
+  }
   if (xclbin_path_.empty() && x->shape != nullptr) {
     xclbin_path_ = absl::StrCat(
         options_.xclbin_dir, "/forward_",

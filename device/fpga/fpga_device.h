@@ -13,7 +13,8 @@ namespace joule::device {
 
 struct FpgaOptions {
   std::string name = "fpga";
-  // The xclbin to load; empty: forward_<shape>.xclbin in `xclbin_dir`.
+  // The xclbin to load; empty: forward_<shape>.xclbin in `xclbin_dir`, the
+  // folder the build ships them in (//device/fpga:xclbins in the runfiles).
   std::string xclbin;
   std::string xclbin_dir;
   // No board: XRT's own noop device runs the real host path (device open,
