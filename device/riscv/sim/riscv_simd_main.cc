@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <thread>
@@ -42,16 +43,20 @@ ABSL_FLAG(int, parent_pid, 0,
 
 namespace {
 
+// Set (before the SIGTERM) by the watcher once the owning process ended.
+std::atomic<bool> owner_ended{false};
+
 // Sends this process SIGTERM once `pid` has ended, so the main thread's
 // sigwait shuts the server down as for any stop. A parent's end is seen at
 // once (we are reparented even while it is an unreaped zombie); any other
-// process's once it is reaped.
+// process's once it is reaped. The thread touches nothing else: the process
+// may be exiting around it.
 void ExitWithProcess(pid_t pid) {
   const bool is_parent = getppid() == pid;
   std::thread([pid, is_parent] {
     while (is_parent ? getppid() == pid : (kill(pid, 0) == 0 || errno != ESRCH))
       absl::SleepFor(absl::Milliseconds(200));
-    spdlog::info("process {} ended: stopping", pid);
+    owner_ended = true;
     kill(getpid(), SIGTERM);
   }).detach();
 }
@@ -119,6 +124,10 @@ int main(int argc, char** argv) {
   std::thread serve([&] { (*server)->Serve(); });
   int sig = 0;
   sigwait(&signals, &sig);
+  if (owner_ended) {
+    spdlog::info("process {} ended: stopping",
+                 absl::GetFlag(FLAGS_parent_pid));
+  }
   (*server)->Stop();
   serve.join();
   return 0;
