@@ -310,10 +310,12 @@ TEST_F(ServerTest, DeadlineStopsGenerationAndFreesTheSequence) {
 TEST_F(ServerTest, FailedDeviceStepMovesTheStreamWithoutLosingTokens) {
   v1::GenerateRequest req = Greedy(60);
   req.set_ignore_eos(true);
+  req.set_device("cpu");
   const std::string clean = Stream(req).text();  // On cpu, uninterrupted.
   req.set_device("slow");  // Preferred, not pinned: may move.
-  std::thread breaker([this] {
-    while (slow_->steps() < 10) absl::SleepFor(absl::Milliseconds(1));
+  const int before = slow_->steps();
+  std::thread breaker([this, before] {
+    while (slow_->steps() < before + 8) absl::SleepFor(absl::Milliseconds(1));
     slow_->FailNextSteps(1, absl::UnavailableError("injected step failure"));
   });
   StreamResult r = Stream(req, absl::Seconds(20));
