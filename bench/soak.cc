@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
   char dir[] = "/tmp/joule-soak-XXXXXX";
   if (mkdtemp(dir) == nullptr) return 2;
   std::vector<std::string> args = {binary, "--host=127.0.0.1", "--port=0",
-                                   "--metrics_port=0"};
+                                   "--metrics_port=0", "--http_port=-1"};
   for (auto a : absl::StrSplit(absl::GetFlag(FLAGS_server_args), ' ',
                                absl::SkipEmpty()))
     args.emplace_back(a);

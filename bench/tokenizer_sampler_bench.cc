@@ -1,11 +1,14 @@
-// Request-path costs outside the model: prompt encoding and sampling.
+// Request-path costs outside the model: prompt encoding, sampling and
+// logprobs.
 //   bazel run -c opt //bench:tokenizer_sampler_bench
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/bench_models.h"
 #include "benchmark/benchmark.h"
+#include "model/logprobs.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
 
@@ -59,6 +62,26 @@ void BM_Sample(benchmark::State& state) {
   state.SetLabel(std::string(names[state.range(0)]) + ", 32000 logits");
 }
 BENCHMARK(BM_Sample)->DenseRange(0, 3)->Unit(benchmark::kMicrosecond);
+
+// The extra work per token of a request that asks for logprobs: the
+// log-softmax of the chosen token and the `range(0)` most likely.
+void BM_TopLogprobs(benchmark::State& state) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0, 3);
+  std::vector<float> logits(32000);
+  for (float& l : logits) l = dist(rng);
+  const int top_n = state.range(0);
+  std::vector<std::pair<int, float>> top;
+  float chosen = 0;
+  for (auto _ : state) {
+    model::TopLogprobs(logits, 123, top_n, &chosen, &top);
+    benchmark::DoNotOptimize(chosen);
+    benchmark::DoNotOptimize(top.data());
+  }
+  state.SetLabel("top " + std::to_string(top_n) + ", 32000 logits");
+}
+BENCHMARK(BM_TopLogprobs)->Arg(0)->Arg(5)->Arg(20)->Unit(
+    benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace joule::bench

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "model/logprobs.h"
 
 namespace joule::scheduler {
 namespace {
@@ -27,7 +28,16 @@ void TakePendingEnergy(Sequence& s, const EmitSite& site, TokenEvent* ev) {
 std::optional<FinishReason> EmitToken(Sequence& s, absl::Span<float> logits,
                                       const EmitSite& site) {
   TokenEvent ev;
+  const int logprobs = s.request.logprobs;
+  // Sample overwrites the logits, and logprobs need them raw.
+  if (logprobs >= 0) s.raw_logits.assign(logits.begin(), logits.end());
   ev.token = s.sampler.Sample(logits);
+  if (logprobs >= 0) {
+    float chosen = 0;
+    model::TopLogprobs(s.raw_logits, ev.token, logprobs, &chosen,
+                       &ev.top_logprobs);
+    ev.logprob = chosen;
+  }
   ev.index = s.generated();
   s.context.push_back(ev.token);
   const auto& ends = s.request.end_tokens;

@@ -22,9 +22,10 @@ struct EmitSite {
   telemetry::Metrics* metrics = nullptr;  // May be null.
 };
 
-// Samples the sequence's next token from `logits`, appends it to its
-// context, and sends it to the observer with the energy gathered since the
-// previous token. Returns why the sequence ends with this token (end of
+// Samples the sequence's next token from `logits` (overwriting them),
+// appends it to its context, and sends it to the observer with the energy
+// gathered since the previous token and, if the request asked, its
+// log-probabilities. Returns why the sequence ends with this token (end of
 // sequence, its length, or the observer asking to stop), or nothing if it
 // goes on. Runs on the device loop's thread.
 std::optional<FinishReason> EmitToken(Sequence& s, absl::Span<float> logits,

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -13,6 +14,10 @@
 #include "model/sampler.h"
 
 namespace joule::scheduler {
+
+// Most alternatives a request may ask to see per token (the OpenAI chat
+// API's limit for top_logprobs).
+constexpr int kMaxLogprobs = 20;
 
 // What the server asks the scheduler to generate: tokens in, tokens out.
 struct GenerationRequest {
@@ -33,6 +38,10 @@ struct GenerationRequest {
   int priority = 0;
   absl::Time arrival = absl::Now();
   absl::Time deadline = absl::InfiniteFuture();
+  // -1: no log-probabilities. 0..kMaxLogprobs: each TokenEvent carries the
+  // chosen token's log-probability and this many most likely alternatives.
+  // Anything else is refused by Scheduler::Submit.
+  int logprobs = -1;
 };
 
 struct TokenEvent {
@@ -49,6 +58,16 @@ struct TokenEvent {
   // where the device has no meter.
   std::optional<double> energy_joules;
   device::EnergySource energy_source = device::EnergySource::kNone;
+  // With the request's logprobs >= 0: the token's log-probability under the
+  // model's own distribution, the log-softmax of the raw logits, before
+  // temperature, top-k and top-p (as vLLM reports it), so not the chance
+  // the sampler gave the token.
+  std::optional<float> logprob;
+  // The request's `logprobs` most likely tokens (fewer only if the
+  // vocabulary is smaller) as (token, log-probability) under the same
+  // distribution, most likely first, equal logits by lower token id. The
+  // chosen token is among them only if it ranks that high.
+  std::vector<std::pair<int, float>> top_logprobs;
 };
 
 enum class FinishReason {

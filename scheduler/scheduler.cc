@@ -79,6 +79,12 @@ void Scheduler::SetHealthListener(
 
 absl::StatusOr<std::shared_ptr<Generation>> Scheduler::Submit(
     GenerationRequest request, std::shared_ptr<GenerationObserver> observer) {
+  // The server validates requests before they get here; any other caller
+  // is refused too, rather than have a bad count taken as it is.
+  if (request.logprobs < -1 || request.logprobs > kMaxLogprobs) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("logprobs must be in -1..%d", kMaxLogprobs));
+  }
   int max_gen = 0;
   if (absl::Status s = CheckFits(request, &max_gen); !s.ok()) return s;
   const int prompt_len = static_cast<int>(request.prompt.size());

@@ -57,6 +57,10 @@ struct Sequence {
   bool pending_known = true;
   bool energy_known = true;  // Every emitted token's energy was known.
   bool scheduled_once = false;
+  // With request.logprobs >= 0: the step's logits as the device returned
+  // them, since the sampler overwrites its input. Kept to reuse its memory
+  // token after token.
+  std::vector<float> raw_logits;
 };
 
 // A sequence that has ended, and how.

@@ -15,7 +15,7 @@
 #include "proto/joule.grpc.pb.h"
 #include "scheduler/scheduler.h"
 #include "server/auth.h"
-#include "server/request_validation.h"
+#include "server/generation_runner.h"
 #include "server/write_watchdog.h"
 #include "telemetry/metrics.h"
 
@@ -37,10 +37,8 @@ struct ServiceOptions {
 // the scheduler and turns its token events into responses.
 class JouleService final : public v1::Joule::Service {
  public:
-  // `metrics` may be null.
-  JouleService(const model::Checkpoint& checkpoint,
-               const model::Tokenizer& tokenizer,
-               scheduler::Scheduler* scheduler, telemetry::Metrics* metrics,
+  // `runner` must outlive the service; `metrics` may be null.
+  JouleService(GenerationRunner* runner, telemetry::Metrics* metrics,
                ServiceOptions options = {});
 
   grpc::Status Generate(grpc::ServerContext* context,
@@ -83,11 +81,8 @@ class JouleService final : public v1::Joule::Service {
   grpc::Status AdmitGeneration(const grpc::ServerContext& context,
                                std::unique_ptr<StreamSlot>* slot);
 
-  const model::Checkpoint& checkpoint_;
-  const model::Tokenizer& tokenizer_;
-  scheduler::Scheduler* scheduler_;
+  GenerationRunner& runner_;
   telemetry::Metrics* metrics_;
-  RequestLimits limits_;
   const ApiKeys no_keys_;
   const ApiKeys& keys_;
   const int max_concurrent_streams_;

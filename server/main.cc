@@ -1,4 +1,5 @@
-// joule_server: serves a llama2.c model over gRPC on the configured devices.
+// joule_server: serves a llama2.c model over gRPC and an OpenAI-compatible
+// HTTP API on the configured devices.
 #include <pthread.h>
 #include <signal.h>
 
@@ -26,6 +27,24 @@ ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one).");
 ABSL_FLAG(int, metrics_port, 9464,
           "Prometheus metrics on http://<host>:<port>/metrics (0 picks a "
           "free port, -1 turns them off).");
+ABSL_FLAG(int, http_port, 8000,
+          "OpenAI-compatible HTTP API on this port (0 picks a free one, -1 "
+          "turns it off); same TLS and API keys as the gRPC port.");
+ABSL_FLAG(int, http_threads, 128,
+          "HTTP worker threads; each holds one connection while it is open.");
+ABSL_FLAG(int, http_max_concurrent_generations, 96,
+          "HTTP completion calls running at once; more get 429. Must be below "
+          "--http_threads, so /health always finds a thread.");
+ABSL_FLAG(int64_t, http_max_body_bytes, 1 << 20,
+          "Largest HTTP request body; larger ones get 413.");
+ABSL_FLAG(double, http_read_timeout_seconds, 10,
+          "An HTTP request whose bytes stop arriving for this long is "
+          "dropped.");
+ABSL_FLAG(double, http_keep_alive_timeout_seconds, 5,
+          "An idle HTTP keep-alive connection is closed after this.");
+ABSL_FLAG(std::string, chat_template, "",
+          "JSON file with the chat template for /v1/chat/completions "
+          "(docs/http_api.md). Empty: the plain default.");
 ABSL_FLAG(std::string, cpu_energy, "auto",
           "CPU energy: auto (Intel RAPL if readable, else the power model), "
           "rapl (measured, or fail), model.");
@@ -181,6 +200,47 @@ absl::Status LimitsFromFlags(server::ServerOptions* o) {
   return absl::OkStatus();
 }
 
+absl::Status HttpFromFlags(server::ServerOptions* o) {
+  server::HttpOptions& h = o->http;
+  h.host = o->host;
+  h.port = absl::GetFlag(FLAGS_http_port);
+  h.threads = absl::GetFlag(FLAGS_http_threads);
+  h.max_generations = absl::GetFlag(FLAGS_http_max_concurrent_generations);
+  const int64_t body = absl::GetFlag(FLAGS_http_max_body_bytes);
+  h.read_timeout = SecondsFlag(FLAGS_http_read_timeout_seconds);
+  h.keep_alive_timeout = SecondsFlag(FLAGS_http_keep_alive_timeout_seconds);
+  // httplib has no "never": a day stands for it.
+  h.write_timeout = o->stream_write_timeout > absl::ZeroDuration()
+                        ? o->stream_write_timeout
+                        : absl::Hours(24);
+  if (h.port < -1 || h.port > 65535) {
+    return absl::InvalidArgumentError(
+        "--http_port must be a port number, 0 (a free one) or -1 (off)");
+  }
+  if (h.threads < 2 || h.max_generations < 1 ||
+      h.max_generations >= h.threads) {
+    return absl::InvalidArgumentError(
+        "--http_max_concurrent_generations must be at least 1 and below "
+        "--http_threads, so /health and refusals always find a thread");
+  }
+  if (body < 1 || body > (int64_t{1} << 30) ||
+      h.read_timeout <= absl::ZeroDuration() ||
+      h.keep_alive_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--http_max_body_bytes must be in 1..1073741824, and "
+        "--http_read_timeout_seconds and --http_keep_alive_timeout_seconds "
+        "positive");
+  }
+  h.max_body_bytes = static_cast<size_t>(body);
+  const std::string chat_template = absl::GetFlag(FLAGS_chat_template);
+  if (!chat_template.empty()) {
+    auto t = server::ChatTemplate::Load(chat_template);
+    if (!t.ok()) return t.status();
+    o->chat_template = *std::move(t);
+  }
+  return absl::OkStatus();
+}
+
 // Says so at start-up when the gRPC port is reachable from other machines
 // without the protection an operator probably expects.
 void WarnIfExposed(const server::ServerOptions& o) {
@@ -240,7 +300,8 @@ class SignalWaiter {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Serves text generation with per-token latency over gRPC.");
+      "Serves text generation with per-token latency and energy over gRPC "
+      "and an OpenAI-compatible HTTP API.");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built without NDEBUG, which leaves deadlock detection
   // on: every absl::Mutex lock, gRPC's own included, updated a process-wide
@@ -279,6 +340,10 @@ int main(int argc, char** argv) {
   }
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
+  if (absl::Status s = HttpFromFlags(&options); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 1;
+  }
   options.checkpoint_path = files->checkpoint;
   options.tokenizer_path = files->tokenizer;
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
@@ -335,6 +400,13 @@ int main(int argc, char** argv) {
                options.api_keys.enabled()
                    ? absl::StrCat(options.api_keys.size(), " API key(s)")
                    : std::string("no API key"));
+  if ((*server)->http_port() >= 0) {
+    spdlog::info("OpenAI-compatible HTTP API on {}://{}:{}/v1 ({})",
+                 options.tls.has_value() ? "https" : "http", options.host,
+                 (*server)->http_port(),
+                 options.api_keys.enabled() ? "API key required"
+                                            : "no API key");
+  }
   if ((*server)->metrics_port() >= 0) {
     spdlog::info("metrics on http://{}:{}/metrics", options.metrics.host,
                  (*server)->metrics_port());

@@ -77,7 +77,7 @@ grpc::Status ReflectionService::ServerReflectionInfo(
     grpc::ServerReaderWriter<rpb::ServerReflectionResponse,
                              rpb::ServerReflectionRequest>* stream) {
   if (grpc::Status s = AuthorizeCall(keys_, *context); !s.ok()) {
-    if (metrics_ != nullptr) metrics_->RefusedCall("unauthenticated");
+    if (metrics_ != nullptr) metrics_->RefusedCall("grpc", "unauthenticated");
     return s;
   }
   const DescriptorPool& pool = *DescriptorPool::generated_pool();

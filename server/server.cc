@@ -113,16 +113,22 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
   service.api_keys = &s->api_keys_;
   service.max_concurrent_streams = options.max_concurrent_streams;
   service.stream_write_timeout = options.stream_write_timeout;
-  s->service_ = std::make_unique<JouleService>(
-      *s->checkpoint_, *s->tokenizer_, s->scheduler_.get(), s->metrics_.get(),
-      service);
+  s->runner_ = std::make_unique<GenerationRunner>(
+      *s->checkpoint_, *s->tokenizer_, s->scheduler_.get(), s->metrics_.get());
+  s->service_ = std::make_unique<JouleService>(s->runner_.get(),
+                                               s->metrics_.get(), service);
+  s->openai_ =
+      std::make_unique<OpenAiApi>(s->runner_.get(), options.chat_template);
   if (options.metrics_port >= 0) {
     if (absl::Status st = s->StartMetrics(options); !st.ok()) {
       s->scheduler_->Shutdown();
       return st;
     }
   }
-  if (absl::Status st = s->StartGrpc(options); !st.ok()) {
+  absl::Status st = s->StartGrpc(options);
+  if (st.ok()) st = s->StartHttp(options);
+  if (!st.ok()) {
+    if (s->server_ != nullptr) s->server_->Shutdown();
     s->exposer_.reset();  // Scrapes read the scheduler; stop them first.
     s->scheduler_->Shutdown();
     return st;
@@ -207,6 +213,15 @@ absl::Status JouleServer::StartGrpc(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status JouleServer::StartHttp(const ServerOptions& options) {
+  if (options.http.port < 0) return absl::OkStatus();
+  auto http = HttpServer::Start(options.http, openai_.get(), &api_keys_,
+                                options.tls, metrics_.get());
+  if (!http.ok()) return http.status();
+  http_ = *std::move(http);
+  return absl::OkStatus();
+}
+
 void JouleServer::OnDeviceHealth(const std::string& device, bool healthy) {
   absl::MutexLock lock(&health_mu_);
   if (server_ == nullptr || shut_down_) return;
@@ -225,9 +240,15 @@ void JouleServer::Shutdown(absl::Duration grace) {
     // Health turns NOT_SERVING first so load balancers stop sending traffic.
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  const absl::Time deadline = absl::Now() + grace;
+  if (http_ != nullptr) http_->StartDraining();
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  if (http_ != nullptr) http_->WaitForGenerations(deadline);
+  // Ends what still runs (with UNAVAILABLE), which lets the last HTTP
+  // streams return before their threads are joined.
   scheduler_->Shutdown();
   server_->Wait();
+  if (http_ != nullptr) http_->Stop();
   exposer_.reset();  // Scrapes read the scheduler; stop them first.
 }
 

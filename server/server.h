@@ -19,7 +19,11 @@
 #include "prometheus/exposer.h"
 #include "scheduler/scheduler.h"
 #include "server/auth.h"
+#include "server/chat_template.h"
+#include "server/generation_runner.h"
+#include "server/http_server.h"
 #include "server/joule_service.h"
+#include "server/openai_api.h"
 #include "server/reflection_service.h"
 #include "server/transport_security.h"
 #include "telemetry/meter_factory.h"
@@ -74,6 +78,10 @@ struct ServerOptions {
   int max_concurrent_streams = 0;
   absl::Duration stream_write_timeout = absl::ZeroDuration();
   ConnectionOptions connection;
+  // The OpenAI-compatible HTTP API (port -1: off). It shares the gRPC
+  // port's TLS material and API keys.
+  HttpOptions http;
+  ChatTemplate chat_template;
   telemetry::EnergyConfig energy;
   device::DeviceContext device_context;
   // Makes a device from its name; tests put fakes here.
@@ -82,8 +90,9 @@ struct ServerOptions {
       device_factory;
 };
 
-// A running Joule server: the model, its devices, the scheduler and the gRPC
-// endpoint with the health and reflection services.
+// A running Joule server: the model, its devices, the scheduler, the gRPC
+// endpoint with the health and reflection services, and the
+// OpenAI-compatible HTTP endpoint. Both APIs share one scheduler.
 class JouleServer {
  public:
   static absl::StatusOr<std::unique_ptr<JouleServer>> Start(
@@ -92,6 +101,8 @@ class JouleServer {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  // -1 when HTTP is off.
+  int http_port() const { return http_ != nullptr ? http_->port() : -1; }
   const model::Checkpoint& checkpoint() const { return *checkpoint_; }
   // For benchmarks and tests that read the step loops' own counters.
   const scheduler::Scheduler& scheduler() const { return *scheduler_; }
@@ -110,6 +121,7 @@ class JouleServer {
   JouleServer() = default;
   absl::Status StartMetrics(const ServerOptions& options);
   absl::Status StartGrpc(const ServerOptions& options);
+  absl::Status StartHttp(const ServerOptions& options);
   // Mirrors device health into the gRPC health service: the API is
   // SERVING while any device is healthy.
   void OnDeviceHealth(const std::string& device, bool healthy);
@@ -123,7 +135,10 @@ class JouleServer {
   std::unique_ptr<model::Tokenizer> tokenizer_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   ApiKeys api_keys_;
+  std::unique_ptr<GenerationRunner> runner_;
   std::unique_ptr<JouleService> service_;
+  std::unique_ptr<OpenAiApi> openai_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

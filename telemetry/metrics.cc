@@ -89,12 +89,14 @@ Metrics::Metrics()
                 .Register(*registry_)),
       requests_(BuildCounter()
                     .Name("joule_requests_total")
-                    .Help("Finished requests by gRPC status code.")
+                    .Help("Finished requests by API (grpc, http) and status code: gRPC "
+                          "code names on gRPC, HTTP status codes on HTTP.")
                     .Register(*registry_)),
       refused_(BuildCounter()
                    .Name("joule_refused_calls_total")
                    .Help("Calls refused before reaching the scheduler, by "
-                         "reason (unauthenticated, max_concurrent_streams).")
+                         "API and reason (unauthenticated, max_concurrent_streams, "
+                         "max_http_generations).")
                    .Register(*registry_)),
       routed_(BuildCounter()
                   .Name("joule_routed_requests_total")
@@ -149,25 +151,26 @@ void Metrics::InterTokenLatency(const std::string& device,
   itl_.Add({{"device", device}}, kItl).Observe(absl::ToDoubleSeconds(latency));
 }
 
-void Metrics::Request(const std::string& device, const std::string& code,
+void Metrics::Request(const std::string& api, const std::string& device,
+                      const std::string& code,
                       std::optional<absl::Duration> ttft, absl::Duration total,
                       std::optional<absl::Duration> queue) {
-  requests_.Add({{"code", code}}).Increment();
+  requests_.Add({{"api", api}, {"code", code}}).Increment();
   if (device.empty()) return;
   if (ttft.has_value()) {
-    ttft_.Add({{"device", device}}, kTtft)
+    ttft_.Add({{"api", api}, {"device", device}}, kTtft)
         .Observe(absl::ToDoubleSeconds(*ttft));
   }
-  duration_.Add({{"device", device}}, kRequest)
+  duration_.Add({{"api", api}, {"device", device}}, kRequest)
       .Observe(absl::ToDoubleSeconds(total));
   if (queue.has_value()) {
-    queue_.Add({{"device", device}}, kQueue)
+    queue_.Add({{"api", api}, {"device", device}}, kQueue)
         .Observe(absl::ToDoubleSeconds(*queue));
   }
 }
 
-void Metrics::RefusedCall(const std::string& reason) {
-  refused_.Add({{"reason", reason}}).Increment();
+void Metrics::RefusedCall(const std::string& api, const std::string& reason) {
+  refused_.Add({{"api", api}, {"reason", reason}}).Increment();
 }
 
 void Metrics::StreamWriteTimeout() { write_timeouts_.Increment(); }

@@ -45,14 +45,16 @@ class Metrics {
              std::optional<double> joules);
   void PromptTokens(const std::string& device, int tokens);
   void InterTokenLatency(const std::string& device, absl::Duration latency);
-  // A finished request; `code` is the gRPC status name ("OK", ...).
-  // Device-less outcomes (rejected before placement) pass device "".
-  void Request(const std::string& device, const std::string& code,
+  // A finished request on `api` ("grpc" or "http"); `code` is the gRPC
+  // status name ("OK", ...) on gRPC and the HTTP status ("200", ...) on
+  // HTTP. Device-less outcomes (rejected before placement) pass device "".
+  void Request(const std::string& api, const std::string& device,
+               const std::string& code,
                std::optional<absl::Duration> ttft, absl::Duration total,
                std::optional<absl::Duration> queue);
-  // A call refused before it reached the scheduler, by `reason`
-  // ("unauthenticated", "max_concurrent_streams").
-  void RefusedCall(const std::string& reason);
+  // A call on `api` refused before it reached the scheduler, by `reason`
+  // ("unauthenticated", "max_concurrent_streams", "max_http_generations").
+  void RefusedCall(const std::string& api, const std::string& reason);
   // A stream cancelled because its client read nothing for
   // --stream_write_timeout_seconds.
   void StreamWriteTimeout();

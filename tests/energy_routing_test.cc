@@ -34,7 +34,7 @@ class EnergyRoutingTest : public ::testing::Test {
                                    const std::string& policy, int n) {
     std::vector<std::string> args = {
         testing::Runfile("server/joule_server"), "--host=127.0.0.1",
-        "--port=0", "--metrics_port=0", "--devices=cpu,cpu-ref",
+        "--port=0", "--metrics_port=0", "--http_port=-1", "--devices=cpu,cpu-ref",
         "--cpu_energy=model", "--log_level=debug",
         "--model=" + testing::SharedModel("stories260K.bin"),
         "--tokenizer=" + testing::SharedModel("tok512.bin")};

@@ -45,7 +45,7 @@ n=$(wc -l < "$T/exprs.txt")
 promtool check rules "$T/rules.yml"
 
 echo "== a server under load"
-RUNFILES_DIR="$TEST_SRCDIR" "$SERVER" --host=127.0.0.1 --port=0 --metrics_port=0 \
+RUNFILES_DIR="$TEST_SRCDIR" "$SERVER" --host=127.0.0.1 --port=0 --metrics_port=0 --http_port=-1 \
   --cpu_energy=model 2> "$T/server.log" &
 pids+=($!)
 grpc_port=""; metrics_port=""

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,9 +28,30 @@ class RawSocket {
     timeval tv{0, 100 * 1000};  // Reads poll, so a test can bound its wait.
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
-  ~RawSocket() { ::close(fd_); }
+  ~RawSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   bool connected() const { return connected_; }
   void Send(const std::string& s) { (void)!::send(fd_, s.data(), s.size(), 0); }
+  // Reads until `done` holds for what has arrived, the peer closes, or
+  // `timeout` passes; returns what arrived.
+  std::string ReadUntil(const std::function<bool(const std::string&)>& done,
+                        absl::Duration timeout) {
+    std::string out;
+    const absl::Time end = absl::Now() + timeout;
+    char buf[4096];
+    while (absl::Now() < end && !done(out)) {
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0) break;
+      if (n > 0) out.append(buf, n);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
+    }
+    return out;
+  }
+  void Close() {
+    ::close(fd_);
+    fd_ = -1;
+  }
   // Reads until the peer closes or `timeout` passes. nullopt: still open.
   std::optional<std::string> ReadToClose(absl::Duration timeout) {
     std::string out;

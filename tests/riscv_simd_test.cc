@@ -151,7 +151,7 @@ TEST_F(RiscvSimdTest, TheServerUsesItsTokenFileForAnExternalDaemon) {
       StartDaemon({"--listen=unix:" + socket_, "--token_file=" + token_file_});
   testing::Subprocess server(
       {testing::Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-       "--metrics_port=-1", "--devices=riscv",
+       "--metrics_port=-1", "--http_port=-1", "--devices=riscv",
        "--model=" + testing::SharedModel("stories260K.bin"),
        "--tokenizer=" + testing::SharedModel("tok512.bin"),
        "--riscv_sim_address=unix:" + socket_,
@@ -221,7 +221,7 @@ TEST_F(RiscvSimdTest, StopsWhenItsParentPidEnds) {
 TEST_F(RiscvSimdTest, AKilledServerLeavesNoSimulatorBehind) {
   testing::Subprocess server(
       {testing::Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-       "--metrics_port=-1", "--devices=riscv",
+       "--metrics_port=-1", "--http_port=-1", "--devices=riscv",
        "--model=" + testing::SharedModel("stories260K.bin"),
        "--tokenizer=" + testing::SharedModel("tok512.bin")},
       dir_ + "/server.out", dir_ + "/server.err");

@@ -2,9 +2,13 @@
 // slow down, fail or hang on command.
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -28,6 +32,8 @@ class Collect : public GenerationObserver {
     tokens.push_back(e.token);
     devices.push_back(e.device);
     if (e.energy_joules.has_value()) energies.push_back(*e.energy_joules);
+    logprobs.push_back(e.logprob);
+    top_logprobs.push_back(e.top_logprobs);
     return true;
   }
   void OnFinish(const FinishEvent& e) override {
@@ -42,6 +48,8 @@ class Collect : public GenerationObserver {
   std::vector<int> tokens;
   std::vector<std::string> devices;
   std::vector<double> energies;
+  std::vector<std::optional<float>> logprobs;
+  std::vector<std::vector<std::pair<int, float>>> top_logprobs;
   FinishEvent finish;
   absl::Notification done;
 };
@@ -438,6 +446,76 @@ TEST_F(SchedulerTest, RoutingPricesDevicesByTheirMeasuredCosts) {
   EXPECT_EQ(placements(RoutingPolicy::kEnergy, 200, 1)["dev1"], 5);
   EXPECT_EQ(placements(RoutingPolicy::kEnergy, 1, 200)["dev0"], 5);
   EXPECT_EQ(placements(RoutingPolicy::kLatency, 200, 1)["dev0"], 5);
+}
+
+TEST_F(SchedulerTest, LogprobsComeWithEveryTokenOnlyWhenAsked) {
+  auto s = Make({});
+  GenerationRequest greedy = Request("Once upon a time", 12);
+  greedy.logprobs = 3;
+  auto with = Run(*s, greedy);
+  ASSERT_FALSE(with->tokens.empty());
+  ASSERT_EQ(with->logprobs.size(), with->tokens.size());
+  for (size_t i = 0; i < with->tokens.size(); ++i) {
+    ASSERT_TRUE(with->logprobs[i].has_value()) << i;
+    const auto& top = with->top_logprobs[i];
+    ASSERT_EQ(top.size(), 3u) << i;
+    // At temperature 0 the chosen token is the most likely one.
+    EXPECT_EQ(top[0].first, with->tokens[i]) << i;
+    EXPECT_EQ(top[0].second, *with->logprobs[i]) << i;
+    EXPECT_LE(top[0].second, 0.0f);
+    EXPECT_GE(top[0].second, top[1].second);
+    EXPECT_GE(top[1].second, top[2].second);
+    double mass = 0;
+    for (const auto& [id, lp] : top) mass += std::exp(lp);
+    EXPECT_LE(mass, 1.0 + 1e-6);
+  }
+
+  // Asking for them changes no token; not asking leaves them out.
+  greedy.logprobs = -1;
+  auto without = Run(*s, greedy);
+  EXPECT_EQ(without->tokens, with->tokens);
+  for (size_t i = 0; i < without->tokens.size(); ++i) {
+    EXPECT_FALSE(without->logprobs[i].has_value()) << i;
+    EXPECT_TRUE(without->top_logprobs[i].empty()) << i;
+  }
+
+  // Sampled tokens get their own log-probability, wherever they rank, and
+  // 0 asks for that alone.
+  GenerationRequest sampled = Request("Once upon a time", 12, 1.0f, 7);
+  sampled.logprobs = 0;
+  auto hot = Run(*s, sampled);
+  ASSERT_FALSE(hot->tokens.empty());
+  for (size_t i = 0; i < hot->tokens.size(); ++i) {
+    ASSERT_TRUE(hot->logprobs[i].has_value()) << i;
+    EXPECT_LE(*hot->logprobs[i], 0.0f);
+    EXPECT_TRUE(hot->top_logprobs[i].empty()) << i;
+  }
+  sampled.logprobs = -1;
+  EXPECT_EQ(Run(*s, sampled)->tokens, hot->tokens);
+
+  // Both are the log-softmax of the raw logits, also where sampling (unlike
+  // a greedy pick) overwrites them: the first token's, against the engine
+  // run directly on the prompt.
+  auto oracle = MakeDevice("oracle");
+  device::StepOutput out;
+  ASSERT_TRUE(
+      oracle->Step({device::SequenceChunk{1, 0, sampled.prompt}}, &out).ok());
+  const absl::Span<const float> logits = out.row(0);
+  const double max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float x : logits) sum += std::exp(x - max);
+  const double lse = max + std::log(sum);
+  EXPECT_NEAR(*hot->logprobs[0], logits[hot->tokens[0]] - lse, 1e-5);
+  for (const auto& [id, lp] : with->top_logprobs[0]) {
+    EXPECT_NEAR(lp, logits[id] - lse, 1e-5) << id;
+  }
+
+  for (int bad : {-2, kMaxLogprobs + 1}) {
+    greedy.logprobs = bad;
+    auto refused = s->Submit(greedy, std::make_shared<Collect>());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(refused.status().message(), "logprobs must be in -1..20");
+  }
 }
 
 TEST_F(SchedulerTest, ShutdownFinishesEveryAcceptedRequest) {

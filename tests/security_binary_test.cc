@@ -47,7 +47,7 @@ class SecurityBinaryTest : public ::testing::Test {
   static testing::RunResult StartFails(std::vector<std::string> flags) {
     flags.insert(flags.begin(),
                  {Runfile("server/joule_server"), "--host=127.0.0.1",
-                  "--port=0", "--metrics_port=-1"});
+                  "--port=0", "--metrics_port=-1", "--http_port=-1"});
     return testing::Run(flags, *tmp_, absl::Seconds(30));
   }
   // The suite's server: mutual TLS and an API key file.
@@ -55,7 +55,7 @@ class SecurityBinaryTest : public ::testing::Test {
     if (server_ != nullptr) return;
     server_ = new testing::Subprocess(
         {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-         "--metrics_port=-1", "--tls_cert_file=" + Cert("server.pem"),
+         "--metrics_port=-1", "--http_port=-1", "--tls_cert_file=" + Cert("server.pem"),
          "--tls_key_file=" + Cert("server.key"),
          "--tls_client_ca_file=" + Cert("ca.pem"),
          "--api_key_file=" + *tmp_ + "/keys"},

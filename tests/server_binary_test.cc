@@ -33,7 +33,7 @@ class ServerBinaryTest : public ::testing::Test {
     setenv("RUNFILES_DIR", std::getenv("TEST_SRCDIR"), 1);
     server_ = new testing::Subprocess(
         {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-         "--metrics_port=0"},
+         "--metrics_port=0", "--http_port=-1"},
         *tmp_ + "/server.out", *tmp_ + "/server.err");
     ASSERT_TRUE(server_->started());
     const std::regex listening("listening on 127\\.0\\.0\\.1:(\\d+)");

@@ -31,7 +31,7 @@ TEST(ServerStartupTest, ModelThatIsAFifoIsRefused) {
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
   testing::RunResult r =
       testing::Run({Runfile("server/joule_server"), "--host=127.0.0.1",
-                    "--port=0", "--metrics_port=-1", "--model=" + fifo,
+                    "--port=0", "--metrics_port=-1", "--http_port=-1", "--model=" + fifo,
                     "--tokenizer=" + testing::SharedModel("tok512.bin")},
                    tmp, absl::Seconds(20));
   EXPECT_EQ(r.code, 1) << r.err;
@@ -64,7 +64,7 @@ TEST(ServerStartupTest, SigtermDuringStartUpExits) {
 
   testing::Subprocess server(
       {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-       "--metrics_port=-1", "--devices=riscv",
+       "--metrics_port=-1", "--http_port=-1", "--devices=riscv",
        "--riscv_sim_address=unix:" + path,
        "--riscv_sim_token_file=" + token_path},
       tmp + "/startup.out", tmp + "/startup.err");

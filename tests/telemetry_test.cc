@@ -168,9 +168,9 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
   m.Token("cpu", device::EnergySource::kModeled, 0.05);
   m.PromptTokens("cpu", 12);
   m.InterTokenLatency("cpu", absl::Milliseconds(4));
-  m.Request("cpu", "OK", absl::Milliseconds(20), absl::Milliseconds(90),
+  m.Request("grpc", "cpu", "OK", absl::Milliseconds(20), absl::Milliseconds(90),
             absl::Microseconds(300));
-  m.Request("", "INVALID_ARGUMENT", std::nullopt, absl::Microseconds(50),
+  m.Request("http", "", "400", std::nullopt, absl::Microseconds(50),
             std::nullopt);
   GaugeCollector gauges([] {
     DeviceGauges g;
@@ -211,7 +211,9 @@ TEST(MetricsTest, ExpositionNamesTypesAndLabels) {
            "joule_energy_joules_total{device=\"cpu\",phase=\"decode\",source="
            "\"modeled\"} 0.05",
            "joule_prompt_tokens_total{device=\"cpu\"} 12",
-           "joule_requests_total{code=\"INVALID_ARGUMENT\"} 1",
+           "joule_requests_total{api=\"http\",code=\"400\"} 1",
+           "joule_time_to_first_token_seconds_count{api=\"grpc\",device="
+           "\"cpu\"} 1",
            "joule_step_duration_seconds_count{device=\"cpu\",phase=\"mixed\"}"
            " 1",
            "joule_energy_joules_total{device=\"cpu\",phase=\"prefill\","

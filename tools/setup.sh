@@ -10,7 +10,15 @@ PACKAGES=(
   prometheus-cpp-dev libxrt-dev libbenchmark-dev
   prometheus curl jq uuid-dev
   libssl-dev openssl
+  libcpp-httplib-dev nlohmann-json3-dev
 )
+
+# Node.js runs the openai SDK test (tests/node). A machine that already has
+# a node (say, NodeSource's) keeps it: Debian's nodejs package would
+# conflict with it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 # --fuzz: also the libFuzzer toolchain (tools/fuzz.sh).
 if [ "${1:-}" = "--fuzz" ]; then
@@ -23,13 +31,20 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}" >&2
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq "${missing[@]}" >&2
+# The test's npm packages, exactly as locked; skipped while the installed
+# tree matches the lock file.
+node_dir="$(dirname "$0")/../tests/node"
+if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.joule-lock"; then
+  echo "setup: npm ci in tests/node" >&2
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  cp "$node_dir/package-lock.json" "$node_dir/node_modules/.joule-lock"
+fi
