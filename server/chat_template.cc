@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "nlohmann/json.hpp"
@@ -32,6 +33,14 @@ absl::StatusOr<std::string> Part(const json& doc, const char* key,
     return absl::InvalidArgumentError(
         absl::StrCat("chat template: \"", key, "\" is ", s.size(),
                      " bytes; the limit is ", ChatTemplate::kMaxBytes));
+  }
+  // A role's string (the required keys) without the placeholder, say with
+  // a typo such as "{contnet}", would silently leave every message of that
+  // role out of the prompt.
+  if (required && !absl::StrContains(s, "{content}")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chat template: \"", key,
+        "\" has no {content}, so its messages would be left out"));
   }
   return s;
 }

@@ -4,20 +4,17 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <chrono>
+#include <csignal>
 
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
+#include "server/http_connection.h"
 #include "spdlog/spdlog.h"
 
 namespace joule::server {
 namespace {
 
 constexpr char kJson[] = "application/json";
-
-std::chrono::microseconds Micros(absl::Duration d) {
-  return absl::ToChronoMicroseconds(d);
-}
 
 // Every PEM certificate in `pem`, in order.
 std::vector<X509*> ReadCertificates(const std::string& pem) {
@@ -59,12 +56,16 @@ bool ConfigureTls(const TlsConfig& tls, SSL_CTX& ctx) {
   return true;
 }
 
-std::unique_ptr<httplib::Server> MakeServer(
-    const std::optional<TlsConfig>& tls) {
-  if (!tls.has_value()) return std::make_unique<httplib::Server>();
-  const TlsConfig config = *tls;
-  return std::make_unique<httplib::SSLServer>(
-      [config](SSL_CTX& ctx) { return ConfigureTls(config, ctx); });
+// An SSL_CTX for `tls`; null for plaintext.
+absl::StatusOr<SSL_CTX*> MakeTlsContext(const std::optional<TlsConfig>& tls) {
+  if (!tls.has_value()) return nullptr;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr || !ConfigureTls(*tls, *ctx)) {
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    return absl::InvalidArgumentError(
+        "HTTP port: the TLS certificate and key could not be used");
+  }
+  return ctx;
 }
 
 // What httplib itself refuses (no route, body too large, a malformed
@@ -118,19 +119,22 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const HttpOptions& options, OpenAiApi* api, const ApiKeys* keys,
     const std::optional<TlsConfig>& tls, telemetry::Metrics* metrics) {
   std::unique_ptr<HttpServer> s(new HttpServer(options, api, keys, metrics));
-  s->http_ = MakeServer(tls);
-  if (!s->http_->is_valid()) {
-    return absl::InvalidArgumentError(
-        "HTTP port: the TLS certificate and key could not be used");
-  }
+  auto ctx = MakeTlsContext(tls);
+  if (!ctx.ok()) return ctx.status();
+  // SSL_write to a client that went away raises SIGPIPE; the failed write
+  // is what tells the server, so the signal must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  ConnectionLimits limits;
+  limits.max_body_bytes = options.max_body_bytes + 64 * 1024;
+  limits.request_timeout = options.read_timeout;
+  limits.write_timeout = options.write_timeout;
+  limits.keep_alive_timeout = options.keep_alive_timeout;
+  s->http_ = std::make_unique<BoundedServer>(limits, *ctx);
   const int threads = options.threads;
   s->http_->new_task_queue = [threads] {
     return new httplib::ThreadPool(threads);
   };
-  s->http_->set_read_timeout(Micros(options.read_timeout));
-  s->http_->set_write_timeout(Micros(options.write_timeout));
-  s->http_->set_keep_alive_timeout(std::max<time_t>(
-      1, absl::ToInt64Seconds(options.keep_alive_timeout)));
+  // Declared bodies over the limit get 413 before any byte of them is read.
   s->http_->set_payload_max_length(options.max_body_bytes);
   s->Routes();
   const std::string host =

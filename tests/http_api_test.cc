@@ -38,6 +38,7 @@ struct Options {
   size_t max_body_bytes = 1 << 20;
   bool tls = false;
   std::string certs;
+  absl::Duration read_timeout = absl::Seconds(10);
 };
 
 class HttpApiTest : public ::testing::Test {
@@ -61,6 +62,7 @@ class HttpApiTest : public ::testing::Test {
     o.http.threads = opt.max_generations + 4;
     o.http.max_generations = opt.max_generations;
     o.http.max_body_bytes = opt.max_body_bytes;
+    o.http.read_timeout = opt.read_timeout;
     auto keys = server::ApiKeys::FromList({kKey});
     ASSERT_TRUE(keys.ok());
     o.api_keys = *keys;
@@ -407,6 +409,40 @@ TEST_F(HttpApiTest, RequestsAppearInTheMetricsWithTheirApi) {
   EXPECT_THAT(m, HasSubstr("joule_requests_total{api=\"http\",code=\"400\"} 1"));
   EXPECT_THAT(m, HasSubstr("joule_time_to_first_token_seconds_count{api="
                            "\"http\",device=\"slow\"} 1"));
+}
+
+// cpp-httplib 0.11 alone buffered a header line of any length (1 GiB sent,
+// 1 GiB of RSS) and restarted its timeout at every byte.
+TEST_F(HttpApiTest, AnEndlessHeaderOrATricklingClientIsCutOff) {
+  Start({.read_timeout = absl::Seconds(1)});
+  {
+    testing::RawSocket socket(server_->http_port());
+    ASSERT_TRUE(socket.connected());
+    socket.Send("GET /health HTTP/1.1\r\nX-Big: ");
+    const std::string chunk(1 << 16, 'a');
+    bool cut = false;
+    for (int i = 0; i < 256 && !cut; ++i) {  // Up to 16 MiB.
+      cut = ::send(socket.fd(), chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0;
+    }
+    EXPECT_TRUE(cut) << "16 MiB of one header line were accepted";
+  }
+  {
+    testing::RawSocket socket(server_->http_port());
+    const absl::Time start = absl::Now();
+    socket.Send("GET /health HTTP/1.1\r\n");
+    bool cut = false;
+    while (!cut && absl::Now() - start < absl::Seconds(10)) {
+      absl::SleepFor(absl::Milliseconds(200));
+      cut = ::send(socket.fd(), "X", 1, MSG_NOSIGNAL) < 0;
+    }
+    EXPECT_TRUE(cut);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+  }
+  // The port still serves.
+  httplib::Client c("127.0.0.1", server_->http_port());
+  auto r = c.Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(HttpApiTest, ServesTlsWithTheGrpcPortsCertificate) {

@@ -32,6 +32,7 @@ class RawSocket {
     if (fd_ >= 0) ::close(fd_);
   }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   void Send(const std::string& s) { (void)!::send(fd_, s.data(), s.size(), 0); }
   // Reads until `done` holds for what has arrived, the peer closes, or
   // `timeout` passes; returns what arrived.

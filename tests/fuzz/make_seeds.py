@@ -4,6 +4,7 @@ format change). Checkpoint seeds need the synth tool built (version 1 is one byt
 from version 2's header, which libFuzzer finds):
   bazel build //model:synth && tests/fuzz/make_seeds.py
 """
+import json
 import os
 import struct
 import subprocess
@@ -169,6 +170,98 @@ def sim_message():
     write("sim_message", "bad_version", frame(1, b"", version=1))
 
 
+# HTTP bodies as openai_request_fuzzer reads them: what (0 completions,
+# 1 chat, 2 template file), limits (< 0x80 the defaults), then the bytes.
+COMPLETIONS, CHAT, TEMPLATE = 0, 1, 2
+DEFAULT_LIMITS, SMALL_LIMITS = 0x00, 0xA5  # Small: 2 prompts, n <= 2, 3 choices.
+
+
+def openai(what, body, limits=DEFAULT_LIMITS):
+    if not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    return bytes([what, limits]) + body
+
+
+def openai_request():
+    full = {"model": "stories260K", "prompt": ["Once upon", "A cat"], "n": 2,
+            "max_tokens": 16, "temperature": 0.8, "top_p": 0.95, "top_k": 40,
+            "seed": 42, "stop": ["\n\n", "The end"], "stream": True,
+            "stream_options": {"include_usage": True}, "logprobs": 3,
+            "user": "u-1", "device": "cpu", "pin_device": False,
+            "ignore_eos": False, "priority": -3, "request_id": "req-1",
+            "presence_penalty": 0, "best_of": 1, "tools": [],
+            "tool_choice": "none", "response_format": {"type": "text"},
+            "modalities": ["text"], "unknown": {"ignored": [1, 2]}}
+    chat = {"model": "stories260K", "messages": [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Once "},
+                                     {"type": "text", "text": "upon"}]},
+        {"role": "assistant", "content": "a time", "name": "a"},
+        {"role": "user", "content": "go on"}],
+        "max_completion_tokens": 8, "logprobs": True, "top_logprobs": 5,
+        "stream": True, "stream_options": {"include_usage": False}}
+    seeds = {
+        "completions_full": openai(COMPLETIONS, full),
+        "completions_small_limits": openai(COMPLETIONS, full, SMALL_LIMITS),
+        "completions_echo_logprobs": openai(
+            COMPLETIONS, {"model": "m", "prompt": "x", "echo": True, "logprobs": 0}),
+        "chat_full": openai(CHAT, chat),
+        "chat_small_limits": openai(CHAT, chat, SMALL_LIMITS),
+        "chat_image_part": openai(CHAT, {"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}),
+        "chat_tool_role": openai(CHAT, {"model": "m", "messages": [
+            {"role": "tool", "content": "x"}], "top_logprobs": 2}),
+        "stream_options_without_stream": openai(
+            COMPLETIONS, {"model": "m", "prompt": "x", "stream_options": {}}),
+        "bad_types": openai(COMPLETIONS, b'{"model": 1, "prompt": [1, 2], "n": "2", '
+                            b'"temperature": "hot", "stop": [null], "stream": 1}'),
+        "token_ids": openai(COMPLETIONS, b'{"model": "m", "prompt": [[1, 2]]}'),
+        "not_object": openai(CHAT, b'[{"model": "m"}]'),
+        "truncated": openai(CHAT, json.dumps(chat).encode()[:-9]),
+        "deep_nesting": openai(COMPLETIONS, b"[" * 10000),
+        "deep_object": openai(CHAT, b'{"model": "m", "messages": ' + b"[" * 5000 +
+                              b"]" * 5000 + b"}"),
+        "huge_numbers": openai(COMPLETIONS, b'{"model": "m", "prompt": "x", '
+                               b'"temperature": 1e999}'),
+        "huge_integers": openai(COMPLETIONS, b'{"model": "m", "prompt": "x", '
+                                b'"n": 18446744073709551616, "max_tokens": '
+                                b'18446744073709551615, "seed": -9223372036854775809}'),
+        "negative_zero": openai(COMPLETIONS, b'{"model": "m", "prompt": "x", '
+                                b'"priority": -0, "temperature": -0.0, '
+                                b'"top_k": -1, "seed": -0, "stop": []}'),
+        "zero_n": openai(COMPLETIONS, b'{"model": "m", "prompt": "x", "n": -0}'),
+        "float_max_tokens": openai(COMPLETIONS, b'{"model": "m", "prompt": "x", '
+                                   b'"max_tokens": 1.0}'),
+        "unicode_escapes": openai(CHAT, b'{"model": "m", "messages": [{"role": '
+                                  b'"user", "content": "caf\\u00e9 \\ud83d\\ude00 '
+                                  b'\\u0000"}], "user": "\\u00e9"}'),
+        "lone_surrogate": openai(COMPLETIONS, b'{"model": "m", "prompt": "\\ud800"}'),
+        "lone_low_surrogate": openai(COMPLETIONS, b'{"model": "m", "prompt": "a\\udc00"}'),
+        "raw_surrogate_utf8": openai(COMPLETIONS, b'{"model": "m", "prompt": "\xed\xa0\x80"}'),
+        "bad_utf8": openai(CHAT, b'{"model": "\xff", "messages": []}'),
+        "template": openai(TEMPLATE, {
+            "system": "<<SYS>>\n{content}\n<</SYS>>\n\n",
+            "user": "[INST] {content} [/INST]", "assistant": " {content} ",
+            "generation_prompt": ""}),
+        "template_no_generation_prompt": openai(TEMPLATE, {
+            "system": "S: {content}", "user": "U: {content}{content}",
+            "assistant": "A: {content}"}),
+        "template_unknown_key": openai(TEMPLATE, {
+            "system": "{content}", "user": "{content}", "assistant": "{content}",
+            "tool": "{content}"}),
+        "template_missing_key": openai(TEMPLATE, {"system": "{content}",
+                                                  "user": "{content}"}),
+        "template_not_string": openai(TEMPLATE, {
+            "system": "{content}", "user": ["{content}"], "assistant": "{content}"}),
+        "template_too_long": openai(TEMPLATE, {
+            "system": "{content}" + "x" * 4096, "user": "{content}",
+            "assistant": "{content}"}),
+        "template_not_json": openai(TEMPLATE, b"system: {content}"),
+    }
+    for name, data in seeds.items():
+        write("openai_request", name, data)
+
+
 def checkpoints():
     bin_dir = os.path.join(ROOT, "bazel-bin/model")
     synth = os.path.join(bin_dir, "synth")
@@ -194,5 +287,6 @@ if __name__ == "__main__":
     request()
     tokenizer()
     sim_message()
+    openai_request()
     if "--no-checkpoints" not in sys.argv:
         checkpoints()
