@@ -10,7 +10,9 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -81,6 +83,42 @@ TEST(ServerStartupTest, SigtermDuringStartUpExits) {
   ::unlink(path.c_str());
   ::unlink(token_path.c_str());
   ::rmdir(dir);
+}
+
+// Flags out of range are refused at start-up with a message naming them,
+// before anything slow starts.
+TEST(ServerStartupTest, OutOfRangeFlagsAreRefusedByName) {
+  const std::string tmp = testing::TempDir();
+  const std::string bad_template = tmp + "/bad_template.json";
+  std::ofstream(bad_template) << R"({"system": "{content}", "user": "{contnet}",
+                                    "assistant": "{content}"})";
+  const struct {
+    std::string flag;
+    std::string message;
+  } cases[] = {
+      {"--http_port=70000", "--http_port"},
+      {"--http_max_concurrent_generations=128",
+       "below --http_threads"},
+      {"--http_max_body_bytes=0", "--http_max_body_bytes"},
+      {"--http_read_timeout_seconds=0", "--http_read_timeout_seconds"},
+      {"--chat_template=" + tmp + "/missing.json", "cannot read"},
+      {"--chat_template=" + bad_template, "has no {content}"},
+      {"--cpu_threads=-1", "--cpu_threads"},
+      {"--devices=riscv --riscv_max_batch=0", "--riscv_max_batch"},
+      {"--devices=fpga --fpga_device_index=-1", "--fpga_device_index"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.flag);
+    std::vector<std::string> argv = {Runfile("server/joule_server"),
+                                     "--host=127.0.0.1", "--port=0",
+                                     "--metrics_port=-1", "--http_port=-1"};
+    for (absl::string_view f : absl::StrSplit(c.flag, ' ')) {
+      argv.emplace_back(f);
+    }
+    testing::RunResult r = testing::Run(argv, tmp, absl::Seconds(30));
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+  }
 }
 
 }  // namespace
