@@ -29,7 +29,8 @@ class ChatTemplate {
   ChatTemplate();
 
   // From the JSON text of a template file: an object with exactly the keys
-  // system, user, assistant (strings, each with at most kMaxBytes bytes)
+  // system, user, assistant (strings, each with at most kMaxBytes bytes and
+  // each containing "{content}", else that role's messages would vanish)
   // and optionally generation_prompt. Errors say what is wrong.
   static absl::StatusOr<ChatTemplate> Parse(absl::string_view json_text);
   // Reads and parses `path` (at most 64 KiB).

@@ -113,8 +113,12 @@ absl::Status RefuseUnsupported(const json& body) {
       {"functions", [](const json& v) { return v.is_array() && v.empty(); }},
       {"function_call", [](const json& v) { return v == "none"; }},
       {"parallel_tool_calls", [](const json&) { return true; }},
+      // find, not value("type", ""): that throws when "type" is no string.
       {"response_format",
-       [](const json& v) { return v.is_object() && v.value("type", "") == "text"; }},
+       [](const json& v) {
+         auto type = v.find("type");
+         return v.is_object() && type != v.end() && *type == "text";
+       }},
       {"logit_bias", [](const json& v) { return v.is_object() && v.empty(); }},
       {"presence_penalty", [](const json& v) { return v.is_number() && v == 0; }},
       {"frequency_penalty", [](const json& v) { return v.is_number() && v == 0; }},
@@ -284,7 +288,11 @@ absl::StatusOr<std::string> Content(const json& v, const std::string& param) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) {
     const std::string part = absl::StrCat(param, "[", i, "]");
-    if (!v[i].is_object() || v[i].value("type", json()) != "text" ||
+    // find, not value("type", json()): that copies "type", and a copy
+    // recurses once per level of nesting, which a body can make deep
+    // enough to overflow the stack.
+    auto type = v[i].find("type");
+    if (!v[i].is_object() || type == v[i].end() || *type != "text" ||
         !v[i].contains("text") || !v[i]["text"].is_string()) {
       return Bad(part, absl::StrCat(part,
                                     " must be {\"type\": \"text\", \"text\": "

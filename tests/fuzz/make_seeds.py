@@ -110,7 +110,8 @@ def tokenizer():
 
 
 # Bridge frames (device/riscv/sim/protocol.md), as sim_message_fuzzer reads
-# them: a session byte, then the 16-byte header and its payload.
+# them: a flags byte (bit 0 the session, bit 1 a reply to the driver), then
+# the 16-byte header and its payload.
 SIM_TOKEN = b"fuzz-token"
 
 
@@ -130,6 +131,20 @@ def hello(session=0, token=SIM_TOKEN):
 
 def launch(kernel, *args, session=0):
     return frame(7, struct.pack("<II", kernel, len(args)) + u64s(*args), session)
+
+
+SIM_DESCRIPTION = b"snitch: 1 cluster x 8 cores, 1 GHz, fp32"
+
+
+def hello_reply_data(description=SIM_DESCRIPTION):
+    # version, clusters, cores_per_cluster, frequency_hz, tcdm_bytes,
+    # hbm_bytes, precision, then the description as a string.
+    return (struct.pack("<HIIdQQI", 2, 1, 8, 1e9, 128 << 10, 1 << 20, 1) +
+            struct.pack("<I", len(description)) + description)
+
+
+def reply_to_driver(payload, announce=None):
+    return frame(1 | 0x8000, payload, session=2, announce=announce)
 
 
 def sim_message():
@@ -168,6 +183,30 @@ def sim_message():
     write("sim_message", "wrong_token", hello(0, b"guess") + frame(4, u64s(0, 64)))
     write("sim_message", "huge_header_before_hello", frame(3, b"", announce=64 << 20))
     write("sim_message", "bad_version", frame(1, b"", version=1))
+    # The driver's side (flag bit 1): replies to its HELLO, as
+    # EncodeHelloReply writes them after an OK status, then damaged.
+    data = hello_reply_data()
+    ok = struct.pack("<iI", 0, 0)
+    replies = {
+        "hello_reply": ok + data,
+        "hello_reply_truncated": ok + data[:-1],
+        "hello_reply_no_description": ok + data[:-len(SIM_DESCRIPTION) - 4],
+        "hello_reply_cut_in_fixed_fields": ok + data[:13],
+        "hello_reply_trailing_byte": ok + data + b"\0",
+        "hello_reply_description_too_long": ok + data[:-len(SIM_DESCRIPTION) - 4] +
+        struct.pack("<I", 0xFFFFFFFF) + SIM_DESCRIPTION,
+        "hello_reply_error": struct.pack("<iI", 14, 4) + b"busy",
+        "hello_reply_bad_status": struct.pack("<iI", 99, 0) + data,
+        "hello_reply_empty": b"",
+    }
+    for name, payload in replies.items():
+        write("sim_message", name, reply_to_driver(payload))
+    # Headers announcing more than arrives, and less (the rest is then read
+    # as the next record).
+    write("sim_message", "hello_reply_announces_more",
+          reply_to_driver(ok + data, announce=len(ok + data) + 100))
+    write("sim_message", "hello_reply_announces_less",
+          reply_to_driver(ok + data, announce=len(ok + data) - 8))
 
 
 # HTTP bodies as openai_request_fuzzer reads them: what (0 completions,
@@ -239,6 +278,13 @@ def openai_request():
         "lone_low_surrogate": openai(COMPLETIONS, b'{"model": "m", "prompt": "a\\udc00"}'),
         "raw_surrogate_utf8": openai(COMPLETIONS, b'{"model": "m", "prompt": "\xed\xa0\x80"}'),
         "bad_utf8": openai(CHAT, b'{"model": "\xff", "messages": []}'),
+        # Was an uncaught nlohmann::json::type_error (value("type", "")).
+        "response_format_type_number": openai(
+            COMPLETIONS, {"model": "m", "prompt": "x", "response_format": {"type": 1}}),
+        # Was a stack overflow: the part's "type" was copied, recursively.
+        "deep_part_type": openai(
+            CHAT, b'{"model": "m", "messages": [{"role": "user", "content": '
+            b'[{"type": ' + b"[" * 30000 + b"]" * 30000 + b'}]}]}'),
         "template": openai(TEMPLATE, {
             "system": "<<SYS>>\n{content}\n<</SYS>>\n\n",
             "user": "[INST] {content} [/INST]", "assistant": " {content} ",
