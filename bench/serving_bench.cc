@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +35,7 @@
 #include "model/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "proto/joule.grpc.pb.h"
+#include "proto/status_names.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -199,14 +199,15 @@ struct Endpoints {
 std::string ServedModel(int http_port) {
   httplib::Client cli("127.0.0.1", http_port);
   auto r = cli.Get("/v1/models");
-  const Json j = r && r->status == 200
-                     ? Json::parse(r->body, nullptr, false)
-                     : Json();
-  if (!j.is_object() || !j["data"].is_array() || j["data"].empty()) {
+  const Json j =
+      r && r->status == 200 ? Json::parse(r->body, nullptr, false) : Json();
+  const auto data = j.find("data");
+  if (data == j.end() || !data->is_array() || data->empty() ||
+      !data->front().is_object() || !data->front().contains("id")) {
     std::fprintf(stderr, "GET /v1/models failed\n");
     std::exit(1);
   }
-  return j["data"][0]["id"].get<std::string>();
+  return data->front().value("id", "");
 }
 
 Endpoints ConnectTo(int grpc_port, int http_port) {
@@ -230,11 +231,10 @@ joule::v1::GenerateRequest GrpcRequest(int c, int r, int tokens) {
   return req;
 }
 
-std::string CompletionBody(const std::string& model, int c, int r,
-                           int tokens) {
-  return Json{{"model", model},          {"prompt", kPrompt},
-              {"max_tokens", tokens},    {"ignore_eos", true},
-              {"temperature", 0.8},      {"seed", c * 1000 + r},
+std::string CompletionBody(const std::string& model, int c, int r, int tokens) {
+  return Json{{"model", model},       {"prompt", kPrompt},
+              {"max_tokens", tokens}, {"ignore_eos", true},
+              {"temperature", 0.8},   {"seed", c * 1000 + r},
               {"stream", true}}
       .dump();
 }
@@ -252,7 +252,7 @@ bool GrpcGenerate(joule::v1::Joule::Stub& stub, int c, int r, int tokens,
     if (msg.token().has_energy_joules()) {
       arrivals.Energy(
           msg.token().energy_joules(),
-          joule::v1::EnergySource_Name(msg.token().energy_source()));
+          joule::proto::EnergySourceName(msg.token().energy_source()));
     }
   }
   return reader->Finish().ok();
@@ -287,16 +287,20 @@ class CompletionStream {
     }
     const Json j = Json::parse(data.begin(), data.end(), nullptr, false);
     const auto choices = j.find("choices");
-    if (j.is_discarded() || j.contains("error") || choices == j.end()) {
+    if (choices == j.end() || !choices->is_array() || j.contains("error")) {
       failed_ = true;
       return;
     }
-    if (choices->empty() || !(*choices)[0]["finish_reason"].is_null()) return;
+    if (choices->empty() || !choices->front().is_object()) return;
+    const auto finish = choices->front().find("finish_reason");
+    if (finish != choices->front().end() && !finish->is_null()) return;
     arrivals_.Token();
     const auto joule = j.find("joule");
-    if (joule != j.end() && (*joule)["energy_joules"].is_number()) {
-      arrivals_.Energy((*joule)["energy_joules"].get<double>(),
-                       (*joule)["energy_source"].get<std::string>());
+    if (joule == j.end() || !joule->is_object()) return;
+    const auto joules = joule->find("energy_joules");
+    if (joules != joule->end() && joules->is_number()) {
+      arrivals_.Energy(joules->get<double>(),
+                       joule->value("energy_source", "unknown"));
     }
   }
 
@@ -306,6 +310,7 @@ class CompletionStream {
   bool failed_ = false;
 };
 
+// One streamed completion on `cli`'s connection; false if it failed.
 bool HttpGenerate(httplib::Client& cli, const std::string& body,
                   LevelResult* res) {
   CompletionStream stream(res);
@@ -323,26 +328,18 @@ bool HttpGenerate(httplib::Client& cli, const std::string& body,
   return cli.send(req, resp, error) && resp.status == 200 && stream.ok();
 }
 
-// Client `c`'s requests, one after another, as each API's clients send
-// them: gRPC multiplexes every stream on the channel's one connection,
-// HTTP/1.1 needs a connection per stream. Each level opens new ones: the
-// server closes connections idle for 5 s, less than an engine round, and
-// a loopback connect adds ~0.1 ms to the first request's TTFT.
-void ClientThread(const Endpoints& ep, Api api, int c, int per_stream,
-                  int tokens, LevelResult* res) {
-  if (api == Api::kGrpc) {
-    auto stub = joule::v1::Joule::NewStub(ep.channel);
-    for (int r = 0; r < per_stream; ++r) {
-      if (!GrpcGenerate(*stub, c, r, tokens, res)) ++res->errors;
-    }
-    return;
+// Client `c`'s requests, one after another; gRPC multiplexes them all on
+// the channel's one connection.
+void GrpcClient(const Endpoints& ep, int c, int per_stream, int tokens,
+                LevelResult* res) {
+  auto stub = joule::v1::Joule::NewStub(ep.channel);
+  for (int r = 0; r < per_stream; ++r) {
+    if (!GrpcGenerate(*stub, c, r, tokens, res)) ++res->errors;
   }
-  httplib::Client cli("127.0.0.1", ep.http_port);
-  cli.set_keep_alive(true);
-  // Without it the body, a second small write after the headers, waits
-  // for the server's delayed ACK of the headers.
-  cli.set_tcp_nodelay(true);
-  cli.set_read_timeout(300, 0);  // Like the gRPC calls: no deadline.
+}
+
+void HttpClient(const Endpoints& ep, httplib::Client& cli, int c,
+                int per_stream, int tokens, LevelResult* res) {
   for (int r = 0; r < per_stream; ++r) {
     if (!HttpGenerate(cli, CompletionBody(ep.model, c, r, tokens), res)) {
       ++res->errors;
@@ -350,17 +347,48 @@ void ClientThread(const Endpoints& ep, Api api, int c, int per_stream,
   }
 }
 
+// HTTP/1.1 takes a connection per stream. They are opened before the clock
+// starts and one at a time, as a client's pool would hold them: the HTTP
+// port's listen backlog is cpp-httplib's 5, and 16 connects at once
+// overflow it (SYNs dropped and retried 1 s later, some connections reset).
+// New ones each level: the server closes connections idle for 5 s, less
+// than an engine round.
+std::vector<std::unique_ptr<httplib::Client>> HttpConnections(int port, int n) {
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (int c = 0; c < n; ++c) {
+    auto cli = std::make_unique<httplib::Client>("127.0.0.1", port);
+    cli->set_keep_alive(true);
+    // Without it the body, a second small write after the headers, waits
+    // for the server's delayed ACK of the headers.
+    cli->set_tcp_nodelay(true);
+    cli->set_read_timeout(300, 0);  // Like the gRPC calls: no deadline.
+    if (!cli->Get("/health")) {
+      std::fprintf(stderr, "cannot connect to the HTTP port\n");
+      std::exit(1);
+    }
+    clients.push_back(std::move(cli));
+  }
+  return clients;
+}
+
 // `streams` client threads, each sending `per_stream` requests one after
 // another and reading every token as it arrives.
 LevelResult RunClients(const Endpoints& ep, Api api, int streams,
                        int per_stream, int tokens) {
+  std::vector<std::unique_ptr<httplib::Client>> http;
+  if (api == Api::kHttp) http = HttpConnections(ep.http_port, streams);
   std::vector<LevelResult> each(streams);
   const double cpu = ProcessCpuSeconds();
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
   for (int c = 0; c < streams; ++c) {
-    threads.emplace_back(ClientThread, std::cref(ep), api, c, per_stream,
-                         tokens, &each[c]);
+    threads.emplace_back([&, c] {
+      if (api == Api::kGrpc) {
+        GrpcClient(ep, c, per_stream, tokens, &each[c]);
+      } else {
+        HttpClient(ep, *http[c], c, per_stream, tokens, &each[c]);
+      }
+    });
   }
   for (auto& t : threads) t.join();
   LevelResult res;
@@ -536,8 +564,8 @@ class Baseline {
     auto b = std::make_unique<Baseline>();
     b->engine_ = std::make_unique<joule::device::FastEngine>(
         joule::device::FastEngine::Options{});
-    auto t = joule::model::Tokenizer::Load(tokenizer_path,
-                                           ckpt.config().vocab_size);
+    auto t =
+        joule::model::Tokenizer::Load(tokenizer_path, ckpt.config().vocab_size);
     if (!b->engine_->LoadModel(ckpt).ok() || !t.ok()) std::exit(1);
     b->tokenizer_ = *std::move(t);
     return b;
@@ -589,18 +617,17 @@ void PrintHeader(bool labelled) {
   std::printf("%s%7s %9s %10s %10s %10s %10s %10s %10s %9s %s%11s %12s\n",
               labelled ? "api  " : "", "streams", "tok/s", "TTFT p50",
               "TTFT p90", "TTFT p99", "ITL p50", "ITL p90", "ITL p99",
-              "sched %", labelled ? "client/tok " : "", "J/token",
-              "vs engine");
+              "sched %", labelled ? "client/tok " : "", "J/token", "vs engine");
 }
 
 void PrintRow(const char* api, int streams, Tally& t, double engine_mean) {
   LevelResult& r = t.r;
   const std::string label = api ? absl::StrFormat("%-4s ", api) : "";
   const std::string client =
-      !api              ? ""
-      : r.client_cpu > 0 ? absl::StrFormat("%8.0fus ",
-                                          1e6 * r.client_cpu / r.generated)
-                         : absl::StrFormat("%10s ", "-");
+      !api ? ""
+      : r.client_cpu > 0
+          ? absl::StrFormat("%8.0fus ", 1e6 * r.client_cpu / r.generated)
+          : absl::StrFormat("%10s ", "-");
   std::printf(
       "%s%7d %9.1f %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.1fms %8.2f%% "
       "%s%11.5f %s %s%s\n",
@@ -622,9 +649,8 @@ void RunLevel(int streams, const std::vector<Api>& apis, Clients& clients,
               const joule::server::JouleServer& server, Baseline* engine,
               bool labelled) {
   const int tokens = absl::GetFlag(FLAGS_tokens);
-  const int rounds = engine || apis.size() > 1
-                         ? std::max(1, absl::GetFlag(FLAGS_rounds))
-                         : 1;
+  const int rounds =
+      engine || apis.size() > 1 ? std::max(1, absl::GetFlag(FLAGS_rounds)) : 1;
   const int per_stream = std::max(
       1, absl::GetFlag(FLAGS_tokens_per_level) / (streams * tokens * rounds));
   auto engine_round = [&] {

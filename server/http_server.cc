@@ -129,7 +129,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   limits.request_timeout = options.read_timeout;
   limits.write_timeout = options.write_timeout;
   limits.keep_alive_timeout = options.keep_alive_timeout;
-  s->http_ = std::make_unique<BoundedServer>(limits, *ctx);
+  auto bounded = std::make_unique<BoundedServer>(limits, *ctx);
+  BoundedServer* server = bounded.get();
+  s->http_ = std::move(bounded);
   const int threads = options.threads;
   s->http_->new_task_queue = [threads] {
     return new httplib::ThreadPool(threads);
@@ -152,6 +154,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         " (in use? pass --http_port to choose another, or -1 to turn "
         "HTTP off)"));
   }
+  server->WidenBacklog();
   HttpServer* self = s.get();
   s->listener_ = std::thread([self] { self->http_->listen_after_bind(); });
   return s;

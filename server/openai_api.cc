@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
 
 namespace joule::server {
 namespace {
@@ -328,6 +329,10 @@ absl::StatusOr<std::unique_ptr<CompletionJob>> OpenAiApi::Start(
       group_prompt_tokens.push_back((*gen)->prompt_tokens());
     }
     gens.push_back(*std::move(gen));
+  }
+  if (!parsed->user.empty()) {
+    spdlog::info("request {} ({} choice(s)) is from user '{}'",
+                 gens.front()->id(), gens.size(), parsed->user);
   }
   return std::make_unique<CompletionJob>(*std::move(parsed), model_,
                                          std::move(gens),

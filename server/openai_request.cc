@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/generation.h"
+#include "server/request_validation.h"
 
 namespace joule::server {
 namespace {
@@ -366,6 +367,11 @@ absl::Status ParseCommon(const json& body, const OpenAiLimits& limits,
     return Bad("user", absl::StrCat("user is ", r->user.size(),
                                     " bytes; the limit is ",
                                     limits.max_user_bytes));
+  }
+  if (FirstControlCharacter(r->user) != absl::string_view::npos) {
+    return Bad("user",
+               "user has a control character; use printable text (it is "
+               "written to logs)");
   }
   for (absl::Status s :
        {RefuseUnsupported(body), ParseStreaming(body, r),

@@ -11,8 +11,14 @@
 namespace joule::server {
 namespace {
 
-// C0 controls, DEL and C1 controls (U+0080..U+009F, which some terminals
-// take as escape sequences): what must not reach a log line verbatim.
+template <typename... Args>
+absl::Status Invalid(const absl::FormatSpec<Args...>& format,
+                     const Args&... args) {
+  return absl::InvalidArgumentError(absl::StrFormat(format, args...));
+}
+
+}  // namespace
+
 size_t FirstControlCharacter(absl::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -25,14 +31,6 @@ size_t FirstControlCharacter(absl::string_view s) {
   }
   return absl::string_view::npos;
 }
-
-template <typename... Args>
-absl::Status Invalid(const absl::FormatSpec<Args...>& format,
-                     const Args&... args) {
-  return absl::InvalidArgumentError(absl::StrFormat(format, args...));
-}
-
-}  // namespace
 
 absl::Status ValidateRequest(const v1::GenerateRequest& r,
                              const RequestLimits& limits) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "proto/joule.pb.h"
 
 namespace joule::server {
@@ -22,6 +23,11 @@ struct RequestLimits {
 // INVALID_ARGUMENT and say which field is wrong and what would be valid.
 absl::Status ValidateRequest(const v1::GenerateRequest& request,
                              const RequestLimits& limits);
+
+// The first C0 control, DEL or C1 control (U+0080..U+009F, which some
+// terminals take as escape sequences) in `s`, or npos: what must not reach
+// a log line verbatim.
+size_t FirstControlCharacter(absl::string_view s);
 
 // The tokenized prompt must leave room for at least one generated token.
 absl::Status ValidatePromptLength(int prompt_tokens,

@@ -242,6 +242,8 @@ TEST_F(HttpApiTest, EveryClassOfBadInputGetsItsStatusAndNamesTheParameter) {
       {"/v1/completions", Completion(std::string("\"user\": \"") +
                                      std::string(5000, 'u') + "\""),
        413, std::nullopt, "larger than 4096 bytes"},
+      {"/v1/completions", Completion(R"("user": "a\u001b[2Jb")"), 400, "user",
+       "control character"},
       {"/v1/completions", R"({"model": "gpt-4", "prompt": "x"})", 404,
        "model", "not served here"},
       {"/v1/chat/completions",
