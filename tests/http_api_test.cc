@@ -39,6 +39,7 @@ struct Options {
   bool tls = false;
   std::string certs;
   absl::Duration read_timeout = absl::Seconds(10);
+  std::optional<server::ChatTemplate> chat_template;
 };
 
 class HttpApiTest : public ::testing::Test {
@@ -63,6 +64,7 @@ class HttpApiTest : public ::testing::Test {
     o.http.max_generations = opt.max_generations;
     o.http.max_body_bytes = opt.max_body_bytes;
     o.http.read_timeout = opt.read_timeout;
+    if (opt.chat_template.has_value()) o.chat_template = *opt.chat_template;
     auto keys = server::ApiKeys::FromList({kKey});
     ASSERT_TRUE(keys.ok());
     o.api_keys = *keys;
@@ -445,6 +447,31 @@ TEST_F(HttpApiTest, AnEndlessHeaderOrATricklingClientIsCutOff) {
   auto r = c.Get("/health");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+// --chat_template: chat messages become the prompt the template renders,
+// which a completion of that prompt reproduces token for token.
+TEST_F(HttpApiTest, ChatUsesTheConfiguredTemplate) {
+  auto t = server::ChatTemplate::Parse(
+      R"({"system": "S{content}", "user": "<u>{content}</u>",
+          "assistant": "A{content}", "generation_prompt": " and then"})");
+  ASSERT_TRUE(t.ok()) << t.status();
+  Start({.chat_template = *t});
+  auto chat = Post("/v1/chat/completions",
+                   R"({"model": "stories260K.bin", "max_tokens": 12,
+                       "temperature": 0, "ignore_eos": true,
+                       "messages": [{"role": "user", "content": "Once"}]})");
+  auto completion = Post("/v1/completions",
+                         R"({"model": "stories260K.bin", "max_tokens": 12,
+                             "temperature": 0, "ignore_eos": true,
+                             "prompt": "<u>Once</u> and then"})");
+  ASSERT_TRUE(chat && completion);
+  ASSERT_EQ(chat->status, 200) << chat->body;
+  ASSERT_EQ(completion->status, 200) << completion->body;
+  const json c = json::parse(chat->body);
+  const json p = json::parse(completion->body);
+  EXPECT_EQ(c["choices"][0]["message"]["content"], p["choices"][0]["text"]);
+  EXPECT_EQ(c["usage"]["prompt_tokens"], p["usage"]["prompt_tokens"]);
 }
 
 TEST_F(HttpApiTest, ServesTlsWithTheGrpcPortsCertificate) {
