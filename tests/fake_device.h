@@ -30,6 +30,12 @@ class FakeDevice : public device::Device {
     fail_steps_ = n;
     fail_status_ = std::move(status);
   }
+  // Steps run again (the failure status stays: a step may still be
+  // reading it).
+  void StopFailing() {
+    absl::MutexLock l(&mu_);
+    fail_steps_ = 0;
+  }
   // The `n`th step with decodes from now (0: the next one) makes `token`
   // the most likely for every decode in it.
   void ForceTokenAtDecode(int n, int token) {

@@ -345,7 +345,9 @@ TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
   using Health = grpc::health::v1::HealthCheckResponse;
   EXPECT_EQ(status_of("joule.v1.Joule.slow"), Health::SERVING);
   slow_->set_step_delay(absl::Milliseconds(50));  // Slow probes: time to look.
-  slow_->FailNextSteps(2, absl::InternalError("driver bug"));
+  // It keeps failing (its re-probes too) until the checks below are done:
+  // with a fixed count, a re-probe could succeed before they looked.
+  slow_->FailNextSteps(1 << 30, absl::InternalError("driver bug"));
   v1::GenerateRequest req = Greedy(10);
   req.set_device("slow");
   req.set_pin_device(true);
@@ -362,7 +364,8 @@ TEST_F(ServerTest, PinnedRequestFailsWithItsDeviceAndTheDeviceRecovers) {
     EXPECT_FALSE(devices.devices(1).healthy());
     EXPECT_EQ(devices.devices(1).last_error(), "driver bug");
   }
-  // Re-probed with backoff, the device serves again.
+  // Re-probed with backoff, the device serves again once it works.
+  slow_->StopFailing();
   for (int i = 0; i < 300; ++i) {
     grpc::ClientContext ctx;
     v1::ListDevicesResponse devices;
