@@ -153,9 +153,11 @@ int main(int argc, char** argv) {
   }
   std::fprintf(
       stderr,
-      "[%d tokens on %s, %.1f tok/s, TTFT %.1f ms, %.3f s total%s, stop: %s, "
-      "seed %llu]\n",
+      "[%d tokens on %s%s%s, %.1f tok/s, TTFT %.1f ms, %.3f s total%s, stop: "
+      "%s, seed %llu]\n",
       summary.completion_tokens(), summary.device().c_str(),
+      summary.server_instance().empty() ? "" : " of ",
+      summary.server_instance().c_str(),
       summary.completion_tokens() > 1 && decode_span > 0
           ? (summary.completion_tokens() - 1) / decode_span
           : summary.completion_tokens() / wall,

@@ -77,6 +77,7 @@ RequestRecord RunOne(joule::v1::Joule::Stub& stub,
   auto reader = stub.GenerateStream(&ctx, req);
   joule::v1::GenerateStreamResponse msg;
   while (reader->Read(&msg)) {
+    if (msg.has_summary()) rec.instance = msg.summary().server_instance();
     if (!msg.has_token()) continue;
     const absl::Time now = absl::Now();
     if (rec.tokens == 0) {

@@ -97,6 +97,7 @@ LoadReport::LoadReport(std::vector<RequestRecord> records, absl::Duration wall,
     for (absl::Duration d : r.inter_token)
       itl_.push_back(absl::ToDoubleSeconds(d));
     tokens_ += r.tokens;
+    if (r.code == "OK" && !r.instance.empty()) instances_[r.instance]++;
     for (const auto& [device, e] : r.energy) {
       energy_[device].tokens += e.tokens;
       energy_[device].joules += e.joules;
@@ -125,6 +126,11 @@ std::string LoadReport::Table() const {
   out += "\nStatus codes:\n";
   for (const auto& [code, n] : codes_)
     out += absl::StrFormat("  [%s] %d\n", code, n);
+  if (instances_.size() > 1) {
+    out += "\nServed by:\n";
+    for (const auto& [instance, n] : instances_)
+      out += absl::StrFormat("  %-24s %d\n", instance, n);
+  }
   return out;
 }
 
@@ -159,14 +165,15 @@ std::string LoadReport::Json() const {
       "  \"statusCodeDistribution\": %s,\n  \"errorDistribution\": %s,\n"
       "  \"joule\": {\n    \"tokens\": %d,\n    \"tokensPerSecond\": %.4f,\n"
       "    \"timeToFirstToken\": %s,\n    \"interTokenLatency\": %s,\n"
-      "    \"energy\": [%s]\n  }\n}\n",
+      "    \"energy\": [%s],\n    \"instances\": %s\n  }\n}\n",
       JsonString(absl::FormatTime(absl::RFC3339_sec, absl::Now(),
                                   absl::UTCTimeZone())),
       options_json_.empty() ? "{}" : options_json_, records_.size(), wall * 1e9,
       t.mean * 1e9, t.min * 1e9, t.max * 1e9, records_.size() / wall,
       absl::StrJoin(dist, ", "), counts(codes_), counts(error_messages_),
       tokens_, tokens_ / wall, StatsJson(Summarize(ttft_)),
-      StatsJson(Summarize(itl_)), absl::StrJoin(energy_items, ", "));
+      StatsJson(Summarize(itl_)), absl::StrJoin(energy_items, ", "),
+      counts(instances_));
 }
 
 }  // namespace joule::clients

@@ -25,6 +25,8 @@ struct RequestRecord {
     std::string source;
   };
   std::map<std::string, Energy> energy;
+  // The replica that served it (GenerationSummary.server_instance).
+  std::string instance;
 };
 
 // Value at percentile p (0-100) of `v` (sorted in place), nearest rank.
@@ -54,6 +56,7 @@ class LoadReport {
   std::vector<double> ttft_, itl_, total_;  // Seconds.
   std::map<std::string, int> codes_, error_messages_;
   std::map<std::string, RequestRecord::Energy> energy_;
+  std::map<std::string, int> instances_;  // Successful requests per replica.
   int64_t tokens_ = 0;
 };
 

@@ -133,13 +133,14 @@ class RequestStream : public scheduler::GenerationObserver {
 RunningGeneration::RunningGeneration(
     std::shared_ptr<RequestStream> stream,
     std::shared_ptr<scheduler::Generation> handle, std::string id,
-    uint64_t seed, int prompt_tokens, absl::Time arrival)
+    uint64_t seed, int prompt_tokens, absl::Time arrival, std::string instance)
     : stream_(std::move(stream)),
       handle_(std::move(handle)),
       id_(std::move(id)),
       seed_(seed),
       prompt_tokens_(prompt_tokens),
-      arrival_(arrival) {}
+      arrival_(arrival),
+      instance_(std::move(instance)) {}
 
 void RunningGeneration::Take(std::vector<v1::Token>* tokens,
                              std::optional<scheduler::FinishEvent>* finish) {
@@ -191,6 +192,7 @@ absl::Status RunningGeneration::Summarize(const scheduler::FinishEvent& f,
   summary->set_seed(seed_);
   summary->set_request_id(id_);
   summary->set_device(f.device);
+  summary->set_server_instance(instance_);
   summary->set_queue_seconds(absl::ToDoubleSeconds(f.queue_time));
   summary->set_prefill_seconds(absl::ToDoubleSeconds(f.prefill_time));
   summary->set_decode_seconds(absl::ToDoubleSeconds(f.decode_time));
@@ -259,9 +261,19 @@ absl::StatusOr<std::unique_ptr<RunningGeneration>> GenerationRunner::Start(
       gen.prompt.back(), arrival, metrics_, std::move(wakeup));
   auto handle = scheduler_->Submit(std::move(gen), stream);
   if (!handle.ok()) return handle.status();
-  return std::make_unique<RunningGeneration>(std::move(stream),
-                                             *std::move(handle), std::move(id),
-                                             seed, prompt_tokens, arrival);
+  return std::make_unique<RunningGeneration>(
+      std::move(stream), *std::move(handle), std::move(id), seed,
+      prompt_tokens, arrival, instance());
+}
+
+void GenerationRunner::set_instance(std::string name) {
+  absl::MutexLock lock(&mu_);
+  instance_ = std::move(name);
+}
+
+std::string GenerationRunner::instance() const {
+  absl::MutexLock lock(&mu_);
+  return instance_;
 }
 
 v1::EnergySource EnergySourceToProto(device::EnergySource source) {

@@ -47,7 +47,7 @@ class RunningGeneration {
   RunningGeneration(std::shared_ptr<RequestStream> stream,
                     std::shared_ptr<scheduler::Generation> handle,
                     std::string id, uint64_t seed, int prompt_tokens,
-                    absl::Time arrival);
+                    absl::Time arrival, std::string instance);
 
   // Moves out the tokens ready now and, once every token has been taken,
   // the finish.
@@ -74,6 +74,7 @@ class RunningGeneration {
   const uint64_t seed_;
   const int prompt_tokens_;
   const absl::Time arrival_;
+  const std::string instance_;
 };
 
 class GenerationRunner {
@@ -92,6 +93,11 @@ class GenerationRunner {
       const v1::GenerateRequest& request, absl::Time arrival,
       absl::Time deadline, std::shared_ptr<Wakeup> wakeup);
 
+  // The replica's name, reported in every summary (set once its port is
+  // known).
+  void set_instance(std::string name) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string instance() const ABSL_LOCKS_EXCLUDED(mu_);
+
   const RequestLimits& limits() const { return limits_; }
   const model::Tokenizer& tokenizer() const { return tokenizer_; }
   const model::Checkpoint& checkpoint() const { return checkpoint_; }
@@ -103,6 +109,8 @@ class GenerationRunner {
   scheduler::Scheduler* const scheduler_;
   telemetry::Metrics* const metrics_;
   RequestLimits limits_;
+  mutable absl::Mutex mu_;
+  std::string instance_ ABSL_GUARDED_BY(mu_);
 };
 
 v1::EnergySource EnergySourceToProto(device::EnergySource source);

@@ -170,9 +170,8 @@ void HttpServer::Stop() {
 
 void HttpServer::WaitForGenerations(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return active_ == 0;
-  };
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_ == 0; };
   mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
@@ -181,11 +180,11 @@ void HttpServer::Routes() {
   http_->set_error_handler(
       [max_body](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
-        res.set_content(Dump(ErrorBody(res.status,
-                                       LibraryErrorMessage(req, res.status,
-                                                           max_body),
-                                       std::nullopt)),
-                        kJson);
+        res.set_content(
+            Dump(ErrorBody(res.status,
+                           LibraryErrorMessage(req, res.status, max_body),
+                           std::nullopt)),
+            kJson);
       });
   http_->set_exception_handler([](const httplib::Request& req,
                                   httplib::Response& res, std::exception_ptr) {
@@ -211,7 +210,7 @@ void HttpServer::Routes() {
 }
 
 void HttpServer::Health(httplib::Response& res) const {
-  const char* status = draining_.load()                ? "draining"
+  const char* status = not_ready_.load()           ? "draining"
                        : !api_->AnyDeviceHealthy() ? "no healthy device"
                                                    : "ok";
   res.status = absl::string_view(status) == "ok" ? 200 : 503;
@@ -237,8 +236,8 @@ bool HttpServer::Admit(const httplib::Request& req, httplib::Response& res,
   }
   std::optional<absl::string_view> authorization;
   if (header.has_value()) authorization = *header;
-  absl::Status refusal = keys_ != nullptr ? keys_->Check(authorization)
-                                          : absl::OkStatus();
+  absl::Status refusal =
+      keys_ != nullptr ? keys_->Check(authorization) : absl::OkStatus();
   const char* reason = "unauthenticated";
   if (refusal.ok() && draining_.load()) {
     refusal = absl::UnavailableError(

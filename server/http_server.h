@@ -57,8 +57,14 @@ class HttpServer {
 
   int port() const { return port_; }
 
+  // From now on /health answers 503 "draining" while generations are
+  // still served: load balancers that poll it stop sending first.
+  void StopReportingReady() { not_ready_.store(true); }
   // From now on /health and new generations answer 503.
-  void StartDraining() { draining_.store(true); }
+  void StartDraining() {
+    not_ready_.store(true);
+    draining_.store(true);
+  }
   // Returns once no generation runs, or at `deadline`.
   void WaitForGenerations(absl::Time deadline);
   // Closes the port and joins its threads. Idempotent.
@@ -86,6 +92,7 @@ class HttpServer {
   std::unique_ptr<httplib::Server> http_;
   std::thread listener_;
   int port_ = -1;
+  std::atomic<bool> not_ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   absl::Mutex mu_;

@@ -248,6 +248,7 @@ grpc::Status JouleService::GetModelInfo(grpc::ServerContext* context,
   const model::Checkpoint& checkpoint = runner_.checkpoint();
   const model::Config& c = checkpoint.config();
   info->set_name(ModelName(checkpoint));
+  info->set_server_instance(runner_.instance());
   info->set_architecture("llama2");
   info->set_checkpoint_version(checkpoint.version());
   info->set_weight_format(checkpoint.format() == model::WeightFormat::kQ8_0

@@ -27,6 +27,10 @@ ABSL_FLAG(int, port, 50051, "gRPC port (0 picks a free one).");
 ABSL_FLAG(int, metrics_port, 9464,
           "Prometheus metrics on http://<host>:<port>/metrics (0 picks a "
           "free port, -1 turns them off).");
+ABSL_FLAG(std::string, instance_name, "",
+          "This replica's name, reported with every response "
+          "(server_instance) and in model info. Empty: hostname:port (the "
+          "gRPC port).");
 ABSL_FLAG(int, http_port, 8000,
           "OpenAI-compatible HTTP API on this port (0 picks a free one, -1 "
           "turns it off); same TLS and API keys as the gRPC port.");
@@ -88,6 +92,11 @@ ABSL_FLAG(double, priority_step_seconds, 1,
           "Waiting time one priority level is worth (aging).");
 ABSL_FLAG(int, shutdown_grace_seconds, 30,
           "On SIGTERM/SIGINT, how long running requests may take to finish.");
+ABSL_FLAG(double, shutdown_delay_seconds, 0,
+          "On SIGTERM/SIGINT, how long to report NOT_SERVING (gRPC health, "
+          "HTTP /health 503) while still serving every call, before "
+          "refusing new ones: longer than the load balancer's health poll, "
+          "so it stops sending first (deploy/README.md).");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
 // Security and resource limits (docs/security.md).
@@ -340,6 +349,7 @@ int main(int argc, char** argv) {
   }
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
+  options.instance_name = absl::GetFlag(FLAGS_instance_name);
   if (absl::Status s = HttpFromFlags(&options); !s.ok()) {
     spdlog::error("{}", std::string(s.message()));
     return 1;
@@ -384,14 +394,23 @@ int main(int argc, char** argv) {
         "must be positive");
     return 1;
   }
+  const double delay = absl::GetFlag(FLAGS_shutdown_delay_seconds);
+  if (absl::GetFlag(FLAGS_shutdown_grace_seconds) < 0 || !(delay >= 0) ||
+      delay > 3600) {
+    spdlog::error(
+        "--shutdown_grace_seconds must be >= 0 and --shutdown_delay_seconds "
+        "in 0..3600");
+    return 1;
+  }
   WarnIfExposed(options);
   auto server = joule::server::JouleServer::Start(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());
     return 1;
   }
-  spdlog::info("joule_server listening on {}:{} (devices: {})", options.host,
-               (*server)->port(), absl::GetFlag(FLAGS_devices));
+  spdlog::info("joule_server listening on {}:{} (devices: {}; instance {})",
+               options.host, (*server)->port(), absl::GetFlag(FLAGS_devices),
+               (*server)->instance_name());
   spdlog::info("gRPC port: {}, {}",
                !options.tls.has_value() ? "plaintext"
                : options.tls->client_ca_pem.empty()
@@ -401,11 +420,11 @@ int main(int argc, char** argv) {
                    ? absl::StrCat(options.api_keys.size(), " API key(s)")
                    : std::string("no API key"));
   if ((*server)->http_port() >= 0) {
-    spdlog::info("OpenAI-compatible HTTP API on {}://{}:{}/v1 ({})",
-                 options.tls.has_value() ? "https" : "http", options.host,
-                 (*server)->http_port(),
-                 options.api_keys.enabled() ? "API key required"
-                                            : "no API key");
+    spdlog::info(
+        "OpenAI-compatible HTTP API on {}://{}:{}/v1 ({})",
+        options.tls.has_value() ? "https" : "http", options.host,
+        (*server)->http_port(),
+        options.api_keys.enabled() ? "API key required" : "no API key");
   }
   if ((*server)->metrics_port() >= 0) {
     spdlog::info("metrics on http://{}:{}/metrics", options.metrics.host,
@@ -413,8 +432,15 @@ int main(int argc, char** argv) {
   }
 
   const int sig = stop->Serving();
-  spdlog::info("{}: draining (up to {}s)",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT",
+  const char* sig_name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (delay > 0) {
+    spdlog::info(
+        "{}: NOT_SERVING, still serving for {}s (--shutdown_delay_seconds)",
+        sig_name, delay);
+    (*server)->EnterLameDuck();
+    absl::SleepFor(absl::Seconds(delay));
+  }
+  spdlog::info("{}: draining (up to {}s)", sig_name,
                absl::GetFlag(FLAGS_shutdown_grace_seconds));
   (*server)->Shutdown(
       absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));

@@ -363,6 +363,7 @@ HttpReply OpenAiApi::Models() const {
       {"max_context", c.seq_len},
       {"parameters", c.ParameterCount()},
       {"devices", std::move(devices)},
+      {"server_instance", runner_.instance()},
   };
   Json model = {{"id", model_},
                 {"object", "model"},

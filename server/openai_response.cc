@@ -126,6 +126,7 @@ Json SummaryJoule(const v1::GenerationSummary& s) {
       {"failovers", s.failovers()},
       {"seed", s.seed()},
       {"request_id", s.request_id()},
+      {"server_instance", s.server_instance()},
   };
 }
 
@@ -164,6 +165,8 @@ Json RequestJoule(const std::vector<v1::GenerationSummary>& summaries) {
       {"total_seconds", total},
       {"preemptions", preemptions},
       {"failovers", failovers},
+      {"server_instance",
+       summaries.empty() ? "" : summaries[0].server_instance()},
   };
 }
 

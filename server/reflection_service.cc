@@ -4,6 +4,7 @@
 
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "proto/health.grpc.pb.h"
 #include "server/transport_security.h"
 
 namespace joule::server {
@@ -70,7 +71,13 @@ grpc::Status ExtensionNumbers(const DescriptorPool& pool,
 ReflectionService::ReflectionService(std::vector<std::string> services,
                                      const ApiKeys* keys,
                                      telemetry::Metrics* metrics)
-    : services_(std::move(services)), keys_(*keys), metrics_(metrics) {}
+    : services_(std::move(services)), keys_(*keys), metrics_(metrics) {
+  // gRPC's built-in health service answers without a descriptor; naming
+  // the linked-in one keeps it in the binary (and in the generated pool),
+  // so grpc.health.v1.Health resolves for clients without the .proto.
+  (void)grpc::health::v1::Health::service_full_name();
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+}
 
 grpc::Status ReflectionService::ServerReflectionInfo(
     grpc::ServerContext* context,

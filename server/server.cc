@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <climits>
 
@@ -16,6 +18,14 @@ namespace {
 std::string HostPort(const std::string& host, int port) {
   const bool v6 = host.find(':') != std::string::npos && host[0] != '[';
   return absl::StrCat(v6 ? absl::StrCat("[", host, "]") : host, ":", port);
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+    return "localhost";
+  }
+  return name;
 }
 
 // gRPC takes milliseconds as int; INT_MAX is its "never".
@@ -126,7 +136,13 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
     }
   }
   absl::Status st = s->StartGrpc(options);
-  if (st.ok()) st = s->StartHttp(options);
+  if (st.ok()) {
+    s->instance_name_ = !options.instance_name.empty()
+                            ? options.instance_name
+                            : absl::StrCat(HostName(), ":", s->port_);
+    s->runner_->set_instance(s->instance_name_);
+    st = s->StartHttp(options);
+  }
   if (!st.ok()) {
     if (s->server_ != nullptr) s->server_->Shutdown();
     s->exposer_.reset();  // Scrapes read the scheduler; stop them first.
@@ -170,10 +186,13 @@ absl::Status JouleServer::StartMetrics(const ServerOptions& options) {
   // leaves request_timeout_ms at civetweb's 30 s, and each worker thread
   // holds one connection until its request has arrived whole.
   std::vector<std::string> civetweb = {
-      "listening_ports",    bind,
-      "num_threads",        std::to_string(m.threads),
-      "request_timeout_ms", std::to_string(std::max<int64_t>(
-                                1, absl::ToInt64Milliseconds(m.request_timeout))),
+      "listening_ports",
+      bind,
+      "num_threads",
+      std::to_string(m.threads),
+      "request_timeout_ms",
+      std::to_string(
+          std::max<int64_t>(1, absl::ToInt64Milliseconds(m.request_timeout))),
   };
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(std::move(civetweb));
@@ -196,8 +215,7 @@ absl::Status JouleServer::StartGrpc(const ServerOptions& options) {
       &api_keys_, metrics_.get());
   grpc::ServerBuilder builder;
   const std::string address = HostPort(options.host, options.port);
-  builder.AddListeningPort(address, MakeServerCredentials(options.tls),
-                           &port_);
+  builder.AddListeningPort(address, MakeServerCredentials(options.tls), &port_);
   ApplyConnectionOptions(options.connection, &builder);
   builder.RegisterService(service_.get());
   builder.RegisterService(reflection_.get());
@@ -224,7 +242,7 @@ absl::Status JouleServer::StartHttp(const ServerOptions& options) {
 
 void JouleServer::OnDeviceHealth(const std::string& device, bool healthy) {
   absl::MutexLock lock(&health_mu_);
-  if (server_ == nullptr || shut_down_) return;
+  if (server_ == nullptr || lame_duck_) return;
   auto* health = server_->GetHealthCheckService();
   health->SetServingStatus(DeviceHealthName(device), healthy);
   bool any = false;
@@ -232,13 +250,21 @@ void JouleServer::OnDeviceHealth(const std::string& device, bool healthy) {
   health->SetServingStatus(kServiceName, any);
 }
 
+void JouleServer::EnterLameDuck() {
+  absl::MutexLock lock(&health_mu_);
+  if (lame_duck_) return;
+  lame_duck_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  if (http_ != nullptr) http_->StopReportingReady();
+}
+
 void JouleServer::Shutdown(absl::Duration grace) {
+  // Health turns NOT_SERVING first so load balancers stop sending traffic.
+  EnterLameDuck();
   {
     absl::MutexLock lock(&health_mu_);
     if (shut_down_) return;
     shut_down_ = true;
-    // Health turns NOT_SERVING first so load balancers stop sending traffic.
-    server_->GetHealthCheckService()->SetServingStatus(false);
   }
   const absl::Time deadline = absl::Now() + grace;
   if (http_ != nullptr) http_->StartDraining();

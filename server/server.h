@@ -63,6 +63,8 @@ struct MetricsOptions {
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;  // 0 picks a free port.
+  // This replica's name in summaries and model info. Empty: hostname:port.
+  std::string instance_name;
   std::string checkpoint_path;
   std::string tokenizer_path;
   std::vector<std::string> devices = {"cpu"};
@@ -100,6 +102,7 @@ class JouleServer {
   ~JouleServer();
 
   int port() const { return port_; }
+  const std::string& instance_name() const { return instance_name_; }
   int metrics_port() const { return metrics_port_; }
   // -1 when HTTP is off.
   int http_port() const { return http_ != nullptr ? http_->port() : -1; }
@@ -107,6 +110,12 @@ class JouleServer {
   // For benchmarks and tests that read the step loops' own counters.
   const scheduler::Scheduler& scheduler() const { return *scheduler_; }
 
+  // Lame duck: gRPC health turns NOT_SERVING and HTTP /health 503, while
+  // every call is still served. Load balancers that poll health stop
+  // sending new calls before Shutdown refuses them (gRPC answers a call
+  // that arrives as shutdown begins with CANCELLED: grpc/grpc#41785).
+  // Idempotent.
+  void EnterLameDuck();
   // Stops taking calls, lets running ones finish for up to `grace`, then
   // cancels the rest. Idempotent.
   void Shutdown(absl::Duration grace);
@@ -142,6 +151,9 @@ class JouleServer {
   std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::string instance_name_;
+  // Health no longer follows the devices: NOT_SERVING from here on.
+  bool lame_duck_ ABSL_GUARDED_BY(health_mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(health_mu_) = false;
 };
 

@@ -183,6 +183,9 @@ TEST_F(HttpApiTest, StreamIsServerSentEventsEndingInDone) {
   const json finish = json::parse(events[6]);
   EXPECT_EQ(finish["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(finish["joule"]["device"], "slow");
+  EXPECT_EQ(finish["joule"]["server_instance"], server_->instance_name());
+  EXPECT_THAT(server_->instance_name(),
+              HasSubstr(absl::StrCat(":", server_->port())));
   const json usage = json::parse(events[7]);
   EXPECT_TRUE(usage["choices"].empty());
   EXPECT_EQ(usage["usage"]["completion_tokens"], 6);

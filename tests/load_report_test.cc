@@ -56,5 +56,19 @@ TEST(LoadReportTest, TableAndGhzShapedJson) {
   }
 }
 
+TEST(LoadReportTest, CountsSuccessfulRequestsPerReplica) {
+  std::vector<RequestRecord> records(4);
+  records[0].instance = "replica-0";
+  records[1].instance = "replica-1";
+  records[2].instance = "replica-1";
+  records[3].instance = "replica-0";
+  records[3].code = "UNAVAILABLE";
+  for (RequestRecord& r : records) r.total = absl::Milliseconds(5);
+  LoadReport report(records, absl::Seconds(1), "");
+  EXPECT_THAT(report.Json(),
+              HasSubstr("\"instances\": {\"replica-0\": 1, \"replica-1\": 2}"));
+  EXPECT_THAT(report.Table(), HasSubstr("Served by:"));
+}
+
 }  // namespace
 }  // namespace joule::clients

@@ -38,6 +38,7 @@ n=$(wc -l < "$T/exprs.txt")
   while IFS= read -r e; do
     i=$((i + 1))
     e="${e//\$__rate_interval/1m}"
+    e="${e//\$instance/.*}"
     echo "      - record: joule:dashboard_expr_$i"
     echo "        expr: $(jq -Rn --arg e "$e" '$e')"
   done < "$T/exprs.txt"

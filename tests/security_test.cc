@@ -28,7 +28,7 @@
 #include "server/server.h"
 #include "server/transport_security.h"
 #include "tests/fake_device.h"
-#include "tests/protos/health.grpc.pb.h"
+#include "proto/health.grpc.pb.h"
 #include "tests/raw_http.h"
 #include "tests/subprocess.h"
 #include "tests/test_paths.h"

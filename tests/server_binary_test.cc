@@ -12,7 +12,8 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "tests/protos/health.grpc.pb.h"
+#include "httplib.h"
+#include "proto/health.grpc.pb.h"
 #include "tests/protos/reflection.grpc.pb.h"
 #include "tests/reference_text.h"
 #include "tests/subprocess.h"
@@ -33,17 +34,21 @@ class ServerBinaryTest : public ::testing::Test {
     setenv("RUNFILES_DIR", std::getenv("TEST_SRCDIR"), 1);
     server_ = new testing::Subprocess(
         {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
-         "--metrics_port=0", "--http_port=-1"},
+         "--metrics_port=0", "--http_port=0",
+         "--shutdown_delay_seconds=" + std::to_string(kShutdownDelaySeconds)},
         *tmp_ + "/server.out", *tmp_ + "/server.err");
     ASSERT_TRUE(server_->started());
     const std::regex listening("listening on 127\\.0\\.0\\.1:(\\d+)");
-    for (int i = 0; i < 1000 && port_ == 0; ++i) {
+    const std::regex http("HTTP API on http://127\\.0\\.0\\.1:(\\d+)");
+    for (int i = 0; i < 1000 && (port_ == 0 || http_port_ == 0); ++i) {
       std::smatch m;
       std::string err = server_->Stderr();
       if (std::regex_search(err, m, listening)) port_ = std::stoi(m[1]);
+      if (std::regex_search(err, m, http)) http_port_ = std::stoi(m[1]);
       absl::SleepFor(absl::Milliseconds(10));
     }
     ASSERT_NE(port_, 0) << server_->Stderr();
+    ASSERT_NE(http_port_, 0) << server_->Stderr();
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -60,14 +65,17 @@ class ServerBinaryTest : public ::testing::Test {
     return testing::Run(args, *tmp_);
   }
 
+  static constexpr int kShutdownDelaySeconds = 4;
   static std::string* tmp_;
   static testing::Subprocess* server_;
   static int port_;
+  static int http_port_;
 };
 
 std::string* ServerBinaryTest::tmp_ = nullptr;
 testing::Subprocess* ServerBinaryTest::server_ = nullptr;
 int ServerBinaryTest::port_ = 0;
+int ServerBinaryTest::http_port_ = 0;
 
 TEST_F(ServerBinaryTest, ReflectionListsServicesAndDescribesTheApi) {
   auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(Channel());
@@ -146,10 +154,45 @@ TEST_F(ServerBinaryTest, CliListsDevices) {
   EXPECT_THAT(r.out, HasSubstr("healthy"));
 }
 
-// Runs last (gtest keeps declaration order within a suite).
+// Runs last (gtest keeps declaration order within a suite). During
+// --shutdown_delay_seconds the server says NOT_SERVING on both health
+// endpoints and still serves calls on both APIs; then it drains and exits.
 TEST_F(ServerBinaryTest, SigtermShutsDownCleanly) {
+  const absl::Time sent = absl::Now();
   server_->Signal(SIGTERM);
+  auto health = grpc::health::v1::Health::NewStub(Channel());
+  grpc::health::v1::HealthCheckResponse::ServingStatus status =
+      grpc::health::v1::HealthCheckResponse::SERVING;
+  for (int i = 0;
+       i < 100 && status == grpc::health::v1::HealthCheckResponse::SERVING;
+       ++i) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    status = resp.status();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(status, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  httplib::Client http("127.0.0.1", http_port_);
+  auto ready = http.Get("/health");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_THAT(ready->body, HasSubstr("draining"));
+  auto completion = http.Post(
+      "/v1/completions",
+      R"({"model": "stories260K.bin", "prompt": "Once", "max_tokens": 4})",
+      "application/json");
+  ASSERT_TRUE(completion);
+  EXPECT_EQ(completion->status, 200) << completion->body;
+  testing::RunResult served = Cli({"--max_tokens=4"});
+  EXPECT_EQ(served.code, 0) << served.err;
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(kShutdownDelaySeconds))
+      << "the checks above ran after the delay: they prove nothing";
+
   EXPECT_EQ(server_->Wait(absl::Seconds(20)), 0) << server_->Stderr();
+  EXPECT_GE(absl::Now() - sent, absl::Seconds(kShutdownDelaySeconds));
+  EXPECT_THAT(server_->Stderr(), HasSubstr("NOT_SERVING, still serving"));
   EXPECT_THAT(server_->Stderr(), HasSubstr("SIGTERM: draining"));
   EXPECT_THAT(server_->Stderr(), HasSubstr("stopped"));
   testing::RunResult r = Cli({"--max_tokens=2", "--deadline_seconds=2"});

@@ -31,11 +31,11 @@ TEST(ServerStartupTest, ModelThatIsAFifoIsRefused) {
   const std::string fifo = tmp + "/model.fifo";
   ::unlink(fifo.c_str());
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
-  testing::RunResult r =
-      testing::Run({Runfile("server/joule_server"), "--host=127.0.0.1",
-                    "--port=0", "--metrics_port=-1", "--http_port=-1", "--model=" + fifo,
-                    "--tokenizer=" + testing::SharedModel("tok512.bin")},
-                   tmp, absl::Seconds(20));
+  testing::RunResult r = testing::Run(
+      {Runfile("server/joule_server"), "--host=127.0.0.1", "--port=0",
+       "--metrics_port=-1", "--http_port=-1", "--model=" + fifo,
+       "--tokenizer=" + testing::SharedModel("tok512.bin")},
+      tmp, absl::Seconds(20));
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_THAT(r.err, HasSubstr("is not a regular file"));
 }
@@ -97,13 +97,14 @@ TEST(ServerStartupTest, OutOfRangeFlagsAreRefusedByName) {
     std::string message;
   } cases[] = {
       {"--http_port=70000", "--http_port"},
-      {"--http_max_concurrent_generations=128",
-       "below --http_threads"},
+      {"--http_max_concurrent_generations=128", "below --http_threads"},
       {"--http_max_body_bytes=0", "--http_max_body_bytes"},
       {"--http_read_timeout_seconds=0", "--http_read_timeout_seconds"},
       {"--chat_template=" + tmp + "/missing.json", "cannot read"},
       {"--chat_template=" + bad_template, "has no {content}"},
       {"--cpu_threads=-1", "--cpu_threads"},
+      {"--shutdown_delay_seconds=-1", "--shutdown_delay_seconds"},
+      {"--shutdown_grace_seconds=-1", "--shutdown_grace_seconds"},
       {"--devices=riscv --riscv_max_batch=0", "--riscv_max_batch"},
       {"--devices=fpga --fpga_device_index=-1", "--fpga_device_index"},
   };

@@ -18,7 +18,7 @@
 #include "model/convert.h"
 #include "proto/joule.grpc.pb.h"
 #include "tests/fake_device.h"
-#include "tests/protos/health.grpc.pb.h"
+#include "proto/health.grpc.pb.h"
 #include "tests/reference_text.h"
 #include "tests/test_paths.h"
 

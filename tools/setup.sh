@@ -11,6 +11,7 @@ PACKAGES=(
   prometheus curl jq uuid-dev
   libssl-dev openssl
   libcpp-httplib-dev nlohmann-json3-dev
+  nginx python3-yaml
 )
 
 # Node.js runs the openai SDK test (tests/node). A machine that already has
