@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/bandwidth.h"
 #include "bench/bench_models.h"
 #include "device/cpu/fast_engine.h"
 #include "device/cpu/kernels.h"
@@ -41,38 +42,6 @@ ABSL_FLAG(std::string, isa, "",
 ABSL_FLAG(std::string, kv_cache, "int8",
           "KV cache entries of int8 checkpoints: int8 or fp16.");
 
-namespace {
-
-// Read bandwidth of this machine: all cores summing 1 GiB (far beyond the
-// caches) on huge pages, as the packed weights are, with independent
-// accumulators so the loop keeps many loads in flight; best of ten. With
-// 4 KiB pages, or one dependent FMA chain, the same read measured up to
-// 40% lower here, which would flatter the engine.
-double MeasureBandwidth(joule::cpu::ThreadPool& pool, int reps) {
-  const size_t n = size_t{1} << 27;  // 1 GiB of uint64.
-  joule::cpu::WeightBuffer mem(n * sizeof(uint64_t));
-  auto* buf = static_cast<uint64_t*>(mem.data());
-  std::fill(buf, buf + n, 1);
-  std::vector<uint64_t> sums(1024);
-  double best = 0;
-  for (int rep = 0; rep < reps; ++rep) {
-    const absl::Time t0 = absl::Now();
-    pool.ParallelFor(1024, [&](int c0, int c1) {
-      for (int c = c0; c < c1; ++c) {
-        const uint64_t* p = buf + size_t(c) * (n / 1024);
-        uint64_t a[8] = {};
-        for (size_t i = 0; i < n / 1024; i += 8)
-          for (int j = 0; j < 8; ++j) a[j] += p[i + j];
-        sums[c] = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
-      }
-    });
-    best = std::max(best, n * 8.0 / absl::ToDoubleSeconds(absl::Now() - t0));
-  }
-  return best;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   joule::cpu::ThreadPool pool(0);
@@ -80,12 +49,17 @@ int main(int argc, char** argv) {
   // it is measured again around every batch-1 run: the roofline column is
   // the best seen so far, and % roof sets each run against the bandwidth
   // measured beside it (each a best of three, so it errs low).
-  double bw =
-      absl::GetFlag(FLAGS_profile_batch) > 0 ? 0 : MeasureBandwidth(pool, 10);
-  std::printf(
-      "cpu_engine_bench: %d threads, memory read bandwidth %.1f GB/s "
-      "(measured now)\n\n",
-      pool.size(), bw / 1e9);
+  double bw = 0;
+  if (absl::GetFlag(FLAGS_profile_batch) == 0) {
+    const joule::bench::Bandwidth m = joule::bench::MeasureBandwidth(pool, 10);
+    bw = m.best();
+    std::printf(
+        "cpu_engine_bench: %d threads; memory read bandwidth (measured now, "
+        "best of 10): %.1f GB/s with %s loads on the engine's pool, %.1f "
+        "GB/s with an OpenMP STREAM-like sum on %d threads\n\n",
+        pool.size(), m.simd / 1e9, m.simd_isa.c_str(), m.openmp / 1e9,
+        m.openmp_threads);
+  }
   std::vector<int> batches;
   for (absl::string_view b :
        absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
@@ -162,10 +136,10 @@ int main(int argc, char** argv) {
       // roofline while the runs beside it read 89%.
       std::vector<double> shares;
       double b1 = 0;
-      double before = MeasureBandwidth(pool, 3);
+      double before = joule::bench::MeasureBandwidth(pool, 3).best();
       for (int r = 0; r < repeats; ++r) {
         const double tps = decode(1);
-        const double after = MeasureBandwidth(pool, 3);
+        const double after = joule::bench::MeasureBandwidth(pool, 3).best();
         bw = std::max({bw, before, after});
         b1 = std::max(b1, tps);
         shares.push_back(tps * step_bytes / (0.5 * (before + after)));
@@ -197,9 +171,9 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "\nroofline: the best memory read bandwidth measured so far in "
-      "this run (%.1f GB/s at the end); %% roof: the median batch-1 run's "
-      "tok/s over the roofline of the bandwidth measured just before and "
-      "after it\n",
+      "this run, by either method (%.1f GB/s at the end); %% roof: the "
+      "median batch-1 run's tok/s over the roofline of the bandwidth "
+      "measured just before and after it\n",
       bw / 1e9);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/gguf.h"
 
 namespace joule::model {
 namespace {
@@ -65,10 +66,35 @@ class Cursor {
 
 }  // namespace
 
+const char* WeightFormatName(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kFp32:
+      return "fp32";
+    case WeightFormat::kQ8_0:
+      return "int8 (Q8_0)";
+    case WeightFormat::kQ4_0:
+      return "int4 (Q4_0)";
+  }
+  return "unknown";
+}
+
 void Matrix::DequantizeRow(int r, float* out) const {
   const int64_t start = int64_t{r} * cols;
   if (!quantized()) {
     std::memcpy(out, f32 + start, sizeof(float) * cols);
+    return;
+  }
+  if (q4 != nullptr) {
+    // Groups of 32 never straddle rows: cols is a multiple of 32.
+    constexpr int kHalf = 16;
+    for (int c = 0; c < cols; c += 32) {
+      const int64_t g = (start + c) / 32;
+      const uint8_t* b = q4 + g * kHalf;
+      for (int j = 0; j < kHalf; ++j) {
+        out[c + j] = ((b[j] & 0x0f) - 8) * scales[g];
+        out[c + kHalf + j] = ((b[j] >> 4) - 8) * scales[g];
+      }
+    }
     return;
   }
   for (int c = 0; c < cols; ++c) {
@@ -98,13 +124,34 @@ absl::Status ValidateConfig(const Config& c) {
   return absl::OkStatus();
 }
 
+Checkpoint::Checkpoint() = default;
+Checkpoint::~Checkpoint() = default;
+
+float* Checkpoint::OwnFloats(int64_t n) {
+  owned_floats_.push_back(std::make_unique<float[]>(n));
+  return owned_floats_.back().get();
+}
+
+int8_t* Checkpoint::OwnInt8s(int64_t n) {
+  owned_int8s_.push_back(std::make_unique<int8_t[]>(n));
+  return owned_int8s_.back().get();
+}
+
+uint8_t* Checkpoint::OwnBytes(int64_t n) {
+  owned_bytes_.push_back(std::make_unique<uint8_t[]>(n));
+  return owned_bytes_.back().get();
+}
+
 absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(
     const std::string& path) {
   auto file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
   std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
   ckpt->file_ = *std::move(file);
-  absl::Status s = ckpt->Parse();
+  absl::Status s =
+      gguf::File::HasMagic(ckpt->file_->data(), ckpt->file_->size())
+          ? ckpt->ParseGguf()
+          : ckpt->Parse();
   if (!s.ok()) {
     return absl::Status(s.code(),
                         absl::StrCat("checkpoint ", path, ": ", s.message()));

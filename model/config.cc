@@ -23,11 +23,16 @@ double Config::FlopsPerToken(int pos) const {
 }
 
 std::string Config::DebugString() const {
-  return absl::StrFormat(
+  std::string s = absl::StrFormat(
       "dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
       "vocab_size=%d seq_len=%d shared_classifier=%d",
       dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len,
       shared_classifier);
+  if (rope_theta != Config().rope_theta || norm_eps != Config().norm_eps) {
+    absl::StrAppendFormat(&s, " rope_theta=%g norm_eps=%g", rope_theta,
+                          norm_eps);
+  }
+  return s;
 }
 
 }  // namespace joule::model

@@ -17,8 +17,16 @@ struct Config {
   int seq_len = 0;
   // The output classifier reuses the token embedding table.
   bool shared_classifier = true;
+  // llama2.c's fixed values; a GGUF file may set others.
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-5f;
 
   int head_size() const { return dim / n_heads; }
+  // RoPE base and RMS epsilon are llama2.c's, which engines built with
+  // them fixed (the FPGA kernel, the RISC-V simulator) require.
+  bool HasLlama2cConstants() const {
+    return rope_theta == 10000.0f && norm_eps == 1e-5f;
+  }
   int kv_dim() const { return n_kv_heads * head_size(); }
   // Weights, norms included (not the legacy RoPE tables).
   int64_t ParameterCount() const;

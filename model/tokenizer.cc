@@ -7,6 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "model/gguf.h"
 #include "model/mapped_file.h"
 
 namespace joule::model {
@@ -68,18 +70,81 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
         "tokenizer the model was trained with",
         vocab_size));
   }
-  t->byte_value_.assign(vocab_size, -1);
+  if (absl::Status st = t->Index(); !st.ok())
+    return bad(std::string(st.message()));
+  return t;
+}
+
+absl::Status Tokenizer::Index() {
+  const int vocab_size = static_cast<int>(vocab_.size());
+  byte_value_.assign(vocab_size, -1);
   for (int i = 0; i < vocab_size; ++i) {
-    t->ids_.emplace(t->vocab_[i], i);  // First id wins for duplicates.
-    t->byte_value_[i] = ParseBytePiece(t->vocab_[i]);
-    t->max_piece_bytes_ =
-        std::max<int>(t->max_piece_bytes_, t->vocab_[i].size());
+    ids_.emplace(vocab_[i], i);  // First id wins for duplicates.
+    byte_value_[i] = ParseBytePiece(vocab_[i]);
+    max_piece_bytes_ = std::max<int>(max_piece_bytes_, vocab_[i].size());
   }
-  for (int b = 0; b < 256; ++b) t->byte_pieces_.push_back(static_cast<char>(b));
-  if (vocab_size < 3 + 256 || t->byte_value_[3] != 0x00 ||
-      t->byte_value_[3 + 255] != 0xFF) {
-    return bad("tokens 3..258 must be the byte fallbacks <0x00>..<0xFF>");
+  for (int b = 0; b < 256; ++b) byte_pieces_.push_back(static_cast<char>(b));
+  if (vocab_size < 3 + 256 || byte_value_[3] != 0x00 ||
+      byte_value_[3 + 255] != 0xFF) {
+    return absl::InvalidArgumentError(
+        "tokens 3..258 must be the byte fallbacks <0x00>..<0xFF>");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(
+    const gguf::File& f, int vocab_size) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer in ", f.path(), ": ", why));
+  };
+  auto model = f.GetString("tokenizer.ggml.model");
+  if (!model.ok()) return bad(model.status().message());
+  if (*model != "llama") {
+    return bad(absl::StrCat(
+        "tokenizer model '", *model,
+        "' is not supported: Joule reads llama's SentencePiece vocabulary "
+        "(tokenizer.ggml.model = llama)"));
+  }
+  auto tokens = f.GetStrings("tokenizer.ggml.tokens");
+  if (!tokens.ok()) return bad(tokens.status().message());
+  auto scores = f.GetFloats("tokenizer.ggml.scores");
+  if (!scores.ok()) return bad(scores.status().message());
+  if (static_cast<int64_t>(tokens->size()) != vocab_size ||
+      scores->size() != tokens->size()) {
+    return bad(
+        absl::StrFormat("%d tokens and %d scores for a model vocabulary of %d",
+                        tokens->size(), scores->size(), vocab_size));
+  }
+  // Joule's encoder and the engines' stop test use llama's ids.
+  const std::pair<const char*, int> kIds[] = {
+      {"tokenizer.ggml.bos_token_id", kBos},
+      {"tokenizer.ggml.eos_token_id", kEos}};
+  for (const auto& [key, want] : kIds) {
+    auto id = f.GetInt(key);
+    if (id.ok() && *id != want) {
+      return bad(
+          absl::StrFormat("%s is %d; Joule needs llama's %d", key, *id, want));
+    }
+    if (!id.ok() && !absl::IsNotFound(id.status())) {
+      return bad(id.status().message());
+    }
+  }
+  auto add_bos = f.GetBool("tokenizer.ggml.add_bos_token");
+  if (!add_bos.ok() && !absl::IsNotFound(add_bos.status())) {
+    return bad(add_bos.status().message());
+  }
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->add_bos_ = add_bos.ok() ? *add_bos : true;
+  t->vocab_.reserve(vocab_size);
+  for (absl::string_view piece : *tokens) {
+    // SentencePiece writes a space as U+2581; llama2.c's export, and so
+    // this tokenizer, uses ' '.
+    t->vocab_.push_back(absl::StrReplaceAll(piece, {{"\xe2\x96\x81", " "}}));
+  }
+  t->scores_ = *std::move(scores);
+  if (absl::Status st = t->Index(); !st.ok())
+    return bad(std::string(st.message()));
   return t;
 }
 

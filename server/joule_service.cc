@@ -76,7 +76,8 @@ JouleService::JouleService(GenerationRunner* runner,
 
 grpc::Status JouleService::Authorize(const grpc::ServerContext& context) {
   grpc::Status s = AuthorizeCall(keys_, context);
-  if (!s.ok() && metrics_ != nullptr) metrics_->RefusedCall("grpc", "unauthenticated");
+  if (!s.ok() && metrics_ != nullptr)
+    metrics_->RefusedCall("grpc", "unauthenticated");
   return s;
 }
 
@@ -87,7 +88,8 @@ grpc::Status JouleService::AdmitGeneration(const grpc::ServerContext& context,
   if (max_concurrent_streams_ > 0 &&
       (*slot)->count() > max_concurrent_streams_) {
     slot->reset();
-    if (metrics_ != nullptr) metrics_->RefusedCall("grpc", "max_concurrent_streams");
+    if (metrics_ != nullptr)
+      metrics_->RefusedCall("grpc", "max_concurrent_streams");
     return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("too many concurrent streams: the server runs at most ",
@@ -119,8 +121,7 @@ grpc::Status JouleService::RunRequest(
     const std::function<bool(const v1::Token&)>& on_token,
     v1::GenerationSummary* summary, Outcome* outcome) {
   auto wakeup = std::make_shared<Wakeup>();
-  auto gen =
-      runner_.Start(request, absl::Now(), DeadlineOf(*context), wakeup);
+  auto gen = runner_.Start(request, absl::Now(), DeadlineOf(*context), wakeup);
   if (!gen.ok()) return ToGrpcStatus(gen.status());
   while (true) {
     wakeup->Wait(kCancelPoll);
@@ -232,11 +233,13 @@ grpc::Status JouleService::ListDevices(grpc::ServerContext* context,
     out->set_kv_usage(d.kv_usage);
     out->set_energy_source(EnergySourceToProto(d.energy_source));
     out->set_energy_description(d.energy_description);
-    out->set_prefill_joules_per_token(std::max(0.0, d.prefill.joules_per_token));
+    out->set_prefill_joules_per_token(
+        std::max(0.0, d.prefill.joules_per_token));
     out->set_decode_joules_per_token(std::max(0.0, d.decode.joules_per_token));
     out->set_prefill_seconds_per_token(
         std::max(0.0, d.prefill.seconds_per_token));
-    out->set_decode_seconds_per_token(std::max(0.0, d.decode.seconds_per_token));
+    out->set_decode_seconds_per_token(
+        std::max(0.0, d.decode.seconds_per_token));
   }
   return grpc::Status::OK;
 }
@@ -251,9 +254,8 @@ grpc::Status JouleService::GetModelInfo(grpc::ServerContext* context,
   info->set_server_instance(runner_.instance());
   info->set_architecture("llama2");
   info->set_checkpoint_version(checkpoint.version());
-  info->set_weight_format(checkpoint.format() == model::WeightFormat::kQ8_0
-                              ? "int8 (Q8_0)"
-                              : "fp32");
+  info->set_weight_format(model::WeightFormatName(checkpoint.format()));
+  info->set_file_format(checkpoint.gguf() != nullptr ? "gguf" : "llama2.c");
   info->set_group_size(checkpoint.group_size());
   info->set_dim(c.dim);
   info->set_hidden_dim(c.hidden_dim);

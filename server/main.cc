@@ -59,11 +59,12 @@ ABSL_FLAG(std::string, energy_model, "",
           "device=active_watts:idle_watts,... (default 15:5 W); their "
           "figures are labeled modeled.");
 ABSL_FLAG(std::string, model, "",
-          "llama2.c checkpoint (version 0, 1 or 2). Empty: the bundled "
-          "stories260K.");
+          "llama2.c checkpoint (version 0, 1 or 2) or llama GGUF file. "
+          "Empty: the bundled stories260K.");
 ABSL_FLAG(std::string, tokenizer, "",
-          "llama2.c tokenizer.bin. Empty: tok512.bin for the bundled model, "
-          "else tokenizer.bin beside --model or the bundled Llama 2 one.");
+          "llama2.c tokenizer.bin. Empty: the GGUF file's own, tok512.bin "
+          "for the bundled model, else tokenizer.bin beside --model or the "
+          "bundled Llama 2 one.");
 ABSL_FLAG(std::string, devices, "cpu",
           "Comma-separated devices to serve on: cpu, cpu-ref, riscv, fpga. "
           "Each driver's own flags (--cpu_*, --riscv_*, --fpga_*) are listed "

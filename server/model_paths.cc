@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -13,6 +15,16 @@ namespace joule::server {
 namespace {
 
 bool Exists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+// GGUF files carry their tokenizer. The magic, not the name, decides.
+bool IsGguf(const std::string& path) {
+  unsigned char magic[4] = {0, 0, 0, 0};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  const size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
 
 std::vector<std::string> ModelDirs(const std::string& argv0) {
   std::vector<std::string> dirs;
@@ -59,7 +71,7 @@ absl::StatusOr<ModelFiles> ResolveModelFiles(const std::string& model_flag,
     }
   } else {
     files.checkpoint = model_flag;
-    if (tokenizer_flag.empty()) {
+    if (tokenizer_flag.empty() && !IsGguf(model_flag)) {
       std::string dir = ".";
       if (size_t slash = model_flag.rfind('/'); slash != std::string::npos) {
         dir = model_flag.substr(0, slash);

@@ -16,7 +16,9 @@ namespace {
 constexpr absl::Duration kPoll = absl::Milliseconds(250);
 constexpr absl::Duration kKeepAlive = absl::Seconds(1);
 
-std::string Event(const Json& j) { return absl::StrCat("data: ", Dump(j), "\n\n"); }
+std::string Event(const Json& j) {
+  return absl::StrCat("data: ", Dump(j), "\n\n");
+}
 
 }  // namespace
 
@@ -46,11 +48,10 @@ CompletionJob::CompletionJob(
     std::vector<int> group_prompt_tokens, std::shared_ptr<Wakeup> wakeup)
     : request_(std::move(request)),
       model_(std::move(model)),
-      id_(absl::StrFormat("%s-%016x",
-                          request_.endpoint == Endpoint::kCompletions
-                              ? "cmpl"
-                              : "chatcmpl",
-                          RandomU64())),
+      id_(absl::StrFormat(
+          "%s-%016x",
+          request_.endpoint == Endpoint::kCompletions ? "cmpl" : "chatcmpl",
+          RandomU64())),
       created_(absl::ToUnixSeconds(absl::Now())),
       group_prompt_tokens_(std::move(group_prompt_tokens)),
       wakeup_(std::move(wakeup)) {
@@ -305,17 +306,17 @@ absl::StatusOr<std::unique_ptr<CompletionJob>> OpenAiApi::Start(
   if (!parsed.ok()) return parsed.status();
   if (parsed->model != model_) {
     return WithParam(
-        absl::NotFoundError(absl::StrCat(
-            "model '", parsed->model, "' is not served here; this server "
-            "serves '", model_, "' (GET /v1/models)")),
+        absl::NotFoundError(absl::StrCat("model '", parsed->model,
+                                         "' is not served here; this server "
+                                         "serves '",
+                                         model_, "' (GET /v1/models)")),
         "model");
   }
   auto wakeup = std::make_shared<Wakeup>();
   std::vector<std::unique_ptr<RunningGeneration>> gens;
   std::vector<int> group_prompt_tokens;
   for (const v1::GenerateRequest& g : ChoiceRequests(*parsed)) {
-    auto gen =
-        runner_.Start(g, arrival, absl::InfiniteFuture(), wakeup);
+    auto gen = runner_.Start(g, arrival, absl::InfiniteFuture(), wakeup);
     if (!gen.ok()) {
       for (auto& started : gens) started->Cancel();
       absl::Status s = gen.status();
@@ -334,10 +335,9 @@ absl::StatusOr<std::unique_ptr<CompletionJob>> OpenAiApi::Start(
     spdlog::info("request {} ({} choice(s)) is from user '{}'",
                  gens.front()->id(), gens.size(), parsed->user);
   }
-  return std::make_unique<CompletionJob>(*std::move(parsed), model_,
-                                         std::move(gens),
-                                         std::move(group_prompt_tokens),
-                                         std::move(wakeup));
+  return std::make_unique<CompletionJob>(
+      *std::move(parsed), model_, std::move(gens),
+      std::move(group_prompt_tokens), std::move(wakeup));
 }
 
 HttpReply OpenAiApi::Models() const {
@@ -351,9 +351,9 @@ HttpReply OpenAiApi::Models() const {
   }
   Json shape = {
       {"architecture", "llama2"},
+      {"file_format", ckpt.gguf() != nullptr ? "gguf" : "llama2.c"},
       {"checkpoint_version", ckpt.version()},
-      {"weight_format",
-       ckpt.format() == model::WeightFormat::kQ8_0 ? "int8 (Q8_0)" : "fp32"},
+      {"weight_format", model::WeightFormatName(ckpt.format())},
       {"dim", c.dim},
       {"hidden_dim", c.hidden_dim},
       {"n_layers", c.n_layers},

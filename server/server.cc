@@ -63,11 +63,18 @@ absl::StatusOr<std::unique_ptr<JouleServer>> JouleServer::Start(
   if (!ckpt.ok()) return ckpt.status();
   s->checkpoint_ = *std::move(ckpt);
   const model::Config& config = s->checkpoint_->config();
-  auto tok = model::Tokenizer::Load(options.tokenizer_path, config.vocab_size);
+  auto tok =
+      options.tokenizer_path.empty() && s->checkpoint_->gguf() != nullptr
+          ? model::Tokenizer::FromGguf(*s->checkpoint_->gguf(),
+                                       config.vocab_size)
+          : model::Tokenizer::Load(options.tokenizer_path, config.vocab_size);
   if (!tok.ok()) return tok.status();
   s->tokenizer_ = *std::move(tok);
-  spdlog::info("model {}: version {}, {}, {} parameters",
-               options.checkpoint_path, s->checkpoint_->version(),
+  spdlog::info("model {}: {} version {}, {}, {}, {} parameters",
+               options.checkpoint_path,
+               s->checkpoint_->gguf() != nullptr ? "GGUF" : "llama2.c",
+               s->checkpoint_->version(),
+               model::WeightFormatName(s->checkpoint_->format()),
                config.DebugString(), config.ParameterCount());
 
   if (options.devices.empty()) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -123,6 +124,57 @@ TEST(KernelsTest, EveryIsaAgreesWithGeneric) {
       k.swiglu(h.data(), g.data(), 101);
       for (int i = 0; i < 101; ++i)
         ASSERT_NEAR(h[i], h_ref[i], 1e-5 * (1 + std::fabs(h_ref[i]))) << isa;
+    }
+  }
+}
+
+// Q4_0 nibbles in each ISA's tiles give the same dot products as the same
+// weights widened to int8 (they are exact either way): the kernels unpack
+// every nibble to its column and the -8 re-centring and bias agree.
+TEST(KernelsTest, Q4NibblesEqualTheWidenedInt8OnEveryIsa) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> f(-1, 1);
+  for (auto [rows, cols] : {std::pair{37, 256}, {16, 32}, {33, 96}}) {
+    const int gs = 32, batch = 11, groups = cols / gs;
+    std::vector<uint8_t> q4(rows * cols / 2);
+    std::vector<int8_t> wide(rows * cols), x(batch * cols);
+    std::vector<float> ws(rows * groups), xs(batch * groups), xa(batch * cols);
+    for (auto& v : q4) v = static_cast<uint8_t>(byte(rng));
+    for (auto& v : ws) v = f(rng) * 0.01f;
+    for (auto& v : xa) v = f(rng);
+    // ggml's Q4_0 order: byte j of a group holds values j and 16 + j.
+    for (int e = 0; e < rows * cols; ++e) {
+      const uint8_t b = q4[e / 32 * 16 + e % 16];
+      wide[e] = static_cast<int8_t>((e % 32 < 16 ? b & 15 : b >> 4) - 8);
+    }
+    for (const std::string& isa : Isas()) {
+      const cpu::Kernels& k = cpu::SelectKernels(isa);
+      for (int b = 0; b < batch; ++b) {
+        k.quantize(xa.data() + b * cols, cols, gs, x.data() + b * cols,
+                   xs.data() + b * groups);
+      }
+      const cpu::PackedQ8 widened(wide.data(), ws.data(), rows, cols, gs,
+                                  k.row_block, k.unsigned_activations);
+      std::unique_ptr<cpu::PackedQ8> nibbles =
+          cpu::PackedQ8::FromQ4_0(q4.data(), ws.data(), rows, cols, k.row_block,
+                                  k.unsigned_activations);
+      ASSERT_TRUE(nibbles->weights().nibbles);
+      ASSERT_EQ(nibbles->weights().block_bytes() * 2,
+                widened.weights().block_bytes());
+      const int stride = rows + 5;
+      std::vector<float> want(batch * stride, -1), got(batch * stride, -1);
+      const cpu::Q8Weights& pw = nibbles->weights();
+      k.q8_gemm(widened.weights(), x.data(), xs.data(), batch, want.data(),
+                stride, 0, pw.blocks());
+      const int cut = pw.blocks() / 2 + (pw.blocks() > 2 ? 1 : 0);
+      k.q8_gemm(pw, x.data(), xs.data(), batch, got.data(), stride, 0, cut);
+      k.q8_gemm(pw, x.data(), xs.data(), batch, got.data(), stride, cut,
+                pw.blocks());
+      for (int i = 0; i < batch * stride; ++i) {
+        ASSERT_EQ(got[i], want[i])
+            << isa << " rows " << rows << " cols " << cols << " at " << i;
+      }
     }
   }
 }

@@ -59,6 +59,22 @@ int64_t FastEngine::kv_bytes_per_token() const {
          cpu::kKeyTile;
 }
 
+// The token embedding is only looked up, a row per token: a Q4_0 one is
+// widened once at load (exact: a nibble n is the int8 n - 8 with the same
+// scale) so lookups stay one copy.
+const int8_t* FastEngine::Int8s(const model::Matrix& m) {
+  if (m.q4 == nullptr) return m.q;
+  std::vector<int8_t>& w = widened_.emplace_back(m.size());
+  for (int64_t g = 0; g < m.size() / 32; ++g) {
+    const uint8_t* b = m.q4 + g * 16;
+    for (int j = 0; j < 16; ++j) {
+      w[g * 32 + j] = static_cast<int8_t>((b[j] & 0x0f) - 8);
+      w[g * 32 + 16 + j] = static_cast<int8_t>((b[j] >> 4) - 8);
+    }
+  }
+  return w.data();
+}
+
 absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   if (options_.kv_cache != "int8" && options_.kv_cache != "fp16") {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -66,7 +82,7 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   }
   ckpt_ = &ckpt;
   c_ = ckpt.config();
-  quantized_ = ckpt.format() == model::WeightFormat::kQ8_0;
+  quantized_ = ckpt.format() != model::WeightFormat::kFp32;
   gs_ = ckpt.group_size();
   if (quantized_ && (c_.dim % gs_ != 0 || c_.hidden_dim % gs_ != 0)) {
     return absl::FailedPreconditionError(
@@ -81,11 +97,18 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
                     : &cpu::GenericKernels();
   packed_.clear();
   packed_f32_.clear();
+  widened_.clear();
   auto view = [&](const model::Matrix& m) {
     Matrix v;
     v.rows = m.rows;
     v.cols = m.cols;
-    if (m.quantized()) {
+    if (m.q4 != nullptr) {
+      // Nibbles in the kernels' tiles: half of Q8_0's bytes per token.
+      packed_.push_back(cpu::PackedQ8::FromQ4_0(
+          m.q4, m.scales, m.rows, m.cols, q8_kernels_->row_block,
+          q8_kernels_->unsigned_activations));
+      v.q8 = &packed_.back()->weights();
+    } else if (m.quantized()) {
       packed_.push_back(std::make_unique<cpu::PackedQ8>(
           m.q, m.scales, m.rows, m.cols, gs_, q8_kernels_->row_block,
           q8_kernels_->unsigned_activations));
@@ -103,7 +126,9 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
     layers_.push_back({w.rms_att, w.rms_ffn, view(w.wq), view(w.wk), view(w.wv),
                        view(w.wo), view(w.w1), view(w.w2), view(w.w3)});
   }
-  embedding_q_ = ckpt.token_embedding().q;
+  embedding_q_ = ckpt.token_embedding().quantized()
+                     ? Int8s(ckpt.token_embedding())
+                     : nullptr;
   embedding_s_ = ckpt.token_embedding().scales;
   embedding_f_ = ckpt.token_embedding().f32;
   classifier_ = view(ckpt.classifier());
@@ -129,7 +154,7 @@ absl::Status FastEngine::LoadModel(const model::Checkpoint& ckpt) {
   rope_sin_.assign(rope_cos_.size(), 0);
   for (int pos = 0; pos < c_.seq_len; ++pos) {
     for (int head_dim = 0; head_dim < HS; head_dim += 2) {
-      const float freq = 1.0f / powf(10000.0f, head_dim / (float)HS);
+      const float freq = 1.0f / powf(c_.rope_theta, head_dim / (float)HS);
       const float val = pos * freq;
       rope_cos_[size_t(pos) * HS / 2 + head_dim / 2] = cosf(val);
       rope_sin_[size_t(pos) * HS / 2 + head_dim / 2] = sinf(val);
@@ -220,13 +245,13 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
   std::vector<Row> rows;
   std::vector<int> last_row(batch.size());
   absl::MutexLock lock(&mu_);
-  const absl::StatusOr<int64_t> new_tokens = CheckBatch(
-      batch,
-      [this](SequenceId id) {
-        auto it = sequences_.find(id);
-        return it == sequences_.end() ? 0 : it->second->length;
-      },
-      c_, {options_.max_batch_size, options_.max_step_tokens});
+  const absl::StatusOr<int64_t> new_tokens =
+      CheckBatch(batch,
+                 [this](SequenceId id) {
+                   auto it = sequences_.find(id);
+                   return it == sequences_.end() ? 0 : it->second->length;
+                 },
+                 c_, {options_.max_batch_size, options_.max_step_tokens});
   if (!new_tokens.ok()) return new_tokens.status();
   if (kv_used_ + *new_tokens > kv_capacity_) {
     return absl::ResourceExhaustedError("KV cache full");
@@ -327,7 +352,7 @@ absl::Status FastEngine::Step(absl::Span<const SequenceChunk> batch,
         [&](int t0, int t1) {
           for (int t = t0; t < t1; ++t) {
             const float* xr = in_rows + int64_t{t} * D;
-            float ss = kernels_->dot(xr, xr, D) / D + 1e-5f;
+            float ss = kernels_->dot(xr, xr, D) / D + c_.norm_eps;
             ss = 1.0f / sqrtf(ss);
             float* o = out_rows + int64_t{t} * D;
             for (int j = 0; j < D; ++j) o[j] = w[j] * (ss * xr[j]);

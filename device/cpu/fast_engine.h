@@ -1,6 +1,7 @@
 #ifndef JOULE_DEVICE_CPU_FAST_ENGINE_H_
 #define JOULE_DEVICE_CPU_FAST_ENGINE_H_
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +80,9 @@ class FastEngine : public Device {
   int gs_ = 0;
   std::vector<Layer> layers_;
   Matrix classifier_;
+  const int8_t* Int8s(const model::Matrix& m);
+  // A Q4_0 token embedding widened to int8, for lookups.
+  std::deque<std::vector<int8_t>> widened_;
   const int8_t* embedding_q_ = nullptr;  // Row-major, for lookups.
   const float* embedding_s_ = nullptr;
   const float* embedding_f_ = nullptr;

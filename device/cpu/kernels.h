@@ -1,6 +1,7 @@
 #ifndef JOULE_DEVICE_CPU_KERNELS_H_
 #define JOULE_DEVICE_CPU_KERNELS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -27,7 +28,16 @@ struct Q8Weights {
   // the +128 of unsigned activations; null for signed ones.
   const int32_t* bias = nullptr;
   int rows = 0, cols = 0, gs = 0, row_block = 1;
+  // Q4_0: two weights per byte, half the bytes to stream. The layout is
+  // the same with 8 columns per step ([block][group][gs / 8][row_block][4]
+  // bytes): a byte's low nibble holds the weight of the step's first 4
+  // columns, its high nibble the next 4's, each as w + 8 (0..15). One load
+  // then feeds two broadcasts after a mask and a shift. gs % 8 == 0.
+  bool nibbles = false;
   int blocks() const { return (rows + row_block - 1) / row_block; }
+  size_t block_bytes() const {
+    return size_t(cols) * row_block / (nibbles ? 2 : 1);
+  }
 };
 
 // fp32 weights in the layout one kernel reads (packed_weights.h makes it):

@@ -41,37 +41,52 @@ constexpr int kMaxRB = 2, kMaxNT = 4;
 // sums, at most 2 x 128 x 127, never saturate) and madd into int32 lanes,
 // one per row: no horizontal sums, and the per-group int32 -> fp32 step
 // is paid once per 8 rows (the row-major kernel this replaced paid it per
-// row and summed each row horizontally: 47 GMAC/s per core).
-template <int RB, int NT>
-struct Q8Tile {
-  static void Run(const Q8Weights& w, int blk, const int8_t* x, const float* xs,
-                  float* out, int out_stride, const int8_t* prefetch) {
-    const int cols = w.cols, gs = w.gs, groups = cols / gs, quads = gs / 4;
-    const size_t block_bytes = size_t(cols) * kRowBlock;
-    const int8_t* wq = w.q + blk * block_bytes;
-    const float* wsc = w.scale + size_t(blk) * groups * kRowBlock;
-    const __m256i ones = _mm256_set1_epi16(1);
-    // fp32 sums live in L1, touched once per group.
-    alignas(32) float acc[RB][NT][kRowBlock] = {};
-    for (int g = 0; g < groups; ++g) {
-      __m256i dot[RB][NT];
-      for (int j = 0; j < RB; ++j)
-        for (int t = 0; t < NT; ++t) dot[j][t] = _mm256_setzero_si256();
-      const int8_t* xg = x + g * gs;
-      for (int s = 0; s < quads; ++s) {
+// row and summed each row horizontally: 47 GMAC/s per core). kNibbles:
+// each load holds two steps of 4 columns (Q8Weights::nibbles), taken one
+// after the other (mask or shift, then - 8) so the registers suffice.
+template <int RB, int NT, bool kNibbles>
+void RunTile(const Q8Weights& w, int blk, const int8_t* x, const float* xs,
+             float* out, int out_stride, const int8_t* prefetch) {
+  const int cols = w.cols, gs = w.gs, groups = cols / gs;
+  const int steps = kNibbles ? gs / 8 : gs / 4;
+  const size_t block_bytes = w.block_bytes();
+  const size_t group_bytes = block_bytes / groups;
+  const int8_t* wq = w.q + blk * block_bytes;
+  const float* wsc = w.scale + size_t(blk) * groups * kRowBlock;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i eight = _mm256_set1_epi8(8);
+  // fp32 sums live in L1, touched once per group.
+  alignas(32) float acc[RB][NT][kRowBlock] = {};
+  for (int g = 0; g < groups; ++g) {
+    __m256i dot[RB][NT];
+    for (int j = 0; j < RB; ++j)
+      for (int t = 0; t < NT; ++t) dot[j][t] = _mm256_setzero_si256();
+    const int8_t* xg = x + g * gs;
+    for (int s = 0; s < steps; ++s) {
+      __m256i raw[RB];
+      for (int j = 0; j < RB; ++j) {
+        const size_t at = g * group_bytes + j * block_bytes + s * 32;
+        // A cache line holds two steps' loads.
+        if (prefetch != nullptr && (s & 1) == 0)
+          _mm_prefetch(prefetch + at, _MM_HINT_T1);
+        raw[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + at));
+      }
+      for (int half = 0; half < (kNibbles ? 2 : 1); ++half) {
         __m256i wv[RB], wa[RB];
         for (int j = 0; j < RB; ++j) {
-          const size_t at =
-              size_t(g) * gs * kRowBlock + j * block_bytes + s * 32;
-          // A cache line holds two quads' loads.
-          if (prefetch != nullptr && (s & 1) == 0)
-            _mm_prefetch(prefetch + at, _MM_HINT_T1);
-          wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + at));
+          wv[j] = raw[j];
+          if (kNibbles) {
+            const __m256i n = half == 0 ? raw[j] : _mm256_srli_epi16(raw[j], 4);
+            wv[j] = _mm256_sub_epi8(_mm256_and_si256(n, low4), eight);
+          }
           wa[j] = _mm256_abs_epi8(wv[j]);
         }
         for (int t = 0; t < NT; ++t) {
           int32_t four;
-          std::memcpy(&four, xg + size_t(t) * cols + s * 4, 4);
+          std::memcpy(&four,
+                      xg + size_t(t) * cols + s * (kNibbles ? 8 : 4) + half * 4,
+                      4);
           const __m256i xv = _mm256_set1_epi32(four);
           for (int j = 0; j < RB; ++j) {
             const __m256i p = _mm256_madd_epi16(
@@ -80,34 +95,55 @@ struct Q8Tile {
           }
         }
       }
-      for (int j = 0; j < RB; ++j) {
-        const __m256 sc =
-            _mm256_loadu_ps(wsc + (size_t(j) * groups + g) * kRowBlock);
-        for (int t = 0; t < NT; ++t) {
-          const __m256 scale =
-              _mm256_mul_ps(sc, _mm256_set1_ps(xs[size_t(t) * groups + g]));
-          _mm256_store_ps(acc[j][t],
-                          _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[j][t]), scale,
-                                          _mm256_load_ps(acc[j][t])));
-        }
-      }
     }
     for (int j = 0; j < RB; ++j) {
-      const __m256i live = LiveRows(w.rows, (blk + j) * kRowBlock);
-      for (int t = 0; t < NT; ++t)
-        _mm256_maskstore_ps(
-            out + size_t(t) * out_stride + (blk + j) * kRowBlock, live,
-            _mm256_load_ps(acc[j][t]));
+      const __m256 sc =
+          _mm256_loadu_ps(wsc + (size_t(j) * groups + g) * kRowBlock);
+      for (int t = 0; t < NT; ++t) {
+        const __m256 scale =
+            _mm256_mul_ps(sc, _mm256_set1_ps(xs[size_t(t) * groups + g]));
+        _mm256_store_ps(acc[j][t],
+                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[j][t]), scale,
+                                        _mm256_load_ps(acc[j][t])));
+      }
     }
+  }
+  for (int j = 0; j < RB; ++j) {
+    const __m256i live = LiveRows(w.rows, (blk + j) * kRowBlock);
+    for (int t = 0; t < NT; ++t)
+      _mm256_maskstore_ps(out + size_t(t) * out_stride + (blk + j) * kRowBlock,
+                          live, _mm256_load_ps(acc[j][t]));
+  }
+}
+
+template <int RB, int NT>
+struct Q8Tile {
+  static void Run(const Q8Weights& w, int blk, const int8_t* x, const float* xs,
+                  float* out, int out_stride, const int8_t* prefetch) {
+    RunTile<RB, NT, false>(w, blk, x, xs, out, out_stride, prefetch);
+  }
+};
+
+template <int RB, int NT>
+struct Q4Tile {
+  static void Run(const Q8Weights& w, int blk, const int8_t* x, const float* xs,
+                  float* out, int out_stride, const int8_t* prefetch) {
+    RunTile<RB, NT, true>(w, blk, x, xs, out, out_stride, prefetch);
   }
 };
 constexpr auto kQ8Tiles = MakeTileTable<Q8Tile, kMaxRB, kMaxNT>();
+constexpr auto kQ4Tiles = MakeTileTable<Q4Tile, kMaxRB, kMaxNT>();
 
 // Packed weights (row_block kRowBlock), signed activations.
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int block0, int block1) {
-  TiledQ8Gemm<kMaxRB, kMaxNT>(kQ8Tiles, w, x, xs, batch, out, out_stride,
-                              block0, block1);
+  if (w.nibbles) {
+    TiledQ8Gemm<kMaxRB, kMaxNT>(kQ4Tiles, w, x, xs, batch, out, out_stride,
+                                block0, block1);
+  } else {
+    TiledQ8Gemm<kMaxRB, kMaxNT>(kQ8Tiles, w, x, xs, batch, out, out_stride,
+                                block0, block1);
+  }
 }
 
 // One fp32 tile: RB packed blocks (8 rows each) times NT sequences, as

@@ -8,12 +8,20 @@
 namespace joule::cpu {
 namespace {
 
+// Row-major weight k of a row starting at `wr`; nibbles hold columns
+// k and k + 4 of each 8 in one byte (Q8Weights::nibbles).
+inline int32_t Weight(const Q8Weights& w, const int8_t* wr, int k) {
+  if (!w.nibbles) return wr[k];
+  const auto byte = static_cast<uint8_t>(wr[k / 8 * 4 + k % 4]);
+  return int32_t{k % 8 < 4 ? byte & 0x0f : byte >> 4} - 8;
+}
+
 // Row-major weights (row_block 1), signed activations.
 void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
             float* out, int out_stride, int r0, int r1) {
   const int cols = w.cols, gs = w.gs, groups = cols / gs;
   for (int r = r0; r < r1; ++r) {
-    const int8_t* wr = w.q + int64_t{r} * cols;
+    const int8_t* wr = w.q + int64_t{r} * cols / (w.nibbles ? 2 : 1);
     const float* wsr = w.scale + int64_t{r} * groups;
     for (int b = 0; b < batch; ++b) {
       const int8_t* xb = x + int64_t{b} * cols;
@@ -22,7 +30,7 @@ void Q8Gemm(const Q8Weights& w, const int8_t* x, const float* xs, int batch,
       for (int g = 0; g < groups; ++g) {
         int32_t dot = 0;
         for (int k = g * gs; k < (g + 1) * gs; ++k)
-          dot += int32_t{wr[k]} * xb[k];
+          dot += Weight(w, wr, k) * xb[k];
         acc += dot * wsr[g] * xsb[g];
       }
       out[int64_t{b} * out_stride + r] = acc;

@@ -36,12 +36,24 @@ class PackedQ8 {
   // Copies (row_block > 1 or bias) need gs % 4 == 0.
   PackedQ8(const int8_t* q, const float* scale, int rows, int cols, int gs,
            int row_block, bool bias);
+  // Q4_0 (ggml's layout without the scales: per group of 32 values 16
+  // bytes, byte j holding value j in its low nibble and value 16 + j in its
+  // high one, each as w + 8), always copied into the nibbles layout
+  // (Q8Weights::nibbles). cols % 32 == 0.
+  static std::unique_ptr<PackedQ8> FromQ4_0(const uint8_t* q4,
+                                            const float* scale, int rows,
+                                            int cols, int row_block, bool bias);
   PackedQ8(const PackedQ8&) = delete;
   PackedQ8& operator=(const PackedQ8&) = delete;
 
   const Q8Weights& weights() const { return w_; }
 
  private:
+  PackedQ8() = default;
+  // Copies weight(r, k) (signed) into the kernels' layout of w_'s shape.
+  template <typename Weight>
+  void Pack(const float* scale, bool bias, Weight weight);
+
   Q8Weights w_;
   WeightBuffer q_, scale_, bias_;
 };

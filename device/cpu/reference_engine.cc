@@ -44,11 +44,12 @@ void Matmul(float* out, const float* x, const F32Matrix& w) {
   }
 }
 
-void RmsNorm(float* out, const float* x, const float* weight, int size) {
+void RmsNorm(float* out, const float* x, const float* weight, int size,
+             float eps) {
   float ss = 0.0f;
   for (int j = 0; j < size; ++j) ss += x[j] * x[j];
   ss /= size;
-  ss += 1e-5f;
+  ss += eps;
   ss = 1.0f / sqrtf(ss);
   for (int j = 0; j < size; ++j) out[j] = weight[j] * (ss * x[j]);
 }
@@ -147,13 +148,13 @@ absl::Status ReferenceEngine::Step(absl::Span<const SequenceChunk> batch,
   {
     // Check the whole batch before touching any cache, so a bad step
     // changes nothing.
-    const absl::StatusOr<int64_t> checked = CheckBatch(
-        batch,
-        [this](SequenceId id) {
-          auto it = sequences_.find(id);
-          return it == sequences_.end() ? 0 : it->second.length;
-        },
-        config_, {options_.max_batch_size, 0});
+    const absl::StatusOr<int64_t> checked =
+        CheckBatch(batch,
+                   [this](SequenceId id) {
+                     auto it = sequences_.find(id);
+                     return it == sequences_.end() ? 0 : it->second.length;
+                   },
+                   config_, {options_.max_batch_size, 0});
     if (!checked.ok()) return checked.status();
     const int64_t new_tokens = *checked;
     if (kv_used_ + new_tokens > kv_capacity_) {
@@ -194,7 +195,7 @@ void ReferenceEngine::Forward(Sequence& s, int token, int pos, float* logits) {
 
   for (int l = 0; l < p.n_layers; ++l) {
     const Weights::Layer& lw = w.layers[l];
-    RmsNorm(xb_.data(), x, lw.rms_att, dim);
+    RmsNorm(xb_.data(), x, lw.rms_att, dim, p.norm_eps);
 
     float* k = s.key.data() + pos * stride + int64_t{l} * kv_dim;
     float* v = s.value.data() + pos * stride + int64_t{l} * kv_dim;
@@ -205,7 +206,7 @@ void ReferenceEngine::Forward(Sequence& s, int token, int pos, float* logits) {
     // RoPE: rotate pairs of q (and of k within kv_dim) by position.
     for (int i = 0; i < dim; i += 2) {
       const int head_dim = i % head_size;
-      const float freq = 1.0f / powf(10000.0f, head_dim / (float)head_size);
+      const float freq = 1.0f / powf(p.rope_theta, head_dim / (float)head_size);
       const float val = pos * freq;
       const float fcr = cosf(val), fci = sinf(val);
       const int rotn = i < kv_dim ? 2 : 1;
@@ -241,7 +242,7 @@ void ReferenceEngine::Forward(Sequence& s, int token, int pos, float* logits) {
     for (int i = 0; i < dim; ++i) x[i] += xb2_[i];
 
     // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
-    RmsNorm(xb_.data(), x, lw.rms_ffn, dim);
+    RmsNorm(xb_.data(), x, lw.rms_ffn, dim, p.norm_eps);
     Matmul(hb_.data(), xb_.data(), lw.w1);
     Matmul(hb2_.data(), xb_.data(), lw.w3);
     for (int i = 0; i < hidden; ++i) {
@@ -253,7 +254,7 @@ void ReferenceEngine::Forward(Sequence& s, int token, int pos, float* logits) {
     for (int i = 0; i < dim; ++i) x[i] += xb_[i];
   }
   if (logits == nullptr) return;
-  RmsNorm(x, x, w.rms_final, dim);
+  RmsNorm(x, x, w.rms_final, dim, p.norm_eps);
   Matmul(logits, x, p.shared_classifier ? w.embedding : w.classifier);
 }
 

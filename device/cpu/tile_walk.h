@@ -60,7 +60,7 @@ inline void TiledQ8Gemm(const Tiles& tiles, const Q8Weights& w, const X* x,
                         const float* xs, int batch, float* out, int out_stride,
                         int block0, int block1) {
   const int groups = w.cols / w.gs;
-  const size_t block_bytes = size_t(w.cols) * w.row_block;
+  const size_t block_bytes = w.block_bytes();
   ForEachTile<kMaxRB, kMaxNT>(
       w.blocks(), block0, block1, batch,
       [&](int blk, int rb, int b, int nt, int next) {

@@ -1,16 +1,26 @@
 #include "device/fpga/packed_weights.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace joule::fpga {
 
 absl::StatusOr<PackedWeights> PackWeights(const model::Checkpoint& ckpt) {
   if (ckpt.format() != model::WeightFormat::kQ8_0) {
-    return absl::FailedPreconditionError(
-        "the FPGA device runs version 2 (int8 Q8_0) checkpoints; convert with "
-        "bazel run //model:convert_tool -- --version=2");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the FPGA device runs int8 (Q8_0) weights, this model's are ",
+        model::WeightFormatName(ckpt.format()),
+        "; convert with bazel run //model:convert_tool -- --version=2, or "
+        "export GGUF as q8_0"));
   }
   const model::Config& c = ckpt.config();
+  if (!c.HasLlama2cConstants()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the FPGA kernel is built for RoPE base 10000 and RMS epsilon 1e-5; "
+        "this model has %g and %g",
+        c.rope_theta, c.norm_eps));
+  }
   PackedWeights p;
   auto add = [&](const model::Matrix& m) {
     p.q8.insert(p.q8.end(), m.q, m.q + m.size());

@@ -236,10 +236,9 @@ absl::Status RiscvDevice::StartDaemon() {
   if (absl::Status s = riscv::WriteTokenFile(token_path, *token); !s.ok())
     return s;
   token_ = *std::move(token);
-  std::vector<std::string> argv = {options_.daemon_binary,
-                                   "--listen=unix:" + socket_path_,
-                                   "--token_file=" + token_path,
-                                   absl::StrCat("--parent_pid=", getpid())};
+  std::vector<std::string> argv = {
+      options_.daemon_binary, "--listen=unix:" + socket_path_,
+      "--token_file=" + token_path, absl::StrCat("--parent_pid=", getpid())};
   if (!options_.daemon_config.empty())
     argv.push_back("--config=" + options_.daemon_config);
   std::vector<char*> args;
@@ -297,9 +296,8 @@ absl::Status RiscvDevice::CheckHello(absl::string_view data) {
   absl::StatusOr<riscv::HelloReply> h = riscv::DecodeHelloReply(data);
   if (!h.ok()) return h.status();
   if (h->version != riscv::kProtocolVersion) {
-    return VersionMismatch(absl::StrFormat("it answered version %d, not %d",
-                                           h->version,
-                                           riscv::kProtocolVersion));
+    return VersionMismatch(absl::StrFormat(
+        "it answered version %d, not %d", h->version, riscv::kProtocolVersion));
   }
   if (h->hbm_bytes < layout_->end) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -427,8 +425,14 @@ absl::Status RiscvDevice::UploadWeights() {
 
 absl::Status RiscvDevice::LoadModel(const model::Checkpoint& ckpt) {
   absl::MutexLock l(&mu_);
-  ckpt_ = &ckpt;
   const model::Config& c = ckpt.config();
+  if (!c.HasLlama2cConstants()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the RISC-V simulator's engine uses RoPE base 10000 and RMS epsilon "
+        "1e-5; this model has %g and %g",
+        c.rope_theta, c.norm_eps));
+  }
+  ckpt_ = &ckpt;
   layout_ = std::make_unique<Layout>(c, options_.max_step_tokens,
                                      options_.max_batch_size);
   embedding_.clear();
@@ -463,13 +467,13 @@ absl::Status RiscvDevice::RunStep(absl::Span<const SequenceChunk> batch,
   const Layout& L = *layout_;
   const model::Config& c = L.c;
   // Check everything, and find slots, before touching the device.
-  const absl::StatusOr<int64_t> checked = CheckBatch(
-      batch,
-      [this](SequenceId id) {
-        auto it = slots_.find(id);
-        return it == slots_.end() ? 0 : it->second.length;
-      },
-      c, {L.slots, L.rows});
+  const absl::StatusOr<int64_t> checked =
+      CheckBatch(batch,
+                 [this](SequenceId id) {
+                   auto it = slots_.find(id);
+                   return it == slots_.end() ? 0 : it->second.length;
+                 },
+                 c, {L.slots, L.rows});
   if (!checked.ok()) return checked.status();
   const int rows = static_cast<int>(*checked);
   int new_slots = 0;

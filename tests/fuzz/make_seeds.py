@@ -327,6 +327,67 @@ def checkpoints():
     write("checkpoint", "header_only_v2", v2[:256])
 
 
+def gguf_string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_kv(key, type_, value):
+    return gguf_string(key) + struct.pack("<I", type_) + value
+
+
+def gguf_file(kvs, tensors, version=3, align=32):
+    """tensors: (name, dims, ggml type, data bytes)."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    out += b"".join(kvs)
+    offset, datas = 0, b""
+    for name, dims, type_, data in tensors:
+        out += gguf_string(name) + struct.pack("<I", len(dims))
+        out += b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", type_, offset)
+        pad = (-len(data)) % align
+        datas += data + b"\0" * pad
+        offset += len(data) + pad
+    out += b"\0" * ((-len(out)) % align)
+    return out + datas
+
+
+def gguf():
+    f32 = struct.pack("<32f", *[i / 8 for i in range(32)])
+    q8 = struct.pack("<H", 0x3c00) + bytes(range(32))
+    q4 = struct.pack("<H", 0x3c00) + bytes(range(16))
+    kvs = [
+        gguf_kv("general.architecture", 8, gguf_string("llama")),
+        gguf_kv("general.alignment", 4, struct.pack("<I", 32)),
+        gguf_kv("u8", 0, b"\x07"), gguf_kv("i16", 3, struct.pack("<h", -3)),
+        gguf_kv("u64", 10, struct.pack("<Q", 2**63 + 1)),
+        gguf_kv("f64", 12, struct.pack("<d", 0.5)), gguf_kv("b", 7, b"\x01"),
+        gguf_kv("tokenizer.ggml.tokens", 9,
+                struct.pack("<IQ", 8, 2) + gguf_string("a") + gguf_string("\u2581b")),
+        gguf_kv("tokenizer.ggml.scores", 9, struct.pack("<IQ2f", 6, 2, 0.0, -1.0)),
+    ]
+    tensors = [("f32", [32], 0, f32), ("q8", [32], 8, q8), ("q4", [32], 2, q4),
+               ("f16", [16], 1, f32[:32]), ("k", [256], 12, b"\0" * 144)]
+    write("gguf", "container_v3", gguf_file(kvs, tensors))
+    write("gguf", "container_v2", gguf_file(kvs[:3], tensors[:2], version=2))
+    whole = gguf_file(kvs, tensors)
+    write("gguf", "truncated", whole[: len(whole) * 2 // 3])
+    bin_dir = os.path.join(ROOT, "bazel-bin/model")
+    export = os.path.join(bin_dir, "gguf_export_tool")
+    synth = os.path.join(bin_dir, "synth")
+    if not (os.path.exists(export) and os.path.exists(synth)):
+        sys.exit("build //model:synth and //model:gguf_export_tool first")
+    tiny = "/tmp/joule_seed_tiny.bin"
+    subprocess.run([synth, "--version=0", f"--output={tiny}", "--dim=32",
+                    "--hidden_dim=32", "--n_layers=1", "--n_heads=2",
+                    "--n_kv_heads=1", "--vocab_size=512", "--seq_len=8",
+                    "--shared_classifier=false"], check=True)
+    out = os.path.join(CORPUS, "gguf", "tiny_llama_q4_0")
+    subprocess.run([export, f"--model={tiny}",
+                    f"--tokenizer={MODELS}/tok512.bin", "--type=q4_0",
+                    f"--output={out}"], check=True)
+
+
 if __name__ == "__main__":
     sampler()
     text_stream()
@@ -336,3 +397,4 @@ if __name__ == "__main__":
     openai_request()
     if "--no-checkpoints" not in sys.argv:
         checkpoints()
+        gguf()
