@@ -6,6 +6,7 @@
 // memory as in a decode step: the gap to 512 rows at 16 sequences is what
 // streaming costs the kernel, and 1 sequence reads at one core's bandwidth.
 //   bazel run -c opt //bench:cpu_kernels_bench
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,31 +27,44 @@ std::vector<const Kernels*> Isas() {
   return k;
 }
 
-void BM_Q8Gemm(benchmark::State& state, const Kernels* k) {
-  const int rows = state.range(1), cols = 768, gs = 64, batch = state.range(0);
+// q4: the same weights' range in Q4_0 nibbles (groups of 32, as GGUF's),
+// half the bytes; GB/s counts the weight and scale bytes read.
+void BM_Q8Gemm(benchmark::State& state, const Kernels* k, bool q4) {
+  const int rows = state.range(1), cols = 768, batch = state.range(0);
+  const int gs = q4 ? 32 : 64;
   std::mt19937 rng(1);
-  std::uniform_int_distribution<int> q(-127, 127);
+  std::uniform_int_distribution<int> q(q4 ? 0 : -127, q4 ? 255 : 127);
   std::uniform_real_distribution<float> f(-1, 1);
   std::vector<int8_t> w(rows * cols), x(batch * cols);
   std::vector<float> ws(rows * cols / gs), xf(batch * cols),
       xs(batch * cols / gs), out(batch * rows);
-  for (auto& v : w) v = q(rng);
+  for (auto& v : w) v = static_cast<int8_t>(q(rng));
   for (auto& v : ws) v = f(rng);
   for (auto& v : xf) v = f(rng);
   for (int b = 0; b < batch; ++b) {
     k->quantize(xf.data() + b * cols, cols, gs, x.data() + b * cols,
                 xs.data() + b * cols / gs);
   }
-  const joule::cpu::PackedQ8 p(w.data(), ws.data(), rows, cols, gs,
-                               k->row_block, k->unsigned_activations);
+  std::unique_ptr<joule::cpu::PackedQ8> p =
+      q4 ? joule::cpu::PackedQ8::FromQ4_0(
+               reinterpret_cast<const uint8_t*>(w.data()), ws.data(), rows,
+               cols, k->row_block, k->unsigned_activations)
+         : std::make_unique<joule::cpu::PackedQ8>(w.data(), ws.data(), rows,
+                                                  cols, gs, k->row_block,
+                                                  k->unsigned_activations);
+  const joule::cpu::Q8Weights& pw = p->weights();
   for (auto _ : state) {
-    k->q8_gemm(p.weights(), x.data(), xs.data(), batch, out.data(), rows, 0,
-               p.weights().blocks());
+    k->q8_gemm(pw, x.data(), xs.data(), batch, out.data(), rows, 0,
+               pw.blocks());
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["GMAC/s"] =
       benchmark::Counter(1e-9 * rows * cols * batch * state.iterations(),
                          benchmark::Counter::kIsRate);
+  const double bytes = double(pw.block_bytes()) * pw.blocks() +
+                       sizeof(float) * double(rows) * cols / gs;
+  state.counters["GB/s"] = benchmark::Counter(1e-9 * bytes * state.iterations(),
+                                              benchmark::Counter::kIsRate);
 }
 
 // fp32 weights of 256 x 768 (768 KB, resident in L2).
@@ -115,9 +129,15 @@ void BM_Attend(benchmark::State& state, const Kernels* k) {
 
 const bool registered = [] {
   for (const Kernels* k : Isas()) {
-    benchmark::RegisterBenchmark(("Q8Gemm/" + k->isa).c_str(), BM_Q8Gemm, k)
+    benchmark::RegisterBenchmark(("Q8Gemm/" + k->isa).c_str(), BM_Q8Gemm, k,
+                                 false)
         ->ArgNames({"batch", "rows"})
         ->ArgsProduct({{1, 4, 6, 16, 32}, {512}})
+        ->ArgsProduct({{1, 16}, {65536}});
+    benchmark::RegisterBenchmark(("Q4Gemm/" + k->isa).c_str(), BM_Q8Gemm, k,
+                                 true)
+        ->ArgNames({"batch", "rows"})
+        ->ArgsProduct({{1, 16}, {512}})
         ->ArgsProduct({{1, 16}, {65536}});
     benchmark::RegisterBenchmark(("F32Gemm/" + k->isa).c_str(), BM_F32Gemm, k)
         ->ArgName("batch")

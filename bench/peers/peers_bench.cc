@@ -242,45 +242,57 @@ int main(int argc, char** argv) {
       "%s-shaped synthetic weights, decode of %d tokens per stream "
       "after BOS, median of %d interleaved rounds (tok/s)\n",
       shape.c_str(), tokens, absl::GetFlag(FLAGS_rounds));
+  // Every type's file and engine first, so each round visits them all.
+  struct Format {
+    std::string name, gguf;
+    TensorType type;
+    std::unique_ptr<joule::model::Checkpoint> ckpt;
+    std::unique_ptr<joule::device::FastEngine> dev;
+    std::map<std::string, std::vector<double>> runs;
+  };
+  std::vector<Format> formats;
   for (absl::string_view type_name :
        absl::StrSplit(absl::GetFlag(FLAGS_types), ',')) {
-    const TensorType type =
-        type_name == "q4_0" ? TensorType::kQ4_0 : TensorType::kQ8_0;
-    const std::string gguf = Export(
-        *fp32, tokenizer, type, absl::StrCat(shape, "-", type_name, ".gguf"));
-    auto ckpt = joule::model::Checkpoint::Open(gguf);
+    Format& f = formats.emplace_back();
+    f.name = std::string(type_name);
+    f.type = type_name == "q4_0" ? TensorType::kQ4_0 : TensorType::kQ8_0;
+    f.gguf = Export(*fp32, tokenizer, f.type,
+                    absl::StrCat(shape, "-", type_name, ".gguf"));
+    auto ckpt = joule::model::Checkpoint::Open(f.gguf);
     if (!ckpt.ok()) Die(ckpt.status().ToString());
+    f.ckpt = *std::move(ckpt);
     joule::device::FastEngine::Options o;
     o.max_batch_size = 64;
-    joule::device::FastEngine dev(o);
-    if (!dev.LoadModel(**ckpt).ok()) Die("Joule cannot load " + gguf);
-    JouleDecode(dev, 1, 8);  // Pages the weights in.
-    std::map<std::string, std::vector<double>> runs;
-    for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+    f.dev = std::make_unique<joule::device::FastEngine>(o);
+    if (!f.dev->LoadModel(*f.ckpt).ok()) Die("Joule cannot load " + f.gguf);
+    JouleDecode(*f.dev, 1, 8);  // Pages the weights in.
+  }
+  for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+    for (Format& f : formats) {
       for (int b : batches) {
-        runs[absl::StrCat("joule b", b)].push_back(JouleDecode(dev, b, tokens));
+        f.runs[absl::StrCat("joule b", b)].push_back(
+            JouleDecode(*f.dev, b, tokens));
         for (int t : threads) {
-          runs[absl::StrCat("llama.cpp t", t, " b", b)].push_back(
-              ParseTokS(LlamaCpp({"decode", gguf, std::to_string(t),
+          f.runs[absl::StrCat("llama.cpp t", t, " b", b)].push_back(
+              ParseTokS(LlamaCpp({"decode", f.gguf, std::to_string(t),
                                   std::to_string(b), std::to_string(tokens)})));
         }
       }
-      if (!absl::GetFlag(FLAGS_runq).empty() && type == TensorType::kQ8_0) {
-        runs["runq b1"].push_back(
+      if (!absl::GetFlag(FLAGS_runq).empty() && f.type == TensorType::kQ8_0) {
+        f.runs["runq b1"].push_back(
             RunqDecode(Synthetic(shape, 2)->path(), tokenizer, tokens));
       }
     }
-    std::printf("\n%s (%s)\n", std::string(type_name).c_str(), gguf.c_str());
+  }
+  for (Format& f : formats) {
+    std::printf("\n%s (%s)\n", f.name.c_str(), f.gguf.c_str());
     for (int b : batches) {
-      const double joule = Median(runs[absl::StrCat("joule b", b)]);
+      const double joule = Median(f.runs[absl::StrCat("joule b", b)]);
       double best_peer = 0;
       std::string best_name;
-      for (const auto& [name, v] : runs) {
+      for (const auto& [name, v] : f.runs) {
         if (name.rfind("joule", 0) == 0) continue;
-        if (name.size() < 3 ||
-            name.substr(name.rfind(' ') + 1) != absl::StrCat("b", b)) {
-          continue;
-        }
+        if (name.substr(name.rfind(' ') + 1) != absl::StrCat("b", b)) continue;
         const double m = Median(v);
         std::printf("  %-18s %9.1f\n", name.c_str(), m);
         if (m > best_peer) {
@@ -292,7 +304,16 @@ int main(int argc, char** argv) {
                   absl::StrCat("joule b", b).c_str(), joule,
                   best_peer > 0 ? joule / best_peer : 0, best_name.c_str());
     }
-    std::fflush(stdout);
   }
+  // Joule's formats against the first (Q8_0 by default), same rounds.
+  for (size_t i = 1; i < formats.size(); ++i) {
+    for (int b : batches) {
+      const std::string key = absl::StrCat("joule b", b);
+      std::printf("\njoule %s / %s at b%d: %.2fx", formats[i].name.c_str(),
+                  formats[0].name.c_str(), b,
+                  Median(formats[i].runs[key]) / Median(formats[0].runs[key]));
+    }
+  }
+  std::printf("\n");
   return 0;
 }
