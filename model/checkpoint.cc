@@ -121,6 +121,15 @@ absl::Status ValidateConfig(const Config& c) {
     return bad("n_kv_heads must divide n_heads");
   }
   if (c.head_size() % 2 != 0) return bad("head size must be even for RoPE");
+  // Engines size RoPE tables by seq_len x head_size and a sequence's KV
+  // cache by seq_len x n_layers x kv_dim: each within limits alone, the
+  // products of a hostile header could still ask for terabytes.
+  if (int64_t{c.seq_len} * c.head_size() > (int64_t{1} << 26)) {
+    return bad("context length x head size exceeds 2^26");
+  }
+  if (int64_t{c.seq_len} * c.n_layers * c.kv_dim() > (int64_t{1} << 34)) {
+    return bad("context length x layers x KV width exceeds 2^34");
+  }
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 #include "model/gguf.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -10,6 +11,30 @@
 
 namespace joule::model::gguf {
 namespace {
+
+// Well above any real model's counts, far below what would exhaust memory
+// (a parsed entry costs ~100 bytes beside its few in the file).
+constexpr uint64_t kMaxMetadata = 1 << 16;
+constexpr uint64_t kMaxTensors = 1 << 20;
+// GGUF keys are ASCII; ggml's tensor names at most 63 bytes. Names go into
+// error messages and logs, so they must be short and printable.
+constexpr size_t kMaxNameBytes = 256;
+
+absl::Status CheckName(absl::string_view name, absl::string_view kind,
+                       uint64_t index) {
+  if (name.empty() || name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %d is %d bytes long (1 to %d)", kind, index,
+                        name.size(), kMaxNameBytes));
+  }
+  for (char c : name) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s %d holds a byte that is not printable ASCII", kind, index));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Bytes of one scalar of `t`; 0 for strings and arrays.
 uint64_t ScalarBytes(ValueType t) {
@@ -187,6 +212,15 @@ absl::Status ReadValue(Reader& r, ValueType type, absl::string_view key,
     auto p = r.Take(v->count * each, what);
     if (!p.ok()) return p.status();
     v->raw = *p;
+    if (v->element_type == ValueType::kBool) {
+      for (uint64_t i = 0; i < v->count; ++i) {
+        if (v->raw[i] > 1) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s element %d is a bool of value %d (0 or 1)",
+                              key, i, v->raw[i]));
+        }
+      }
+    }
     return absl::OkStatus();
   }
   // Every string takes at least its 8-byte length.
@@ -204,9 +238,12 @@ absl::Status ReadValue(Reader& r, ValueType type, absl::string_view key,
   return absl::OkStatus();
 }
 
-absl::Status ReadTensorInfo(Reader& r, TensorInfo* t) {
+absl::Status ReadTensorInfo(Reader& r, uint64_t index, TensorInfo* t) {
   auto name = r.String("a tensor name");
   if (!name.ok()) return name.status();
+  if (absl::Status s = CheckName(*name, "tensor name", index); !s.ok()) {
+    return s;
+  }
   t->name = std::string(*name);
   const std::string what = absl::StrCat("tensor ", t->name);
   auto n_dims = r.Read<uint32_t>(what);
@@ -343,16 +380,25 @@ absl::Status File::ParseAll() {
   if (!n_kv.ok()) return n_kv.status();
   // A key-value pair takes at least 13 bytes (key length, type, a byte),
   // a tensor description at least 32: counts beyond what the file can
-  // hold are refused before anything is reserved.
+  // hold are refused before anything is reserved. Each parsed entry costs
+  // far more memory than its bytes, so the counts are also capped well
+  // above any real model's (llama 2 70B: ~30 entries, 723 tensors).
   if (*n_kv > r.remaining() / 13 || *n_tensors > r.remaining() / 32) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "the header claims %d metadata entries and %d tensors, more than "
         "the file's %d bytes can hold",
         *n_kv, *n_tensors, size_));
   }
+  if (*n_kv > kMaxMetadata || *n_tensors > kMaxTensors) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the header claims %d metadata entries and %d tensors; Joule reads "
+        "at most %d and %d",
+        *n_kv, *n_tensors, kMaxMetadata, kMaxTensors));
+  }
   for (uint64_t i = 0; i < *n_kv; ++i) {
     auto key = r.String("a metadata key");
     if (!key.ok()) return key.status();
+    if (absl::Status s = CheckName(*key, "metadata key", i); !s.ok()) return s;
     auto type = r.Read<uint32_t>(absl::StrCat("the type of ", *key));
     if (!type.ok()) return type.status();
     if (!KnownValueType(*type)) {
@@ -376,9 +422,19 @@ absl::Status File::ParseAll() {
     }
     alignment_ = static_cast<uint32_t>(a->i);
   }
-  tensors_.resize(*n_tensors);
+  // The metadata used some of the bytes the first check counted on.
+  if (*n_tensors > r.remaining() / 32) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the header claims %d tensors, more than the %d bytes after the "
+        "metadata can hold",
+        *n_tensors, r.remaining()));
+  }
+  tensors_.reserve(*n_tensors);
   for (uint64_t i = 0; i < *n_tensors; ++i) {
-    if (absl::Status s = ReadTensorInfo(r, &tensors_[i]); !s.ok()) return s;
+    if (absl::Status s = ReadTensorInfo(r, i, &tensors_.emplace_back());
+        !s.ok())
+      return s;
+
     if (!tensor_index_.emplace(tensors_[i].name, i).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor ", tensors_[i].name, " appears twice"));
@@ -514,6 +570,11 @@ absl::StatusOr<std::vector<float>> File::GetFloats(
   for (uint64_t i = 0; i < v->count; ++i) {
     Value e;
     DecodeScalar(v->element_type, v->raw + i * each, &e);
+    // A double beyond float's range has no float value (UB to cast).
+    if (std::fabs(e.f) > std::numeric_limits<float>::max()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s element %d (%g) is beyond the float range", key, i, e.f));
+    }
     out[i] = static_cast<float>(e.f);
   }
   return out;

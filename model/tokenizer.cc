@@ -12,7 +12,12 @@
 #include "model/mapped_file.h"
 
 namespace joule::model {
+
 namespace {
+
+// SentencePiece's default piece limit is 16 bytes; no real vocabulary
+// comes near this.
+constexpr size_t kMaxPieceBytes = 4096;
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -81,11 +86,22 @@ absl::Status Tokenizer::Index() {
   for (int i = 0; i < vocab_size; ++i) {
     ids_.emplace(vocab_[i], i);  // First id wins for duplicates.
     byte_value_[i] = ParseBytePiece(vocab_[i]);
+    // Real pieces are a few bytes; the bound keeps prompt-size limits
+    // (context x longest piece) far from int overflow.
+    if (vocab_[i].size() > kMaxPieceBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("token %d is %d bytes long (at most %d)", i,
+                          vocab_[i].size(), kMaxPieceBytes));
+    }
     max_piece_bytes_ = std::max<int>(max_piece_bytes_, vocab_[i].size());
   }
   for (int b = 0; b < 256; ++b) byte_pieces_.push_back(static_cast<char>(b));
-  if (vocab_size < 3 + 256 || byte_value_[3] != 0x00 ||
-      byte_value_[3 + 255] != 0xFF) {
+  // Encode's byte fallback takes token 3 + b for byte b.
+  bool fallbacks = vocab_size >= 3 + 256;
+  for (int b = 0; fallbacks && b < 256; ++b) {
+    fallbacks = byte_value_[3 + b] == b;
+  }
+  if (!fallbacks) {
     return absl::InvalidArgumentError(
         "tokens 3..258 must be the byte fallbacks <0x00>..<0xFF>");
   }

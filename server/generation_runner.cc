@@ -1,5 +1,8 @@
 #include "server/generation_runner.h"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -147,8 +150,8 @@ void RunningGeneration::Take(std::vector<v1::Token>* tokens,
   stream_->Take(tokens, finish);
 }
 
-absl::Status RunningGeneration::Summarize(const scheduler::FinishEvent& f,
-                                          v1::GenerationSummary* summary) const {
+absl::Status RunningGeneration::Summarize(
+    const scheduler::FinishEvent& f, v1::GenerationSummary* summary) const {
   spdlog::info(
       "request {} on {}: {} prompt + {} generated tokens in {:.3f}s ({})", id_,
       f.device, f.prompt_tokens, f.completion_tokens,
@@ -217,16 +220,18 @@ GenerationRunner::GenerationRunner(const model::Checkpoint& checkpoint,
       scheduler_(scheduler),
       metrics_(metrics) {
   limits_.max_context = checkpoint.config().seq_len;
-  limits_.max_prompt_bytes =
-      checkpoint.config().seq_len * tokenizer.max_piece_bytes();
+  // seq_len <= 2^20 and pieces <= 4 KiB: the product needs 64 bits.
+  limits_.max_prompt_bytes = static_cast<int>(std::min<int64_t>(
+      INT_MAX,
+      int64_t{checkpoint.config().seq_len} * tokenizer.max_piece_bytes()));
   for (const auto& d : scheduler->Devices()) {
     limits_.devices.push_back(d.capabilities.name);
   }
 }
 
 absl::StatusOr<std::unique_ptr<RunningGeneration>> GenerationRunner::Start(
-    const v1::GenerateRequest& request, absl::Time arrival,
-    absl::Time deadline, std::shared_ptr<Wakeup> wakeup) {
+    const v1::GenerateRequest& request, absl::Time arrival, absl::Time deadline,
+    std::shared_ptr<Wakeup> wakeup) {
   if (absl::Status s = ValidateRequest(request, limits_); !s.ok()) return s;
   scheduler::GenerationRequest gen;
   gen.id = request.request_id().empty() ? absl::StrFormat("%016x", RandomU64())
@@ -262,8 +267,8 @@ absl::StatusOr<std::unique_ptr<RunningGeneration>> GenerationRunner::Start(
   auto handle = scheduler_->Submit(std::move(gen), stream);
   if (!handle.ok()) return handle.status();
   return std::make_unique<RunningGeneration>(
-      std::move(stream), *std::move(handle), std::move(id), seed,
-      prompt_tokens, arrival, instance());
+      std::move(stream), *std::move(handle), std::move(id), seed, prompt_tokens,
+      arrival, instance());
 }
 
 void GenerationRunner::set_instance(std::string name) {

@@ -94,6 +94,15 @@ TEST(CheckpointTest, CorruptHeadersAreErrorsNotCrashes) {
   EXPECT_THAT(Msg(with_field(4, 3).status()), HasSubstr("n_kv_heads"));
   EXPECT_THAT(Msg(with_field(0, 1 << 30).status()), HasSubstr("larger"));
   EXPECT_THAT(Msg(with_field(2, 6).status()), HasSubstr("truncated"));
+  // Each size within its limit, their products not: dim 2^16 in one head
+  // over 2^20 positions would size RoPE tables at 2^36 floats.
+  {
+    std::string d = data;
+    const int32_t fields[7] = {1 << 16, 64, 5, 1, 1, 512, 1 << 20};
+    std::memcpy(d.data(), fields, sizeof(fields));
+    EXPECT_THAT(Msg(Checkpoint::Open(WriteTemp("products.bin", d)).status()),
+                HasSubstr("context length x head size exceeds 2^26"));
+  }
   // Unshared classifier claimed but absent.
   EXPECT_FALSE(with_field(5, -512).ok());
   // Negating INT32_MIN would overflow (checkpoint_fuzzer found it).

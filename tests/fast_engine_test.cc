@@ -302,8 +302,9 @@ TEST(KernelsTest, HalfConversionMatchesIeeeOnEveryIsa) {
   }
   for (float x : xs) {
     const float back = cpu::HalfToFloat(cpu::FloatToHalf(x));
-    if (std::fabs(x) <= 65504.0f && std::fabs(x) >= 6.1035156e-5f)
+    if (std::fabs(x) <= 65504.0f && std::fabs(x) >= 6.1035156e-5f) {
       ASSERT_NEAR(back, x, std::fabs(x) * (1.0 / 2048)) << x;
+    }
   }
   EXPECT_TRUE(std::isnan(cpu::HalfToFloat(cpu::FloatToHalf(NAN))));
   EXPECT_EQ(cpu::HalfToFloat(0x0001), std::exp2(-24.0f));

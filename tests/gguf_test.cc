@@ -295,6 +295,34 @@ TEST(GgufTest, LyingMetadataIsRefusedByName) {
   Expect(twice, "metadata key k appears twice");
 }
 
+// Counts and names a parser would pay for in memory or in logs: counts
+// beyond what is left after the metadata, beyond sane caps, names that are
+// not short printable ASCII, bools that are not 0/1 in arrays, doubles
+// with no float value.
+TEST(GgufTest, CostlyOrUnprintableInputsAreRefused) {
+  // A 1 MB file can hold 80k minimal entries: more than Joule parses.
+  std::string many = OneKey(0, std::string(1, '\0'));
+  Poke<uint64_t>(&many, 16, 70000);
+  many.append(1 << 20, '\0');
+  Expect(many, "Joule reads at most 65536");
+  // Tensors the file's bytes could hold until the metadata used them.
+  std::string big = OneKey(8, U64(4000) + std::string(4000, 'x'));
+  Poke<uint64_t>(&big, 8, 100);
+  Expect(big, "after the metadata");
+  Expect(OneKey(4, U32(1), "bad\nkey"), "metadata key 0 holds a byte");
+  Expect(OneKey(4, U32(1), std::string(300, 'k')), "is 300 bytes long");
+  Expect(OneKey(9, U32(7) + U64(3) + std::string("\1\0\3", 3)),
+         "k element 2 is a bool of value 3");
+  auto f = ParseBytes(OneKey(
+      9, U32(12) + U64(1) + [] {
+        const double d = 1e300;
+        return std::string(reinterpret_cast<const char*>(&d), 8);
+      }()));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_THAT(std::string((*f)->GetFloats("k").status().message()),
+              HasSubstr("beyond the float range"));
+}
+
 // A file with no metadata and the given tensor descriptions and data.
 std::string Tensors(const std::vector<std::string>& infos,
                     const std::string& data) {
@@ -324,6 +352,8 @@ TEST(GgufTest, LyingTensorsAreRefusedByName) {
   Expect(Tensors({Info("t", {1, 1, 1, 1, 1}, 0, 0)}, data),
          "tensor t has 5 dimensions");
   Expect(Tensors({Info("t", {0}, 0, 0)}, data), "dimension 0 of size 0");
+  Expect(Tensors({Info("t\x1b[2J", {64}, 0, 0)}, data),
+         "tensor name 0 holds a byte that is not printable");
   Expect(
       Tensors({Info("t", {uint64_t{1} << 40, uint64_t{1} << 40}, 0, 0)}, data),
       "fit in 63 bits");
