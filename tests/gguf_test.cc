@@ -313,11 +313,12 @@ TEST(GgufTest, CostlyOrUnprintableInputsAreRefused) {
   Expect(OneKey(4, U32(1), std::string(300, 'k')), "is 300 bytes long");
   Expect(OneKey(9, U32(7) + U64(3) + std::string("\1\0\3", 3)),
          "k element 2 is a bool of value 3");
-  auto f = ParseBytes(OneKey(
-      9, U32(12) + U64(1) + [] {
-        const double d = 1e300;
-        return std::string(reinterpret_cast<const char*>(&d), 8);
-      }()));
+  const double huge = 1e300;
+  // The File points into its bytes: they must outlive it.
+  const std::string doubles = OneKey(
+      9, U32(12) + U64(1) +
+             std::string(reinterpret_cast<const char*>(&huge), sizeof(huge)));
+  auto f = ParseBytes(doubles);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_THAT(std::string((*f)->GetFloats("k").status().message()),
               HasSubstr("beyond the float range"));
