@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/ggml_quants.h"
 #include "model/gguf.h"
 
 namespace joule::model {
@@ -86,14 +87,11 @@ void Matrix::DequantizeRow(int r, float* out) const {
   }
   if (q4 != nullptr) {
     // Groups of 32 never straddle rows: cols is a multiple of 32.
-    constexpr int kHalf = 16;
+    int8_t q[32];
     for (int c = 0; c < cols; c += 32) {
       const int64_t g = (start + c) / 32;
-      const uint8_t* b = q4 + g * kHalf;
-      for (int j = 0; j < kHalf; ++j) {
-        out[c + j] = ((b[j] & 0x0f) - 8) * scales[g];
-        out[c + kHalf + j] = ((b[j] >> 4) - 8) * scales[g];
-      }
+      ggml::WidenQ4_0(q4 + g * 16, 32, q);
+      for (int j = 0; j < 32; ++j) out[c + j] = q[j] * scales[g];
     }
     return;
   }

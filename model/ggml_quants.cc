@@ -123,16 +123,25 @@ void DequantizeQ8_0(const unsigned char* blocks, int64_t n, float* out) {
   }
 }
 
-void DequantizeQ4_0(const unsigned char* blocks, int64_t n, float* out) {
+void WidenQ4_0(const uint8_t* nibbles, int64_t n, int8_t* out) {
   constexpr int kHalf = kBlockValues / 2;
+  for (int64_t b = 0; b < n / kBlockValues; ++b) {
+    const uint8_t* p = nibbles + b * kHalf;
+    int8_t* o = out + b * kBlockValues;
+    for (int j = 0; j < kHalf; ++j) {
+      o[j] = static_cast<int8_t>((p[j] & 0x0f) - 8);
+      o[kHalf + j] = static_cast<int8_t>((p[j] >> 4) - 8);
+    }
+  }
+}
+
+void DequantizeQ4_0(const unsigned char* blocks, int64_t n, float* out) {
+  int8_t q[kBlockValues];
   for (int64_t b = 0; b < n / kBlockValues; ++b) {
     const unsigned char* p = blocks + b * kQ4_0BlockBytes;
     const float d = HalfToFloat(LoadU16(p));
-    float* o = out + b * kBlockValues;
-    for (int j = 0; j < kHalf; ++j) {
-      o[j] = ((p[2 + j] & 0x0f) - 8) * d;
-      o[kHalf + j] = ((p[2 + j] >> 4) - 8) * d;
-    }
+    WidenQ4_0(p + 2, kBlockValues, q);
+    for (int j = 0; j < kBlockValues; ++j) out[b * kBlockValues + j] = q[j] * d;
   }
 }
 

@@ -31,6 +31,9 @@ void DequantizeQ8_0(const unsigned char* blocks, int64_t n, float* out);
 void DequantizeQ4_0(const unsigned char* blocks, int64_t n, float* out);
 void DequantizeF16(const unsigned char* data, int64_t n, float* out);
 void DequantizeBf16(const unsigned char* data, int64_t n, float* out);
+// Q4_0's nibbles without their scales (16 bytes per 32 values, as above)
+// to the int8 values nibble - 8: exact, for Q8_0's kernels and lookups.
+void WidenQ4_0(const uint8_t* nibbles, int64_t n, int8_t* out);
 
 }  // namespace joule::model::ggml
 

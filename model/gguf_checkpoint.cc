@@ -205,11 +205,7 @@ Matrix Checkpoint::GgufMatrix(const gguf::TensorInfo& t) {
     if (q4 != nullptr) {  // Q4_0 kept as it is.
       std::memcpy(q4 + b * (kGroup / 2), p + 2, kGroup / 2);
     } else if (q4_in) {  // Q4_0 widened to Q8_0: exact.
-      for (int j = 0; j < kGroup / 2; ++j) {
-        q[b * kGroup + j] = static_cast<int8_t>((p[2 + j] & 0x0f) - 8);
-        q[b * kGroup + kGroup / 2 + j] =
-            static_cast<int8_t>((p[2 + j] >> 4) - 8);
-      }
+      ggml::WidenQ4_0(p + 2, kGroup, q + b * kGroup);
     } else {
       std::memcpy(q + b * kGroup, p + 2, kGroup);
     }

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "device/chunk_check.h"
 #include "device/cpu/cache_tiles.h"
+#include "model/ggml_quants.h"
 
 namespace joule::device {
 
@@ -65,13 +66,7 @@ int64_t FastEngine::kv_bytes_per_token() const {
 const int8_t* FastEngine::Int8s(const model::Matrix& m) {
   if (m.q4 == nullptr) return m.q;
   std::vector<int8_t>& w = widened_.emplace_back(m.size());
-  for (int64_t g = 0; g < m.size() / 32; ++g) {
-    const uint8_t* b = m.q4 + g * 16;
-    for (int j = 0; j < 16; ++j) {
-      w[g * 32 + j] = static_cast<int8_t>((b[j] & 0x0f) - 8);
-      w[g * 32 + 16 + j] = static_cast<int8_t>((b[j] >> 4) - 8);
-    }
-  }
+  model::ggml::WidenQ4_0(m.q4, m.size(), w.data());
   return w.data();
 }
 
