@@ -12,6 +12,7 @@ PACKAGES=(
   libssl-dev openssl
   libcpp-httplib-dev nlohmann-json3-dev
   nginx python3-yaml
+  gcc-riscv64-unknown-elf qemu-user
 )
 
 # Node.js runs the openai SDK test (tests/node). A machine that already has
