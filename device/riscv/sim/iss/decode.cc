@@ -220,6 +220,46 @@ Op OpFp(uint32_t raw, uint32_t f3) {
   }
 }
 
+// custom-1 (0x2B): SSR configuration (funct3 1, 2) and the DMA (funct3 0).
+Op Custom1(uint32_t raw, uint32_t f3, Insn* in) {
+  const uint32_t f7 = Bits(raw, 31, 25), rs1 = Bits(raw, 19, 15),
+                 rd = Bits(raw, 11, 7);
+  if (f3 == 1) {
+    in->imm = static_cast<int32_t>(Bits(raw, 31, 20));
+    if (rs1 == 0) return Op::kScfgri;
+    return rs1 == 1 && f7 == 0 ? Op::kScfgr : Op::kIllegal;
+  }
+  if (f3 == 2) {
+    in->imm = static_cast<int32_t>(Bits(raw, 31, 20));
+    if (rd == 0) return Op::kScfgwi;
+    return rd == 1 && f7 == 0 ? Op::kScfgw : Op::kIllegal;
+  }
+  if (f3 != 0) return Op::kIllegal;
+  constexpr Op kDma[8] = {Op::kDmsrc,   Op::kDmdst,  Op::kDmcpyi, Op::kDmcpy,
+                          Op::kDmstati, Op::kDmstat, Op::kDmstr,  Op::kDmrep};
+  return f7 < 8 ? kDma[f7] : Op::kIllegal;
+}
+
+// The packed-single Xfvec instructions share OP (0x33) with funct7 10xxxxx;
+// funct3 4 is the .R form (rs2's lane 0 replicated), except for vfcpka.
+Op Xfvec(uint32_t raw, uint32_t f3) {
+  if (f3 != 0 && f3 != 4) return Op::kIllegal;
+  switch (Bits(raw, 31, 25)) {
+    case 0x41:
+      return Op::kVfaddS;
+    case 0x43:
+      return Op::kVfmulS;
+    case 0x48:
+      return Op::kVfmacS;
+    case 0x47:
+      return f3 == 0 && Bits(raw, 24, 20) == 0x1C ? Op::kVfsumS : Op::kIllegal;
+    case 0x58:
+      return f3 == 0 ? Op::kVfcpkaSS : Op::kIllegal;
+    default:
+      return Op::kIllegal;
+  }
+}
+
 }  // namespace
 
 Insn Decode(uint32_t raw) {
@@ -266,7 +306,14 @@ Insn Decode(uint32_t raw) {
       in.op = OpImm(raw, f3, &in);
       break;
     case 0x33:
-      in.op = OpReg(raw, f3);
+      in.op = Bits(raw, 31, 30) == 2 ? Xfvec(raw, f3) : OpReg(raw, f3);
+      break;
+    case 0x0B:
+      in.op = Bits(raw, 7, 7) ? Op::kFrepO : Op::kFrepI;
+      in.imm = static_cast<int32_t>(Bits(raw, 31, 20));
+      break;
+    case 0x2B:
+      in.op = Custom1(raw, f3, &in);
       break;
     case 0x0F:
       in.op = f3 <= 1 ? Op::kFence : Op::kIllegal;
@@ -302,30 +349,34 @@ Insn Decode(uint32_t raw) {
 
 const char* OpName(Op op) {
   static const char* const kNames[] = {
-      "illegal",   "lui",      "auipc",     "jal",       "jalr",
-      "beq",       "bne",      "blt",       "bge",       "bltu",
-      "bgeu",      "lb",       "lh",        "lw",        "lbu",
-      "lhu",       "sb",       "sh",        "sw",        "addi",
-      "slti",      "sltiu",    "xori",      "ori",       "andi",
-      "slli",      "srli",     "srai",      "add",       "sub",
-      "sll",       "slt",      "sltu",      "xor",       "srl",
-      "sra",       "or",       "and",       "fence",     "ecall",
-      "ebreak",    "csrrw",    "csrrs",     "csrrc",     "csrrwi",
-      "csrrsi",    "csrrci",   "mul",       "mulh",      "mulhsu",
-      "mulhu",     "div",      "divu",      "rem",       "remu",
-      "lr.w",      "sc.w",     "amoswap.w", "amoadd.w",  "amoxor.w",
-      "amoand.w",  "amoor.w",  "amomin.w",  "amomax.w",  "amominu.w",
-      "amomaxu.w", "flw",      "fsw",       "fmadd.s",   "fmsub.s",
-      "fnmsub.s",  "fnmadd.s", "fadd.s",    "fsub.s",    "fmul.s",
-      "fdiv.s",    "fsqrt.s",  "fsgnj.s",   "fsgnjn.s",  "fsgnjx.s",
-      "fmin.s",    "fmax.s",   "fcvt.w.s",  "fcvt.wu.s", "fmv.x.w",
-      "feq.s",     "flt.s",    "fle.s",     "fclass.s",  "fcvt.s.w",
-      "fcvt.s.wu", "fmv.w.x",  "fld",       "fsd",       "fmadd.d",
-      "fmsub.d",   "fnmsub.d", "fnmadd.d",  "fadd.d",    "fsub.d",
-      "fmul.d",    "fdiv.d",   "fsqrt.d",   "fsgnj.d",   "fsgnjn.d",
-      "fsgnjx.d",  "fmin.d",   "fmax.d",    "fcvt.s.d",  "fcvt.d.s",
-      "feq.d",     "flt.d",    "fle.d",     "fclass.d",  "fcvt.w.d",
-      "fcvt.wu.d", "fcvt.d.w", "fcvt.d.wu",
+      "illegal",   "lui",        "auipc",     "jal",       "jalr",
+      "beq",       "bne",        "blt",       "bge",       "bltu",
+      "bgeu",      "lb",         "lh",        "lw",        "lbu",
+      "lhu",       "sb",         "sh",        "sw",        "addi",
+      "slti",      "sltiu",      "xori",      "ori",       "andi",
+      "slli",      "srli",       "srai",      "add",       "sub",
+      "sll",       "slt",        "sltu",      "xor",       "srl",
+      "sra",       "or",         "and",       "fence",     "ecall",
+      "ebreak",    "csrrw",      "csrrs",     "csrrc",     "csrrwi",
+      "csrrsi",    "csrrci",     "mul",       "mulh",      "mulhsu",
+      "mulhu",     "div",        "divu",      "rem",       "remu",
+      "lr.w",      "sc.w",       "amoswap.w", "amoadd.w",  "amoxor.w",
+      "amoand.w",  "amoor.w",    "amomin.w",  "amomax.w",  "amominu.w",
+      "amomaxu.w", "flw",        "fsw",       "fmadd.s",   "fmsub.s",
+      "fnmsub.s",  "fnmadd.s",   "fadd.s",    "fsub.s",    "fmul.s",
+      "fdiv.s",    "fsqrt.s",    "fsgnj.s",   "fsgnjn.s",  "fsgnjx.s",
+      "fmin.s",    "fmax.s",     "fcvt.w.s",  "fcvt.wu.s", "fmv.x.w",
+      "feq.s",     "flt.s",      "fle.s",     "fclass.s",  "fcvt.s.w",
+      "fcvt.s.wu", "fmv.w.x",    "fld",       "fsd",       "fmadd.d",
+      "fmsub.d",   "fnmsub.d",   "fnmadd.d",  "fadd.d",    "fsub.d",
+      "fmul.d",    "fdiv.d",     "fsqrt.d",   "fsgnj.d",   "fsgnjn.d",
+      "fsgnjx.d",  "fmin.d",     "fmax.d",    "fcvt.s.d",  "fcvt.d.s",
+      "feq.d",     "flt.d",      "fle.d",     "fclass.d",  "fcvt.w.d",
+      "fcvt.wu.d", "fcvt.d.w",   "fcvt.d.wu", "frep.o",    "frep.i",
+      "scfgri",    "scfgwi",     "scfgr",     "scfgw",     "dmsrc",
+      "dmdst",     "dmcpyi",     "dmcpy",     "dmstati",   "dmstat",
+      "dmstr",     "dmrep",      "vfadd.s",   "vfmul.s",   "vfmac.s",
+      "vfsum.s",   "vfcpka.s.s",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
                 static_cast<int>(Op::kCount));

@@ -133,6 +133,28 @@ enum class Op : uint8_t {
   kFcvtWuD,
   kFcvtDW,
   kFcvtDWu,
+  // Snitch's extensions (docs/riscv_iss_sources.md, sections 1-4): Xfrep,
+  // Xssr, Xdma and the packed-single part of Xfvec. Only a cluster's
+  // harts execute them; elsewhere they are illegal instructions.
+  kFrepO,
+  kFrepI,
+  kScfgri,
+  kScfgwi,
+  kScfgr,
+  kScfgw,
+  kDmsrc,
+  kDmdst,
+  kDmcpyi,
+  kDmcpy,
+  kDmstati,
+  kDmstat,
+  kDmstr,
+  kDmrep,
+  kVfaddS,
+  kVfmulS,
+  kVfmacS,
+  kVfsumS,
+  kVfcpkaSS,
   kCount,
 };
 
@@ -147,8 +169,11 @@ struct Insn {
 };
 
 // Decodes one 32-bit instruction word (the base encoding of the RISC-V
-// unprivileged spec, 20191213; no C extension). Unknown or reserved
-// encodings decode to Op::kIllegal.
+// unprivileged spec, 20191213; no C extension; and Snitch's custom
+// encodings above). Unknown or reserved encodings decode to Op::kIllegal.
+// For frep: imm = max_inst (body length - 1), rs1 = the register holding
+// the iterations - 1, rm = stagger_max, rd = {stagger_mask, is_outer}.
+// For scfgri/scfgwi: imm = {register word, data mover} (12 bits).
 Insn Decode(uint32_t raw);
 
 // The mnemonic, for traces and error messages.

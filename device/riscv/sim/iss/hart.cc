@@ -185,9 +185,22 @@ Hart::Hart(Memory* m, Environment* env, uint32_t id)
     : hartid(id), mem(m), env_(env) {}
 
 void Hart::SetCode(uint32_t base, const std::vector<uint32_t>& words) {
+  auto code = std::make_shared<std::vector<Insn>>(words.size());
+  for (size_t i = 0; i < words.size(); ++i) (*code)[i] = Decode(words[i]);
+  SetCode(base, std::move(code));
+}
+
+void Hart::SetCode(uint32_t base,
+                   std::shared_ptr<const std::vector<Insn>> code) {
   code_base_ = base;
-  code_.resize(words.size());
-  for (size_t i = 0; i < words.size(); ++i) code_[i] = Decode(words[i]);
+  code_ = std::move(code);
+  code_data_ = code_->data();
+  code_size_ = code_->size();
+}
+
+void Hart::BeginQuantum() {
+  feclearexcept(FE_ALL_EXCEPT);
+  host_round_ = -1;
 }
 
 void Hart::HarvestFlags() {
@@ -327,6 +340,55 @@ fault:
   stop->message =
       absl::StrFormat("%s: access fault at 0x%08x", OpName(in.op), addr);
   return false;
+}
+
+// Two fp32 lanes in a 64-bit register: lane 0 bits 31:0, lane 1 bits
+// 63:32 (snitch_fp_ss.sv; docs/riscv_iss_sources.md section 4). Results
+// are rounded by frm; a NaN lane becomes the canonical NaN.
+bool Hart::ExecVector(const Insn& in, Stop* stop) {
+  if (!xfvec || !SetRounding(7)) {
+    stop->reason = Stop::kFault;
+    stop->message = absl::StrFormat(
+        "%s: %s (raw 0x%08x)", OpName(in.op),
+        xfvec ? "illegal rounding mode in frm" : "not available on this hart",
+        in.raw);
+    return false;
+  }
+  auto lane = [](uint64_t r, int i) {
+    return Bits<float>(static_cast<uint32_t>(r >> (32 * i)));
+  };
+  auto bits = [](float v) -> uint64_t {
+    return std::isnan(v) ? kCanonS : Bits<uint32_t>(v);
+  };
+  const uint64_t a = f[in.rs1], d = f[in.rd];
+  // The .R forms (funct3 4) replicate rs2's lane 0.
+  const uint64_t b =
+      in.rm == 4 ? (f[in.rs2] & 0xffffffffu) * 0x100000001ull : f[in.rs2];
+  uint64_t out[2] = {};
+  switch (in.op) {
+    case Op::kVfaddS:
+    case Op::kVfmulS:
+    case Op::kVfmacS:
+      for (int i = 0; i < 2; ++i) {
+        const float x = lane(a, i), y = lane(b, i);
+        out[i] = bits(in.op == Op::kVfaddS   ? x + y
+                      : in.op == Op::kVfmulS ? x * y
+                                             : std::fma(x, y, lane(d, i)));
+      }
+      f[in.rd] = out[1] << 32 | out[0];
+      return true;
+    case Op::kVfsumS: {
+      // rd[31:0] = rs1[0] + rs1[1] + rd[31:0], rounded once (the sum of
+      // three singles in double, then to single), NaN-boxed.
+      const double sum =
+          double{lane(a, 0)} + double{lane(a, 1)} + double{lane(d, 0)};
+      f[in.rd] = kBox | bits(static_cast<float>(sum));
+      return true;
+    }
+    default:  // vfcpka.s.s: rs1's and rs2's singles packed into lanes 0, 1.
+      f[in.rd] = (f[in.rs2] & 0xffffffffu) << 32 | (a & 0xffffffffu);
+      return true;
+  }
 }
 
 bool Hart::ExecFp(const Insn& in, Stop* stop) {
@@ -479,7 +541,9 @@ bool Hart::ExecFp(const Insn& in, Stop* stop) {
           break;
         default:
           stop->reason = Stop::kFault;
-          stop->message = absl::StrFormat("%s not implemented", OpName(in.op));
+          stop->message =
+              absl::StrFormat("%s is not available on this hart (raw 0x%08x)",
+                              OpName(in.op), in.raw);
           return false;
       }
       break;
@@ -776,6 +840,13 @@ bool Hart::Step(const Insn& in, Stop* stop) {
       stop->reason = Stop::kFault;
       stop->message = absl::StrFormat("illegal instruction 0x%08x", in.raw);
       return false;
+    case Op::kVfaddS:
+    case Op::kVfmulS:
+    case Op::kVfmacS:
+    case Op::kVfsumS:
+    case Op::kVfcpkaSS:
+      if (!ExecVector(in, stop)) return false;
+      break;
     default:
       if (!ExecFp(in, stop)) return false;
       break;
@@ -794,8 +865,8 @@ Stop Hart::Run(uint64_t budget) {
   Stop stop;
   uint64_t n = 0;
   for (; n < budget; ++n) {
-    const uint32_t off = pc - code_base_;
-    if ((off & 3) != 0 || (off >> 2) >= code_.size()) {
+    const Insn* in = Fetch();
+    if (in == nullptr) {
       stop.reason = Stop::kFault;
       stop.message = absl::StrFormat(
           "instruction fetch outside the code at "
@@ -803,7 +874,7 @@ Stop Hart::Run(uint64_t budget) {
           pc);
       break;
     }
-    if (!Step(code_[off >> 2], &stop)) break;
+    if (!Step(*in, &stop)) break;
     x[0] = 0;
     ++instret;
     ++cycles;

@@ -2,6 +2,7 @@
 #define JOULE_DEVICE_RISCV_SIM_ISS_HART_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,24 @@ class Hart {
 
   // Predecodes [base, base + words.size() * 4) as the hart's code.
   void SetCode(uint32_t base, const std::vector<uint32_t>& words);
+  // Code predecoded once and shared by a cluster's harts.
+  void SetCode(uint32_t base, std::shared_ptr<const std::vector<Insn>> code);
   // Runs at most `budget` instructions.
   Stop Run(uint64_t budget);
+
+  // For a cluster that interleaves its harts on one host thread (the host
+  // FPU's rounding mode and flags are shared): Fetch the instruction at
+  // pc (nullptr if outside the code), Execute it (false: stopped, *stop
+  // says why), between BeginQuantum and EndQuantum, which give the host
+  // FPU to this hart and take its flags back.
+  const Insn* Fetch() const {
+    const uint32_t off = pc - code_base_;
+    if ((off & 3) != 0 || (off >> 2) >= code_size_) return nullptr;
+    return code_data_ + (off >> 2);
+  }
+  bool Execute(const Insn& in, Stop* stop) { return Step(in, stop); }
+  void BeginQuantum();
+  void EndQuantum() { HarvestFlags(); }
 
   uint32_t x[32] = {};
   uint64_t f[32] = {};  // Singles NaN-boxed in the upper 32 bits.
@@ -56,6 +73,10 @@ class Hart {
   uint64_t cycles = 0;  // One per instruction until a timing model is set.
   const uint32_t hartid;
   Memory* const mem;
+  // Snitch's packed-single instructions (vfadd.s, vfmul.s, vfmac.s,
+  // vfsum.s, vfcpka.s.s): a cluster's compute cores have them; elsewhere
+  // they are illegal.
+  bool xfvec = false;
 
  private:
   bool Step(const Insn& in, Stop* stop);
@@ -63,6 +84,7 @@ class Hart {
   bool WriteCsr(uint32_t csr, uint32_t v);
   bool Amo(const Insn& in, Stop* stop);
   bool ExecFp(const Insn& in, Stop* stop);
+  bool ExecVector(const Insn& in, Stop* stop);
   // The rounding mode an FP instruction uses (its field, or frm), set on
   // the host; false if reserved (or RMM, which the host cannot do).
   bool SetRounding(uint32_t rm);
@@ -70,7 +92,9 @@ class Hart {
 
   Environment* env_;
   uint32_t code_base_ = 0;
-  std::vector<Insn> code_;
+  std::shared_ptr<const std::vector<Insn>> code_;
+  const Insn* code_data_ = nullptr;
+  size_t code_size_ = 0;
   int host_round_ = -1;  // The host rounding mode last set, as rm.
   uint32_t reservation_ = 0;
   bool reserved_ = false;

@@ -1,0 +1,104 @@
+#ifndef JOULE_DEVICE_RISCV_SIM_ISS_CLUSTER_H_
+#define JOULE_DEVICE_RISCV_SIM_ISS_CLUSTER_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "device/riscv/sim/iss/cluster_config.h"
+#include "device/riscv/sim/iss/hart.h"
+#include "device/riscv/sim/iss/memory.h"
+#include "device/riscv/sim/iss/ssr.h"
+
+namespace joule::iss {
+
+// What one core did, counted as it ran.
+struct CoreCounters {
+  uint64_t cycles = 0;        // When it finished (its int and FP pipes).
+  uint64_t instructions = 0;  // Retired by the integer core.
+  uint64_t fpu_issues = 0;    // FP instructions issued (FREP repeats too).
+  uint64_t fpu_busy = 0;      // Of those, arithmetic (the FPU's work).
+  uint64_t flops_fp64 = 0;
+  uint64_t flops_fp32 = 0;
+  uint64_t tcdm_accesses = 0;
+  uint64_t tcdm_conflicts = 0;  // Cycles lost to a busy bank.
+  uint64_t dram_accesses = 0;
+  uint64_t frep_repeats = 0;  // Instructions issued by the sequencer.
+};
+
+struct ClusterRun {
+  // Every core exited (ecall exit); otherwise `error` says why not.
+  bool ok = false;
+  std::string error;
+  uint64_t cycles = 0;  // The last core's finish.
+  std::vector<CoreCounters> cores;
+  std::vector<int> exit_codes;
+  std::string out;  // What the cores wrote (ecall write).
+};
+
+// One Snitch cluster: compute cores with Xssr, Xfrep and Xfvec, data
+// mover cores, a banked TCDM, DRAM, and the hardware barrier, run by one
+// host thread. Each core's time is a scoreboard: an integer pipeline and
+// an FP pipeline issuing one instruction per cycle each, register results
+// ready after their unit's latency (ClusterConfig), a TCDM access delayed
+// while its bank serves another in the same cycle. The cores advance in
+// time order, the one furthest behind first, in quanta of
+// ClusterConfig::quantum cycles.
+//
+// Programs are ELF executables linked into DRAM. Every core starts at the
+// entry point with mhartid = its index and sp at the top of its own 1 KiB
+// of TCDM stack, staggered by 8 bytes per core (snitch_cluster's crt0
+// layout: SNRT_LOG2_STACK_SIZE 10);
+// ecall exit (93) ends a core, ecall write (64) appends to the output.
+// The barrier is snitch_cluster's: any access to CSR 0x7C2 blocks the core
+// until every core has made one. CSR 0x7C0 bit 0 enables the SSRs.
+class Cluster : public Environment {
+ public:
+  explicit Cluster(ClusterConfig config = {});
+  ~Cluster() override;
+
+  absl::Status Load(absl::Span<const uint8_t> elf);
+  // Runs until every core exits, one faults, or max_cycles pass.
+  ClusterRun Run(uint64_t max_cycles);
+
+  Memory& memory() { return mem_; }
+  const ClusterConfig& config() const { return config_; }
+  // The loaded program's symbols (buffers to fill and read back).
+  const absl::flat_hash_map<std::string, uint32_t>& symbols() const {
+    return symbols_;
+  }
+
+  bool Ecall(Hart& hart, Stop* stop) override;
+
+ private:
+  struct Core;
+  void Step(Core& c);
+  bool IssueFp(Core& c, const Insn& in, uint64_t t, Stop* stop);
+  void Custom(Core& c, const Insn& in, uint64_t t);
+  void ReplayFrep(Core& c);
+  void Csr(Core& c, const Insn& in, uint64_t t);
+  void Fail(Core& c, const Stop& stop);
+  // The cycle a memory access issued at `t` is served; counts it.
+  uint64_t Access(Core& c, uint32_t addr, uint64_t t);
+  void TryReleaseBarrier();
+
+  ClusterConfig config_;
+  Memory mem_;
+  std::vector<std::unique_ptr<Core>> cores_;
+  absl::flat_hash_map<std::string, uint32_t> symbols_;
+  // Per TCDM bank, the cycles it last served (a small ring): an access is
+  // granted the first cycle at or after its request not among them.
+  std::vector<std::array<uint64_t, 8>> bank_busy_;
+  std::vector<uint8_t> bank_next_;
+  std::string out_;
+  std::string error_;
+};
+
+}  // namespace joule::iss
+
+#endif  // JOULE_DEVICE_RISCV_SIM_ISS_CLUSTER_H_

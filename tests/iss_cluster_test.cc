@@ -1,0 +1,159 @@
+// One simulated Snitch cluster running cross-compiled programs
+// (tests/riscv_cluster): the barrier, SSR streams of 1, 2 and 4
+// dimensions with repetition, FREP with stagger, packed singles, and the
+// cycle counts a hand calculation from ClusterConfig predicts.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "device/riscv/sim/iss/cluster.h"
+#include "device/riscv/sim/iss/ssr.h"
+#include "gtest/gtest.h"
+#include "tests/test_paths.h"
+
+namespace joule {
+namespace {
+
+struct Result {
+  iss::ClusterRun run;
+  std::vector<uint32_t> words;
+};
+
+Result RunProgram(const std::string& name, iss::ClusterConfig cfg = {}) {
+  const std::string path =
+      testing::Runfile("tests/riscv_cluster/" + name + ".elf");
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
+  iss::Cluster cluster(cfg);
+  Result r;
+  if (absl::Status s = cluster.Load(elf); !s.ok()) {
+    ADD_FAILURE() << s;
+    return r;
+  }
+  r.run = cluster.Run(uint64_t{1} << 24);
+  EXPECT_TRUE(r.run.ok) << r.run.error;
+  r.words.resize(r.run.out.size() / 4);
+  std::memcpy(r.words.data(), r.run.out.data(), r.words.size() * 4);
+  return r;
+}
+
+uint64_t Word64(const std::vector<uint32_t>& w, size_t i) {
+  return uint64_t{w[i + 1]} << 32 | w[i];
+}
+
+TEST(IssClusterTest, BarrierReleasesEveryCoreAtTheLastArrival) {
+  Result r = RunProgram("barrier");
+  ASSERT_EQ(r.words.size(), 19u);
+  const iss::ClusterConfig cfg;
+  uint32_t last = 0;
+  for (int i = 0; i < 9; ++i) {
+    last = std::max(last, r.words[i]);
+    // Core i did 40 * i loop iterations first: later arrivals.
+    if (i > 0) EXPECT_GT(r.words[i], r.words[i - 1]);
+  }
+  for (int i = 0; i < 9; ++i) {
+    // Every core reads the same cycle right after the barrier: the last
+    // arrival's (its rdcycle, store and barrier access: 3 instructions
+    // after its "before") plus the release latency.
+    EXPECT_EQ(r.words[9 + i], r.words[9]);
+  }
+  EXPECT_GE(r.words[9], last + cfg.barrier_latency);
+  EXPECT_LE(r.words[9], last + cfg.barrier_latency + 6);
+  EXPECT_EQ(r.words[18], 204u);  // The squares 0..64 written before.
+  for (int code : r.run.exit_codes) EXPECT_EQ(code, 0);
+}
+
+TEST(IssClusterTest, SsrFrepDotProductsMatchAndTakeThePredictedCycles) {
+  Result r = RunProgram("ssr_frep");
+  ASSERT_EQ(r.words.size(), 3u * 3 + 4 + 48);
+  const iss::ClusterConfig cfg;
+  // Results equal C's fma in the same order (one accumulator; four).
+  EXPECT_EQ(Word64(r.words, 0), Word64(r.words, 9));
+  EXPECT_EQ(Word64(r.words, 3), Word64(r.words, 11));
+  EXPECT_EQ(Word64(r.words, 6), Word64(r.words, 11));
+  const uint32_t one = r.words[2], four = r.words[5], same_bank = r.words[8];
+  // One accumulator: each fmadd.d waits for the last, lat_fp64 apart.
+  EXPECT_GE(one, 64u * cfg.lat_fp64);
+  EXPECT_LE(one, 64u * cfg.lat_fp64 + 8);
+  // Four (stagger 3 on rd and rs3) cover the latency: one per cycle.
+  EXPECT_GE(four, 64u);
+  EXPECT_LE(four, 64u + 8);
+  // Both streams in one bank: the second read waits a cycle each time.
+  EXPECT_GE(same_bank, 128u);
+  EXPECT_LE(same_bank, 128u + 8);
+  const iss::CoreCounters& c0 = r.run.cores[0];
+  EXPECT_GE(c0.tcdm_conflicts, 64u);
+  // 63 repeats of each dot's body, 15 of each stream copy's.
+  EXPECT_EQ(c0.frep_repeats, 3u * 63 + 3 * 15);
+  EXPECT_LT(c0.fpu_busy, c0.cycles);
+  // The 4 x 4 block at row 2, column 3 of an 8 x 8 matrix of 0..63.
+  for (int i = 0; i < 16; ++i)
+    EXPECT_EQ(r.words[13 + i], uint32_t((2 + i / 4) * 8 + 3 + i % 4)) << i;
+  // Each element delivered twice, doubled.
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(r.words[29 + i], uint32_t(i / 2 * 2));
+  // 4-D, absolute strides 8, 1, 4 and 2 elements, innermost first.
+  for (int i = 0; i < 16; ++i) {
+    const int i0 = i & 1, i1 = (i >> 1) & 1, i2 = (i >> 2) & 1,
+              i3 = (i >> 3) & 1;
+    EXPECT_EQ(r.words[45 + i], uint32_t(8 * i0 + i1 + 4 * i2 + 2 * i3)) << i;
+  }
+  for (size_t i = 1; i < r.run.cores.size(); ++i) {
+    EXPECT_EQ(r.run.cores[i].fpu_issues, 0u);
+  }
+}
+
+TEST(IssClusterTest, PackedSinglesFollowTheirLaneSemantics) {
+  Result r = RunProgram("vector");
+  ASSERT_EQ(r.words.size(), 3u);
+  // vfmac.s per lane (fused), four staggered accumulators, then vfsum.s
+  // (lanes and the running sum added, rounded once).
+  float acc[4][2] = {};
+  for (int j = 0; j < 32; ++j) {
+    for (int l = 0; l < 2; ++l) {
+      const float a = 0.5f + (2 * j + l) * 0.375f;
+      const float b = 1.25f - (2 * j + l) * 0.0625f;
+      acc[j % 4][l] = std::fma(a, b, acc[j % 4][l]);
+    }
+  }
+  float sum = 0;
+  for (auto& lanes : acc)
+    sum = static_cast<float>(double{lanes[0]} + lanes[1] + sum);
+  uint32_t bits;
+  std::memcpy(&bits, &sum, 4);
+  EXPECT_EQ(r.words[0], bits);
+  EXPECT_EQ(r.words[1], 0x3fc00000u);  // vfcpka.s.s lane 0: 1.5f
+  EXPECT_EQ(r.words[2], 0xc0000000u);  // lane 1: -2.0f
+  // 32 vfmac.s of 4 FLOPs and 4 vfsum.s of 2.
+  EXPECT_GE(r.run.cores[0].flops_fp32, 32u * 4 + 4 * 2);
+  EXPECT_EQ(r.run.cores[0].flops_fp64, 0u);
+}
+
+// The address generator alone: relative strides, repetition, and a job
+// queued behind a running one (the shadow registers).
+TEST(SsrTest, WalksBoundsStridesAndRepeatsThenStartsTheQueuedJob) {
+  iss::Ssr ssr;
+  ssr.WriteConfig(1, 1);         // Each element twice.
+  ssr.WriteConfig(2, 2);         // 3 elements per row,
+  ssr.WriteConfig(3, 1);         // 2 rows,
+  ssr.WriteConfig(6, 8);         // 8 bytes apart,
+  ssr.WriteConfig(7, 104 - 16);  // rows 104 bytes apart.
+  ssr.WriteConfig(25, 1000);     // Read, 2 dimensions, from 1000.
+  ssr.WriteConfig(24, 5000);     // Queued: 1-D from 5000.
+  std::vector<uint32_t> seen;
+  while (ssr.active() && seen.size() < 40) {
+    seen.push_back(ssr.address());
+    ssr.Advance();
+  }
+  const std::vector<uint32_t> want = {
+      1000, 1000, 1008, 1008, 1016, 1016, 1104, 1104, 1112, 1112, 1120, 1120,
+      // The queued job kept the configuration it was started with.
+      5000, 5000, 5008, 5008, 5016, 5016};
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(ssr.ReadConfig(0) >> 31, 1u);  // Done.
+}
+
+}  // namespace
+}  // namespace joule
