@@ -131,6 +131,26 @@ TEST(IssClusterTest, PackedSinglesFollowTheirLaneSemantics) {
   EXPECT_EQ(r.run.cores[0].flops_fp64, 0u);
 }
 
+TEST(IssClusterTest, DmaCopiesOneAndTwoDimensionsInTheirTime) {
+  Result r = RunProgram("dma");
+  ASSERT_EQ(r.words.size(), 37u);
+  const iss::ClusterConfig cfg;
+  // 4 KiB from DRAM: HBM latency, then its share of the bandwidth.
+  const uint32_t predicted = cfg.hbm_latency + 4096 / cfg.hbm_bytes_per_cycle;
+  EXPECT_GE(r.words[0], predicted);
+  EXPECT_LE(r.words[0], predicted + 12);
+  EXPECT_EQ(r.words[1], 2u);  // iDMA's first transfer id.
+  EXPECT_EQ(r.words[2], 0u);  // Read before the transfer ended: old bytes.
+  EXPECT_EQ(r.words[3], 1u);  // After it: the copy.
+  for (int row = 0; row < 8; ++row)
+    for (int col = 0; col < 4; ++col)
+      EXPECT_EQ(r.words[4 + row * 4 + col], uint32_t(row * 16 + 4 + col));
+  EXPECT_EQ(r.words[36], 65408u);  // The sum of 0.5 * (0..511) in TCDM.
+  EXPECT_EQ(r.run.dma.transfers, 3u);
+  EXPECT_EQ(r.run.dma.bytes, 4096u + 8 * 16 + 64);
+  EXPECT_EQ(r.run.dma.dram_bytes, r.run.dma.bytes);
+}
+
 // The address generator alone: relative strides, repetition, and a job
 // queued behind a running one (the shadow registers).
 TEST(SsrTest, WalksBoundsStridesAndRepeatsThenStartsTheQueuedJob) {

@@ -655,6 +655,7 @@ void Cluster::TryReleaseBarrier() {
     c->state = Core::kRunning;
     c->cycle = last + config_.barrier_latency;
   }
+  RetireDma(last + config_.barrier_latency);
 }
 
 // Xssr configuration, Xfrep and (for the data mover) Xdma.
@@ -714,10 +715,120 @@ void Cluster::Custom(Core& c, const Insn& in, uint64_t t) {
       h.pc += 4;
       return;
     }
-    default:
-      stop.message = absl::StrFormat("%s is not modeled yet", OpName(in.op));
+    case Op::kFrepI:
+      stop.message =
+          "frep.i (removed from snitch_cluster in f1aecce7) is not modeled";
       return Fail(c, stop);
+    default:
+      return Dma(c, in, t);
   }
+}
+
+void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
+  Hart& h = c.hart;
+  Stop stop;
+  if (c.compute) {
+    stop.message = absl::StrFormat("%s: only the data mover core has the DMA",
+                                   OpName(in.op));
+    return Fail(c, stop);
+  }
+  const uint32_t a = h.x[in.rs1], b = h.x[in.rs2];
+  switch (in.op) {
+    case Op::kDmsrc:
+    case Op::kDmdst:
+      if (b != 0) {
+        stop.message = absl::StrFormat(
+            "%s: address 0x%08x%08x is beyond the cluster's 4 GiB",
+            OpName(in.op), b, a);
+        return Fail(c, stop);
+      }
+      (in.op == Op::kDmsrc ? dma_src_ : dma_dst_) = a;
+      break;
+    case Op::kDmstr:
+      dma_src_stride_ = a;
+      dma_dst_stride_ = b;
+      break;
+    case Op::kDmrep:
+      dma_reps_ = a;
+      break;
+    case Op::kDmcpyi:
+    case Op::kDmcpy: {
+      const uint32_t config = in.op == Op::kDmcpyi ? in.rs2 : b;
+      const uint32_t reps = (config & 2) ? dma_reps_ : 1;
+      const uint64_t total = uint64_t{a} * reps;
+      if (total > (uint64_t{64} << 20)) {
+        stop.message = absl::StrFormat(
+            "%s: %llu bytes in one transfer (at most 64 MiB)", OpName(in.op),
+            static_cast<unsigned long long>(total));
+        return Fail(c, stop);
+      }
+      auto in_dram = [&](uint32_t addr) {
+        return addr - config_.dram_base < config_.dram_bytes;
+      };
+      const bool dram = in_dram(dma_src_) || in_dram(dma_dst_);
+      const uint64_t bw =
+          static_cast<uint64_t>(dram ? std::min(config_.dma_bytes_per_cycle,
+                                                config_.hbm_bytes_per_cycle)
+                                     : config_.dma_bytes_per_cycle);
+      const uint64_t start = std::max(t, dma_free_);
+      const uint64_t done = total == 0
+                                ? start
+                                : start + (dram ? config_.hbm_latency : 0) +
+                                      (total + bw - 1) / bw;
+      dma_free_ = done;
+      const uint32_t id = dma_next_id_++;
+      dma_queue_.push_back({id, dma_src_, dma_dst_, a, dma_src_stride_,
+                            dma_dst_stride_, reps, done});
+      ++dma_.transfers;
+      dma_.bytes += total;
+      if (dram) dma_.dram_bytes += total;
+      dma_.busy_cycles += done - start;
+      if (in.rd != 0) {
+        h.x[in.rd] = id;
+        c.x_ready[in.rd] = t + 1;
+      }
+      break;
+    }
+    default: {  // dmstat, dmstati
+      const uint32_t status = in.op == Op::kDmstati ? in.rs2 : b;
+      if (!RetireDma(t)) return;
+      const uint32_t v = (status & 3) == 0   ? dma_completed_id_
+                         : (status & 3) == 1 ? dma_next_id_
+                         : (status & 3) == 2 ? (dma_queue_.empty() ? 0 : 1)
+                                             : 0;
+      if (in.rd != 0) {
+        h.x[in.rd] = v;
+        c.x_ready[in.rd] = t + 1;
+      }
+      break;
+    }
+  }
+  h.pc += 4;
+}
+
+bool Cluster::RetireDma(uint64_t now) {
+  while (!dma_queue_.empty() && dma_queue_.front().done <= now) {
+    const Transfer& x = dma_queue_.front();
+    for (uint32_t r = 0; r < x.reps; ++r) {
+      const uint32_t src = x.src + r * x.src_stride;
+      const uint32_t dst = x.dst + r * x.dst_stride;
+      const uint8_t* from = mem_.At(src, x.size);
+      uint8_t* to = mem_.At(dst, x.size);
+      if (x.size != 0 && (from == nullptr || to == nullptr)) {
+        if (error_.empty()) {
+          error_ = absl::StrFormat(
+              "DMA transfer %u: row %u %s outside memory at 0x%08x", x.id, r,
+              from == nullptr ? "reads" : "writes",
+              from == nullptr ? src : dst);
+        }
+        return false;
+      }
+      if (x.size != 0) std::memmove(to, from, x.size);
+    }
+    dma_completed_id_ = x.id;
+    dma_queue_.pop_front();
+  }
+  return true;
 }
 
 // The FREP body has run once (issued by the core); the sequencer now
@@ -769,6 +880,7 @@ ClusterRun Cluster::Run(uint64_t max_cycles) {
                                static_cast<unsigned long long>(max_cycles));
       break;
     }
+    if (!RetireDma(pick->cycle)) break;
     const uint64_t limit =
         std::min(second, pick->cycle) + static_cast<uint64_t>(config_.quantum);
     pick->hart.BeginQuantum();
@@ -780,6 +892,11 @@ ClusterRun Cluster::Run(uint64_t max_cycles) {
   }
   fesetenv(&host);
   ClusterRun run;
+  // Transfers still in flight when the last core exited end the run too.
+  for (const Transfer& x : dma_queue_)
+    run.cycles = std::max(run.cycles, x.done);
+  RetireDma(UINT64_MAX);
+  run.dma = dma_;
   for (const auto& c : cores_) {
     if (error_.empty() && c->state == Core::kBarrier) {
       error_ = absl::StrFormat(

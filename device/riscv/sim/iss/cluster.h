@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,12 +32,21 @@ struct CoreCounters {
   uint64_t frep_repeats = 0;  // Instructions issued by the sequencer.
 };
 
+// The cluster's DMA engine, as a whole run used it.
+struct DmaCounters {
+  uint64_t transfers = 0;
+  uint64_t bytes = 0;
+  uint64_t dram_bytes = 0;   // Of those, read from or written to DRAM.
+  uint64_t busy_cycles = 0;  // Cycles with a transfer in flight.
+};
+
 struct ClusterRun {
   // Every core exited (ecall exit); otherwise `error` says why not.
   bool ok = false;
   std::string error;
   uint64_t cycles = 0;  // The last core's finish.
   std::vector<CoreCounters> cores;
+  DmaCounters dma;
   std::vector<int> exit_codes;
   std::string out;  // What the cores wrote (ecall write).
 };
@@ -83,6 +93,11 @@ class Cluster : public Environment {
   void ReplayFrep(Core& c);
   void Csr(Core& c, const Insn& in, uint64_t t);
   void Fail(Core& c, const Stop& stop);
+  void Dma(Core& c, const Insn& in, uint64_t t);
+  // Performs, in order, the DMA transfers finished by cycle `now` (all of
+  // them if `upto_id` is reached first); false (with error_) if one
+  // reaches outside memory.
+  bool RetireDma(uint64_t now);
   // The cycle a memory access issued at `t` is served; counts it.
   uint64_t Access(Core& c, uint32_t addr, uint64_t t);
   void TryReleaseBarrier();
@@ -95,6 +110,20 @@ class Cluster : public Environment {
   // granted the first cycle at or after its request not among them.
   std::vector<std::array<uint64_t, 8>> bank_busy_;
   std::vector<uint8_t> bank_next_;
+  // The DMA engine (snitch_cluster's iDMA frontend, docs/riscv_iss_
+  // sources.md section 3): its registers, and transfers in flight, each
+  // copied when the cluster's time passes its end, so a core that reads
+  // the destination before waiting sees the old bytes.
+  struct Transfer {
+    uint32_t id, src, dst, size, src_stride, dst_stride, reps;
+    uint64_t done;
+  };
+  uint32_t dma_src_ = 0, dma_dst_ = 0, dma_src_stride_ = 0, dma_dst_stride_ = 0,
+           dma_reps_ = 1;
+  uint32_t dma_next_id_ = 2, dma_completed_id_ = 1;  // iDMA's reset values.
+  uint64_t dma_free_ = 0;
+  std::deque<Transfer> dma_queue_;
+  DmaCounters dma_;
   std::string out_;
   std::string error_;
 };

@@ -44,6 +44,13 @@ struct ClusterConfig {
   // Assumed: extra cycles after a taken branch or a jump (the integer
   // core refetches; Snitch predicts nothing).
   int branch_penalty = 1;
+  // The DMA: cfg/default.json's dma_data_width 512 bits moves 64 bytes a
+  // cycle within the cluster. Its DRAM side is Occamy's HBM, shared by
+  // every cluster: assumed 16 bytes a cycle for this one and 100 cycles
+  // of latency (no figure was found; docs/riscv_iss_sources.md "Gaps").
+  int dma_bytes_per_cycle = 64;
+  int hbm_bytes_per_cycle = 16;
+  int hbm_latency = 100;
   // cfg/default.json: num_sequencer_instructions 32 (the FREP buffer).
   int frep_buffer = 32;
   // Assumed: cycles from the last hart's arrival at the hardware barrier
