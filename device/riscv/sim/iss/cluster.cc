@@ -862,6 +862,7 @@ void Cluster::ReplayFrep(Core& c) {
 ClusterRun Cluster::Run(uint64_t max_cycles) {
   fenv_t host;
   fegetenv(&host);
+  feclearexcept(FE_ALL_EXCEPT);  // Clear between quanta (Hart::EndQuantum).
   while (error_.empty()) {
     Core* pick = nullptr;
     uint64_t second = UINT64_MAX;
@@ -883,7 +884,6 @@ ClusterRun Cluster::Run(uint64_t max_cycles) {
     if (!RetireDma(pick->cycle)) break;
     const uint64_t limit =
         std::min(second, pick->cycle) + static_cast<uint64_t>(config_.quantum);
-    pick->hart.BeginQuantum();
     while (pick->state == Core::kRunning && pick->cycle <= limit &&
            error_.empty()) {
       Step(*pick);

@@ -3,6 +3,8 @@
 // move them across fesetround.
 #include "device/riscv/sim/iss/hart.h"
 
+#include <xmmintrin.h>
+
 #include <cfenv>
 #include <cmath>
 #include <cstring>
@@ -137,8 +139,7 @@ double RoundToInteger(double v, uint32_t rm) {
 // largest value for NaN) and raises NV; otherwise NX if inexact. The
 // rounding helpers' own effect on the host flags is undone.
 uint32_t ToInt(double v, uint32_t rm, bool is_unsigned, uint32_t* flags) {
-  fexcept_t saved;
-  fegetexceptflag(&saved, FE_ALL_EXCEPT);
+  const uint32_t saved = _mm_getcsr();  // Only MXCSR holds guest flags.
   uint32_t result;
   if (std::isnan(v)) {
     *flags |= kNV;
@@ -157,7 +158,7 @@ uint32_t ToInt(double v, uint32_t rm, bool is_unsigned, uint32_t* flags) {
                            : static_cast<uint32_t>(static_cast<int32_t>(r));
     }
   }
-  fesetexceptflag(&saved, FE_ALL_EXCEPT);
+  _mm_setcsr(saved);
   return result;
 }
 
@@ -170,12 +171,24 @@ F Fma(F a, F b, F c, uint32_t* flags) {
   return std::fma(a, b, c);
 }
 
+// The rounding mode last set on this thread's FPU (as rm; -1: unknown):
+// shared by every hart the thread runs, so switching harts costs nothing
+// unless their modes differ.
+thread_local int host_round = -1;
+
+// Guest FP runs in SSE registers (and glibc's fma on FMA3), so its flags
+// are MXCSR's sticky bits, read and cleared directly: feclearexcept also
+// rewrites the x87 environment, ten times the cost, once per quantum.
+constexpr uint32_t kMxcsrFlags = 0x3f;
+
 uint32_t HostFlags() {
-  const int e = fetestexcept(FE_ALL_EXCEPT);
-  return ((e & FE_INEXACT) ? kNX : 0) | ((e & FE_UNDERFLOW) ? kUF : 0) |
-         ((e & FE_OVERFLOW) ? kOF : 0) | ((e & FE_DIVBYZERO) ? kDZ : 0) |
-         ((e & FE_INVALID) ? kNV : 0);
+  const uint32_t e = _mm_getcsr();
+  return ((e & 0x20) ? kNX : 0) | ((e & 0x10) ? kUF : 0) |
+         ((e & 0x08) ? kOF : 0) | ((e & 0x04) ? kDZ : 0) |
+         ((e & 0x01) ? kNV : 0);
 }
+
+void ClearHostFlags() { _mm_setcsr(_mm_getcsr() & ~kMxcsrFlags); }
 
 int32_t Signed(uint32_t v) { return static_cast<int32_t>(v); }
 
@@ -198,24 +211,19 @@ void Hart::SetCode(uint32_t base,
   code_size_ = code_->size();
 }
 
-void Hart::BeginQuantum() {
-  feclearexcept(FE_ALL_EXCEPT);
-  host_round_ = -1;
-}
-
 void Hart::HarvestFlags() {
   fflags |= HostFlags();
-  feclearexcept(FE_ALL_EXCEPT);
+  ClearHostFlags();
 }
 
 bool Hart::SetRounding(uint32_t rm) {
   if (rm == 7) rm = frm;
   if (rm > 3) return false;  // Reserved, or RMM (no host mode for it).
-  if (static_cast<int>(rm) != host_round_) {
+  if (static_cast<int>(rm) != host_round) {
     constexpr int kModes[4] = {FE_TONEAREST, FE_TOWARDZERO, FE_DOWNWARD,
                                FE_UPWARD};
     fesetround(kModes[rm]);
-    host_round_ = static_cast<int>(rm);
+    host_round = static_cast<int>(rm);
   }
   return true;
 }
@@ -266,14 +274,14 @@ bool Hart::ReadCsr(uint32_t csr, uint32_t* v) {
 bool Hart::WriteCsr(uint32_t csr, uint32_t v) {
   switch (csr) {
     case 0x001:
-      feclearexcept(FE_ALL_EXCEPT);
+      ClearHostFlags();
       fflags = v & 0x1f;
       return true;
     case 0x002:
       frm = v & 7;
       return true;
     case 0x003:
-      feclearexcept(FE_ALL_EXCEPT);
+      ClearHostFlags();
       fflags = v & 0x1f;
       frm = (v >> 5) & 7;
       return true;
@@ -346,6 +354,7 @@ fault:
 // 63:32 (snitch_fp_ss.sv; docs/riscv_iss_sources.md section 4). Results
 // are rounded by frm; a NaN lane becomes the canonical NaN.
 bool Hart::ExecVector(const Insn& in, Stop* stop) {
+  fp_used_ = true;
   if (!xfvec || !SetRounding(7)) {
     stop->reason = Stop::kFault;
     stop->message = absl::StrFormat(
@@ -392,6 +401,7 @@ bool Hart::ExecVector(const Insn& in, Stop* stop) {
 }
 
 bool Hart::ExecFp(const Insn& in, Stop* stop) {
+  fp_used_ = true;
   const uint64_t a = f[in.rs1], b = f[in.rs2], c = f[in.rs3];
   uint32_t soft = 0;  // Flags the host FPU does not raise for us.
   switch (in.op) {
@@ -861,7 +871,7 @@ Stop Hart::Run(uint64_t budget) {
   fenv_t host;
   fegetenv(&host);
   feclearexcept(FE_ALL_EXCEPT);
-  host_round_ = -1;
+  host_round = -1;
   Stop stop;
   uint64_t n = 0;
   for (; n < budget; ++n) {

@@ -52,17 +52,19 @@ class Hart {
 
   // For a cluster that interleaves its harts on one host thread (the host
   // FPU's rounding mode and flags are shared): Fetch the instruction at
-  // pc (nullptr if outside the code), Execute it (false: stopped, *stop
-  // says why), between BeginQuantum and EndQuantum, which give the host
-  // FPU to this hart and take its flags back.
+  // pc (nullptr if outside the code) and Execute it (false: stopped, *stop
+  // says why); EndQuantum before another hart runs takes this one's FP
+  // flags (the host's are kept clear between quanta).
   const Insn* Fetch() const {
     const uint32_t off = pc - code_base_;
     if ((off & 3) != 0 || (off >> 2) >= code_size_) return nullptr;
     return code_data_ + (off >> 2);
   }
   bool Execute(const Insn& in, Stop* stop) { return Step(in, stop); }
-  void BeginQuantum();
-  void EndQuantum() { HarvestFlags(); }
+  void EndQuantum() {
+    if (fp_used_) HarvestFlags();
+    fp_used_ = false;
+  }
 
   uint32_t x[32] = {};
   uint64_t f[32] = {};  // Singles NaN-boxed in the upper 32 bits.
@@ -95,7 +97,7 @@ class Hart {
   std::shared_ptr<const std::vector<Insn>> code_;
   const Insn* code_data_ = nullptr;
   size_t code_size_ = 0;
-  int host_round_ = -1;  // The host rounding mode last set, as rm.
+  bool fp_used_ = false;
   uint32_t reservation_ = 0;
   bool reserved_ = false;
 };

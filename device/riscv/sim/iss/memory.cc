@@ -20,7 +20,11 @@ absl::Status Memory::Map(uint32_t base, uint32_t size, std::string name) {
   Region r;
   r.base = base;
   r.size = size;
-  r.bytes = std::make_unique<uint8_t[]>(size);  // Value-initialized: zeros.
+  r.bytes.reset(static_cast<uint8_t*>(std::calloc(size, 1)));
+  if (r.bytes == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("cannot allocate %u bytes for %s", size, name));
+  }
   r.name = std::move(name);
   regions_.push_back(std::move(r));
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 #define JOULE_DEVICE_RISCV_SIM_ISS_MEMORY_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -46,10 +47,15 @@ class Memory {
   }
 
  private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
   struct Region {
     uint32_t base = 0;
     uint32_t size = 0;
-    std::unique_ptr<uint8_t[]> bytes;
+    // calloc: large regions come as untouched zero pages, so mapping
+    // 64 MiB of DRAM costs nothing until it is written.
+    std::unique_ptr<uint8_t[], Free> bytes;
     std::string name;
   };
   std::vector<Region> regions_;
