@@ -357,7 +357,7 @@ absl::Status Cluster::Load(absl::Span<const uint8_t> elf) {
           "DRAM",
           s.vaddr, s.memsz));
     }
-    std::memcpy(p, s.bytes.data(), s.bytes.size());
+    if (!s.bytes.empty()) std::memcpy(p, s.bytes.data(), s.bytes.size());
     if (s.executable) {
       lo = std::min<uint64_t>(lo, s.vaddr);
       hi = std::max<uint64_t>(hi, uint64_t{s.vaddr} + s.memsz);
@@ -809,12 +809,12 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
 bool Cluster::RetireDma(uint64_t now) {
   while (!dma_queue_.empty() && dma_queue_.front().done <= now) {
     const Transfer& x = dma_queue_.front();
-    for (uint32_t r = 0; r < x.reps; ++r) {
+    for (uint32_t r = 0; x.size != 0 && r < x.reps; ++r) {
       const uint32_t src = x.src + r * x.src_stride;
       const uint32_t dst = x.dst + r * x.dst_stride;
       const uint8_t* from = mem_.At(src, x.size);
       uint8_t* to = mem_.At(dst, x.size);
-      if (x.size != 0 && (from == nullptr || to == nullptr)) {
+      if (from == nullptr || to == nullptr) {
         if (error_.empty()) {
           error_ = absl::StrFormat(
               "DMA transfer %u: row %u %s outside memory at 0x%08x", x.id, r,
@@ -823,7 +823,7 @@ bool Cluster::RetireDma(uint64_t now) {
         }
         return false;
       }
-      if (x.size != 0) std::memmove(to, from, x.size);
+      std::memmove(to, from, x.size);
     }
     dma_completed_id_ = x.id;
     dma_queue_.pop_front();

@@ -3,7 +3,7 @@
 // move them across fesetround.
 #include "device/riscv/sim/iss/hart.h"
 
-#include <xmmintrin.h>
+#include <emmintrin.h>
 
 #include <cfenv>
 #include <cmath>
@@ -189,6 +189,12 @@ uint32_t HostFlags() {
 }
 
 void ClearHostFlags() { _mm_setcsr(_mm_getcsr() & ~kMxcsrFlags); }
+
+// double to float as cvtsd2ss does it (rounded by MXCSR, overflowing to
+// infinity with OF): a C++ cast of an out-of-range double is undefined.
+float Narrow(double d) {
+  return _mm_cvtss_f32(_mm_cvtsd_ss(_mm_setzero_ps(), _mm_set_sd(d)));
+}
 
 int32_t Signed(uint32_t v) { return static_cast<int32_t>(v); }
 
@@ -391,7 +397,7 @@ bool Hart::ExecVector(const Insn& in, Stop* stop) {
       // three singles in double, then to single), NaN-boxed.
       const double sum =
           double{lane(a, 0)} + double{lane(a, 1)} + double{lane(d, 0)};
-      f[in.rd] = kBox | bits(static_cast<float>(sum));
+      f[in.rd] = kBox | bits(Narrow(sum));
       return true;
     }
     default:  // vfcpka.s.s: rs1's and rs2's singles packed into lanes 0, 1.
@@ -541,7 +547,7 @@ bool Hart::ExecFp(const Insn& in, Stop* stop) {
           f[in.rd] = Pack(Fma(-D(a), D(b), -D(c), &soft));
           break;
         case Op::kFcvtSD:
-          f[in.rd] = Box(static_cast<float>(D(a)));
+          f[in.rd] = Box(Narrow(D(a)));
           break;
         case Op::kFcvtSW:
           f[in.rd] = Box(static_cast<float>(Signed(i1)));
