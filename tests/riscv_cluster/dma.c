@@ -5,27 +5,6 @@
 // barrier and emits what it found.
 #include "snitch.h"
 
-#define DMSRC(lo) asm volatile(".insn r 0x2b, 0, 0, x0, %0, x0" ::"r"(lo))
-#define DMDST(lo) asm volatile(".insn r 0x2b, 0, 1, x0, %0, x0" ::"r"(lo))
-#define DMSTR(s, d) asm volatile(".insn r 0x2b, 0, 6, x0, %0, %1" ::"r"(s), "r"(d))
-#define DMREP(n) asm volatile(".insn r 0x2b, 0, 7, x0, %0, x0" ::"r"(n))
-
-static inline u32 dmcpy_1d(u32 size) {
-  u32 id;
-  asm volatile(".insn r 0x2b, 0, 2, %0, %1, x0" : "=r"(id) : "r"(size) : "memory");
-  return id;
-}
-static inline u32 dmcpy_2d(u32 size) {
-  u32 id;  // Config 2 (enable_2d) in the rs2 field: "x2".
-  asm volatile(".insn r 0x2b, 0, 2, %0, %1, x2" : "=r"(id) : "r"(size) : "memory");
-  return id;
-}
-static inline u32 completed_id(void) {
-  u32 v;
-  asm volatile(".insn r 0x2b, 0, 4, %0, x0, x0" : "=r"(v)::"memory");
-  return v;
-}
-
 static double src[512];       // DRAM
 static u32 matrix[16 * 8];    // DRAM, 16 columns
 static volatile u32 report[4];
@@ -42,7 +21,7 @@ int main(u32 id) {
     DMDST((u32)DST1);
     const u32 t0 = cycle();
     const u32 first = dmcpy_1d(4096);
-    while (completed_id() < first) {
+    while (dma_completed() < first) {
     }
     report[0] = cycle() - t0;
     report[1] = first;
@@ -52,7 +31,7 @@ int main(u32 id) {
     DMSTR(64, 16);
     DMREP(8);
     const u32 second = dmcpy_2d(16);
-    while (completed_id() < second) {
+    while (dma_completed() < second) {
     }
     // A transfer started but not waited for: the TCDM still holds zeros.
     DST3[0] = 0;
@@ -60,7 +39,7 @@ int main(u32 id) {
     DMDST((u32)DST3);
     dmcpy_1d(64);
     report[2] = DST3[0] + 1000 * DST3[1];
-    while (completed_id() < second + 1) {
+    while (dma_completed() < second + 1) {
     }
     report[3] = DST3[1];
   }

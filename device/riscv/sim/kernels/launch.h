@@ -1,0 +1,35 @@
+/* What the host asks the kernel image to run, shared by the kernels (C,
+ * cross-compiled) and the host (C++): the host writes one JouleLaunch at
+ * the image's `joule_launch` symbol before the cluster starts, and every
+ * core reads it. Buffer arguments are DRAM addresses. */
+#ifndef JOULE_DEVICE_RISCV_SIM_KERNELS_LAUNCH_H_
+#define JOULE_DEVICE_RISCV_SIM_KERNELS_LAUNCH_H_
+
+#include <stdint.h>
+
+enum JouleKernel {
+  /* C[M x N] = A[M x K] B[K x N], doubles, row-major. args: M, N, K, A, B,
+   * C. "opt": rows in tiles of 8 (one per compute core) double-buffered by
+   * the DMA, SSR streams and FREP over 8 accumulators; "base": plain loads
+   * and loops after one copy of everything into the TCDM. */
+  JOULE_GEMM_FP64_OPT = 1,
+  JOULE_GEMM_FP64_BASE = 2,
+  /* The same in singles, with B given transposed (N x K) so that pairs
+   * along K are adjacent for the packed-single vfmac.s. */
+  JOULE_GEMM_FP32_OPT = 3,
+  JOULE_GEMM_FP32_BASE = 4,
+};
+
+struct JouleLaunch {
+  uint32_t kernel;
+  uint32_t args[15];
+};
+
+/* A core's exit status: 0, or why the launch was refused. */
+enum JouleKernelStatus {
+  JOULE_OK = 0,
+  JOULE_UNKNOWN_KERNEL = 1,
+  JOULE_BAD_SHAPE = 2,
+};
+
+#endif  /* JOULE_DEVICE_RISCV_SIM_KERNELS_LAUNCH_H_ */

@@ -1,0 +1,18 @@
+/* The kernel image: every core reads the launch the host wrote at
+ * `joule_launch` and runs its part of that kernel. */
+#include "gemm.h"
+#include "launch.h"
+
+struct JouleLaunch joule_launch __attribute__((used));
+
+int main(u32 id) {
+  switch (joule_launch.kernel) {
+    case JOULE_GEMM_FP64_OPT:
+    case JOULE_GEMM_FP64_BASE:
+    case JOULE_GEMM_FP32_OPT:
+    case JOULE_GEMM_FP32_BASE:
+      return gemm(id, &joule_launch);
+    default:
+      return JOULE_UNKNOWN_KERNEL;
+  }
+}
