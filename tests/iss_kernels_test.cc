@@ -109,6 +109,49 @@ TEST(IssKernelsTest, GemmFp32) {
   Check<float>(JOULE_GEMM_FP32_OPT, JOULE_GEMM_FP32_BASE, 1e-6);
 }
 
+// y = W x for a weight matrix streamed from DRAM: the shapes of
+// stories260K's projections (64 x 64, 172 x 64, 64 x 172) and a larger one
+// that takes several tiles.
+TEST(IssKernelsTest, GemvFp32) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto [rows, cols] : std::vector<std::pair<int, int>>{
+           {64, 64}, {172, 64}, {64, 172}, {512, 288}}) {
+    std::vector<float> w(size_t(rows) * cols), x(cols);
+    for (auto& v : w) v = u(rng);
+    for (auto& v : x) v = u(rng);
+    const uint32_t pw = image->heap_base();
+    const uint32_t px = pw + ((w.size() * 4 + 63) & ~63u);
+    const uint32_t py = px + ((x.size() * 4 + 63) & ~63u);
+    uint64_t cycles[2] = {};
+    for (int opt = 0; opt < 2; ++opt) {
+      auto r = image->Launch(opt ? JOULE_GEMV_FP32_OPT : JOULE_GEMV_FP32_BASE,
+                             {uint32_t(rows), uint32_t(cols), pw, px, py},
+                             {{pw, Bytes(w)}, {px, Bytes(x)}},
+                             {{py, uint32_t(rows) * 4}});
+      ASSERT_TRUE(r.ok()) << r.status();
+      std::vector<float> y(rows);
+      std::memcpy(y.data(), r->outputs[0].data(), rows * 4);
+      double worst = 0;
+      for (int i = 0; i < rows; ++i) {
+        double want = 0;
+        for (int c = 0; c < cols; ++c)
+          want += double(w[size_t(i) * cols + c]) * x[c];
+        worst = std::max(worst, std::fabs(y[i] - want));
+      }
+      EXPECT_LT(worst, 1e-6 * cols) << rows << "x" << cols << " opt " << opt;
+      cycles[opt] = r->run.cycles;
+    }
+    EXPECT_LT(cycles[1], cycles[0]) << rows << "x" << cols;
+    std::printf("gemv fp32 %dx%d: optimized %llu cycles, baseline %llu\n", rows,
+                cols, (unsigned long long)cycles[1],
+                (unsigned long long)cycles[0]);
+  }
+}
+
 TEST(IssKernelsTest, RefusesWhatItCannotTileByName) {
   auto image = iss::KernelImage::FromFile(
       testing::Runfile("device/riscv/sim/kernels/kernels.elf"));

@@ -18,6 +18,13 @@ enum JouleKernel {
    * along K are adjacent for the packed-single vfmac.s. */
   JOULE_GEMM_FP32_OPT = 3,
   JOULE_GEMM_FP32_BASE = 4,
+  /* y[rows] = W[rows x cols] x[cols], singles, W row-major (a weight
+   * matrix). args: rows, cols (even), W, x, y. W streams through the TCDM
+   * in tiles of rows; "opt": the next tile's DMA overlaps this tile's
+   * compute, SSR streams, FREP over packed pairs with four accumulators;
+   * "base": copy, then plain loops, then the next copy. */
+  JOULE_GEMV_FP32_OPT = 5,
+  JOULE_GEMV_FP32_BASE = 6,
 };
 
 struct JouleLaunch {

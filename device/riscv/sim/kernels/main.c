@@ -1,6 +1,7 @@
 /* The kernel image: every core reads the launch the host wrote at
  * `joule_launch` and runs its part of that kernel. */
 #include "gemm.h"
+#include "gemv.h"
 #include "launch.h"
 
 struct JouleLaunch joule_launch __attribute__((used));
@@ -12,6 +13,9 @@ int main(u32 id) {
     case JOULE_GEMM_FP32_OPT:
     case JOULE_GEMM_FP32_BASE:
       return gemm(id, &joule_launch);
+    case JOULE_GEMV_FP32_OPT:
+    case JOULE_GEMV_FP32_BASE:
+      return gemv(id, &joule_launch);
     default:
       return JOULE_UNKNOWN_KERNEL;
   }
