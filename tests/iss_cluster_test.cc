@@ -151,6 +151,21 @@ TEST(IssClusterTest, DmaCopiesOneAndTwoDimensionsInTheirTime) {
   EXPECT_EQ(r.run.dma.dram_bytes, r.run.dma.bytes);
 }
 
+TEST(IssClusterTest, AStackOverflowIntoAnotherCoresStackIsNamed) {
+  const std::string path =
+      testing::Runfile("tests/riscv_cluster/stack_overflow.elf");
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
+  iss::Cluster cluster;
+  ASSERT_TRUE(cluster.Load(elf).ok());
+  const iss::ClusterRun run = cluster.Run(1 << 20);
+  EXPECT_FALSE(run.ok);
+  EXPECT_NE(run.error.find("core 1: store at"), std::string::npos) << run.error;
+  EXPECT_NE(run.error.find("core 1's stack (1 KiB) overflowed"),
+            std::string::npos)
+      << run.error;
+}
+
 // The address generator alone: relative strides, repetition, and a job
 // queued behind a running one (the shadow registers).
 TEST(SsrTest, WalksBoundsStridesAndRepeatsThenStartsTheQueuedJob) {

@@ -4,6 +4,7 @@
 // stays below 100%, and the baseline is slower.
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -149,6 +150,153 @@ TEST(IssKernelsTest, GemvFp32) {
     std::printf("gemv fp32 %dx%d: optimized %llu cycles, baseline %llu\n", rows,
                 cols, (unsigned long long)cycles[1],
                 (unsigned long long)cycles[0]);
+  }
+}
+
+uint32_t FloatBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// Runs `kernel` with the buffers laid out one after another from the
+// heap; returns each buffer's contents after the run (in order).
+std::vector<std::vector<float>> RunVectors(
+    uint32_t kernel, const std::vector<std::vector<float>>& buffers,
+    const std::function<std::vector<uint32_t>(const std::vector<uint32_t>&)>&
+        args) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  EXPECT_TRUE(image.ok()) << image.status();
+  if (!image.ok()) return {};
+  std::vector<uint32_t> at;
+  std::vector<iss::KernelImage::Buffer> in;
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  uint32_t p = image->heap_base();
+  for (const auto& b : buffers) {
+    at.push_back(p);
+    in.push_back({p, Bytes(b)});
+    out.push_back({p, uint32_t(b.size() * 4)});
+    p += (b.size() * 4 + 63) & ~63u;
+  }
+  auto r = image->Launch(kernel, args(at), in, out);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return {};
+  std::vector<std::vector<float>> result;
+  for (const auto& o : r->outputs) {
+    result.emplace_back(o.size() / 4);
+    std::memcpy(result.back().data(), o.data(), o.size());
+  }
+  return result;
+}
+
+std::vector<float> Random(size_t n, int seed, float lo = -1, float hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+TEST(IssKernelsTest, RmsNormIsTheReferenceFormula) {
+  const int rows = 5, dim = 172;
+  const auto x = Random(rows * dim, 1, -3, 3), w = Random(dim, 2);
+  const float eps = 1e-5f;
+  auto r = RunVectors(JOULE_RMSNORM, {x, w, std::vector<float>(rows * dim)},
+                      [&](const std::vector<uint32_t>& at) {
+                        return std::vector<uint32_t>{
+                            rows, dim, at[0], at[1], at[2], FloatBits(eps)};
+                      });
+  ASSERT_EQ(r.size(), 3u);
+  for (int i = 0; i < rows; ++i) {
+    double ss = 0;
+    for (int j = 0; j < dim; ++j) ss += double(x[i * dim + j]) * x[i * dim + j];
+    const double scale = 1 / std::sqrt(ss / dim + eps);
+    for (int j = 0; j < dim; ++j) {
+      EXPECT_NEAR(r[2][i * dim + j], w[j] * scale * x[i * dim + j], 1e-5)
+          << i << "," << j;
+    }
+  }
+}
+
+TEST(IssKernelsTest, SwiGluWithTheKernelsOwnExp) {
+  const int n = 1000;
+  const auto h = Random(n, 3, -20, 20), g = Random(n, 4);
+  auto r =
+      RunVectors(JOULE_SWIGLU, {h, g}, [&](const std::vector<uint32_t>& at) {
+        return std::vector<uint32_t>{n, at[0], at[1]};
+      });
+  ASSERT_EQ(r.size(), 2u);
+  for (int i = 0; i < n; ++i) {
+    const double want = h[i] / (1 + std::exp(-double(h[i]))) * g[i];
+    // joule_expf is within 2e-7 relative; the rest rounds to single.
+    EXPECT_NEAR(r[0][i], want, 1e-6 * (1 + std::fabs(want))) << h[i];
+  }
+}
+
+TEST(IssKernelsTest, RopeRotatesEachVectorByItsRow) {
+  const int vectors = 11, hs = 16;
+  const auto x = Random(vectors * hs, 5),
+             angle = Random(vectors * hs / 2, 6, -3, 3);
+  std::vector<float> c(angle.size()), s(angle.size());
+  for (size_t i = 0; i < angle.size(); ++i) {
+    c[i] = std::cos(angle[i]);
+    s[i] = std::sin(angle[i]);
+  }
+  auto r =
+      RunVectors(JOULE_ROPE, {x, c, s}, [&](const std::vector<uint32_t>& at) {
+        return std::vector<uint32_t>{vectors, hs, at[0], at[1], at[2]};
+      });
+  ASSERT_EQ(r.size(), 3u);
+  for (int v = 0; v < vectors; ++v) {
+    for (int d = 0; d < hs; d += 2) {
+      const float x0 = x[v * hs + d], x1 = x[v * hs + d + 1];
+      const float cc = c[v * hs / 2 + d / 2], ss = s[v * hs / 2 + d / 2];
+      EXPECT_NEAR(r[0][v * hs + d], x0 * cc - x1 * ss, 1e-6);
+      EXPECT_NEAR(r[0][v * hs + d + 1], x0 * ss + x1 * cc, 1e-6);
+    }
+  }
+}
+
+// Causal attention with grouped KV heads over more positions than one key
+// block, against a plain softmax in double.
+TEST(IssKernelsTest, FlashAttentionMatchesPlainSoftmax) {
+  const int queries = 3, heads = 4, kv_heads = 2, hs = 8, first = 37;
+  const int positions = first + queries;
+  const auto q = Random(queries * heads * hs, 7, -2, 2);
+  const auto k = Random(positions * kv_heads * hs, 8, -2, 2);
+  const auto v = Random(positions * kv_heads * hs, 9);
+  const float scale = 1 / std::sqrt(float(hs));
+  auto r =
+      RunVectors(JOULE_ATTENTION, {q, k, v, std::vector<float>(q.size())},
+                 [&](const std::vector<uint32_t>& at) {
+                   return std::vector<uint32_t>{
+                       queries, heads, kv_heads,         hs,   at[0], at[1],
+                       at[2],   at[3], FloatBits(scale), first};
+                 });
+  ASSERT_EQ(r.size(), 4u);
+  for (int i = 0; i < queries; ++i) {
+    for (int h = 0; h < heads; ++h) {
+      const int kvh = h / (heads / kv_heads), n = first + i + 1;
+      std::vector<double> s(n);
+      double m = -1e300, sum = 0;
+      for (int j = 0; j < n; ++j) {
+        double dot = 0;
+        for (int d = 0; d < hs; ++d)
+          dot += double(q[(i * heads + h) * hs + d]) *
+                 k[(j * kv_heads + kvh) * hs + d];
+        s[j] = dot * scale;
+        m = std::max(m, s[j]);
+      }
+      for (double& x : s) sum += (x = std::exp(x - m));
+      for (int d = 0; d < hs; ++d) {
+        double want = 0;
+        for (int j = 0; j < n; ++j)
+          want += s[j] / sum * v[(j * kv_heads + kvh) * hs + d];
+        EXPECT_NEAR(r[3][(i * heads + h) * hs + d], want, 2e-6)
+            << i << " " << h << " " << d;
+      }
+    }
   }
 }
 

@@ -388,6 +388,27 @@ absl::Status Cluster::Load(absl::Span<const uint8_t> elf) {
   return absl::OkStatus();
 }
 
+// The cores' stacks sit at the top of the TCDM, one slice each. A store
+// into another core's slice is almost always an overflowing stack (1 KiB
+// is all the runtime gives a core), which silicon would not notice: the
+// ISS stops there and says so.
+bool Cluster::OwnStack(const Core& c, uint32_t addr) const {
+  const uint32_t top = config_.tcdm_base + config_.tcdm_bytes;
+  const uint32_t slice = kStackBytes + 8;
+  const uint32_t stacks = slice * static_cast<uint32_t>(cores_.size());
+  const uint32_t below = top - addr;  // Wraps (huge) when addr >= top.
+  if (below == 0 || below > stacks) return true;
+  return (below - 1) / slice == c.index;
+}
+
+std::string Cluster::StackMessage(const Core& c, uint32_t addr) const {
+  const uint32_t top = config_.tcdm_base + config_.tcdm_bytes;
+  return absl::StrFormat(
+      "store at 0x%08x is in core %u's stack: core %u's stack (1 KiB) "
+      "overflowed, or it wrote past a buffer",
+      addr, (top - addr - 1) / (kStackBytes + 8), c.index);
+}
+
 uint64_t Cluster::Access(Core& c, uint32_t addr, uint64_t t) {
   const uint32_t off = addr - config_.tcdm_base;
   if (off >= config_.tcdm_bytes) {
@@ -493,6 +514,11 @@ bool Cluster::IssueFp(Core& c, const Insn& in, uint64_t t, Stop* stop) {
   uint64_t done = ft + std::max(1, FpLatency(config_, k.fp));
   if (k.fp == kFpLoad || k.fp == kFpStore) {
     const uint32_t addr = h.x[in.rs1] + static_cast<uint32_t>(in.imm);
+    if (k.fp == kFpStore && !OwnStack(c, addr)) {
+      stop->reason = Stop::kFault;
+      stop->message = StackMessage(c, addr);
+      return false;
+    }
     const uint64_t served = Access(c, addr, ft);
     const bool dram = addr - config_.tcdm_base >= config_.tcdm_bytes;
     done = served + 1 + (dram ? config_.dram_latency : config_.tcdm_latency);
@@ -566,6 +592,10 @@ void Cluster::Step(Core& c) {
     return;
   }
   const uint32_t addr = h.x[in->rs1] + static_cast<uint32_t>(in->imm);
+  if ((k.unit == kStore || k.unit == kAmo) && !OwnStack(c, addr)) {
+    stop.message = StackMessage(c, addr);
+    return Fail(c, stop);
+  }
   const uint32_t pc = h.pc;
   h.cycles = t;
   const bool ok = h.Execute(*in, &stop);

@@ -98,6 +98,8 @@ class Cluster : public Environment {
   // them if `upto_id` is reached first); false (with error_) if one
   // reaches outside memory.
   bool RetireDma(uint64_t now);
+  bool OwnStack(const Core& c, uint32_t addr) const;
+  std::string StackMessage(const Core& c, uint32_t addr) const;
   // The cycle a memory access issued at `t` is served; counts it.
   uint64_t Access(Core& c, uint32_t addr, uint64_t t);
   void TryReleaseBarrier();

@@ -25,6 +25,20 @@ enum JouleKernel {
    * "base": copy, then plain loops, then the next copy. */
   JOULE_GEMV_FP32_OPT = 5,
   JOULE_GEMV_FP32_BASE = 6,
+  /* out[r][i] = w[i] * x[r][i] / sqrt(mean(x[r]^2) + eps), the reference
+   * engine's order. args: rows, dim, x, w, out, eps (float bits). */
+  JOULE_RMSNORM = 7,
+  /* h[i] = h[i] * sigmoid(h[i]) * g[i] in place. args: n, h, g. */
+  JOULE_SWIGLU = 8,
+  /* Rotates pairs (x0, x1) of each of `vectors` head vectors by its own
+   * cos/sin row. args: vectors, head_size, data, cos, sin (vectors x
+   * head_size / 2 each). */
+  JOULE_ROPE = 9,
+  /* FlashAttention-2's online softmax over key blocks of 16 for each
+   * (query, head): query i sees positions 0..first_pos + i. args: queries,
+   * heads, kv_heads, head_size (<= 256), q [queries][heads][hs], k and v
+   * [positions][kv_heads][hs], out like q, scale (float bits), first_pos. */
+  JOULE_ATTENTION = 10,
 };
 
 struct JouleLaunch {

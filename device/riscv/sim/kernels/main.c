@@ -3,6 +3,7 @@
 #include "gemm.h"
 #include "gemv.h"
 #include "launch.h"
+#include "vector_ops.h"
 
 struct JouleLaunch joule_launch __attribute__((used));
 
@@ -16,6 +17,14 @@ int main(u32 id) {
     case JOULE_GEMV_FP32_OPT:
     case JOULE_GEMV_FP32_BASE:
       return gemv(id, &joule_launch);
+    case JOULE_RMSNORM:
+      return rmsnorm(id, &joule_launch);
+    case JOULE_SWIGLU:
+      return swiglu(id, &joule_launch);
+    case JOULE_ROPE:
+      return rope(id, &joule_launch);
+    case JOULE_ATTENTION:
+      return attention(id, &joule_launch);
     default:
       return JOULE_UNKNOWN_KERNEL;
   }
