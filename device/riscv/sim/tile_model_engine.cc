@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "device/riscv/sim/gemm_f32.h"
 
 namespace joule::riscv {
 namespace {
@@ -233,15 +234,7 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
   const float* X = mem.f32(x);
   float* Y = mem.f32(y);
   if (p == Precision::kFp32) {
-    for (uint64_t n = 0; n < N; ++n) {
-      const float* xr = X + n * K;
-      for (uint64_t m = 0; m < M; ++m) {
-        const float* wr = W + m * K;
-        float acc = 0.0f;
-        for (uint64_t k = 0; k < K; ++k) acc += wr[k] * xr[k];
-        Y[n * M + m] = accumulate ? Y[n * M + m] + acc : acc;
-      }
-    }
+    GemmF32Exact(W, X, Y, M, K, N, accumulate);
   } else {
     for (uint64_t n = 0; n < N; ++n) {
       const float* xr = X + n * K;

@@ -1,0 +1,190 @@
+#include "device/riscv/sim/gemm_f32.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace joule::riscv {
+namespace {
+
+void Scalar(const float* w, const float* x, float* y, uint64_t m, uint64_t k,
+            uint64_t n, bool accumulate) {
+  for (uint64_t t = 0; t < n; ++t) {
+    const float* xr = x + t * k;
+    for (uint64_t r = 0; r < m; ++r) {
+      const float* wr = w + r * k;
+      float acc = 0.0f;
+      for (uint64_t i = 0; i < k; ++i) acc += wr[i] * xr[i];
+      y[t * m + r] = accumulate ? y[t * m + r] + acc : acc;
+    }
+  }
+}
+
+constexpr int kBlocks = 4;          // Row blocks of 8 in flight.
+constexpr int kRows = 8 * kBlocks;  // Rows per packed panel.
+
+// Eight rows' floats [k0, k0 + 8) into pack[(k0 + j) * kRows + col + i].
+__attribute__((target("avx2"))) void Transpose8(const float* const rows[8],
+                                                uint64_t k0, float* pack,
+                                                int col) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + k0);
+  t[0] = _mm256_unpacklo_ps(r[0], r[1]);
+  t[1] = _mm256_unpackhi_ps(r[0], r[1]);
+  t[2] = _mm256_unpacklo_ps(r[2], r[3]);
+  t[3] = _mm256_unpackhi_ps(r[2], r[3]);
+  t[4] = _mm256_unpacklo_ps(r[4], r[5]);
+  t[5] = _mm256_unpackhi_ps(r[4], r[5]);
+  t[6] = _mm256_unpacklo_ps(r[6], r[7]);
+  t[7] = _mm256_unpackhi_ps(r[6], r[7]);
+  r[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+  r[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+  r[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+  r[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+  r[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
+  r[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
+  r[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
+  r[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
+  // r[j] holds columns j and j + 4 of rows 0-3, r[j + 4] of rows 4-7.
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(pack + (k0 + j) * kRows + col,
+                     _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(pack + (k0 + j + 4) * kRows + col,
+                     _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
+
+// Eight rows' floats [k0, k0 + 8) transposed in registers: col[j] holds
+// column k0 + j of the eight rows.
+__attribute__((target("avx2"))) inline void Columns(const float* const rows[8],
+                                                    uint64_t k0,
+                                                    __m256 col[8]) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + k0);
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  r[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+  r[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+  r[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+  r[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+  r[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
+  r[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
+  r[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
+  r[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
+  for (int j = 0; j < 4; ++j) {
+    col[j] = _mm256_permute2f128_ps(r[j], r[j + 4], 0x20);
+    col[j + 4] = _mm256_permute2f128_ps(r[j], r[j + 4], 0x31);
+  }
+}
+
+// One token (a decode step's common case): nothing to reuse a packed
+// panel for, so each 8 x 8 piece of W is transposed in registers and used
+// at once.
+__attribute__((target("avx2"))) void Avx2OneToken(const float* w,
+                                                  const float* x, float* y,
+                                                  uint64_t m, uint64_t k,
+                                                  bool accumulate,
+                                                  const float* zeros) {
+  for (uint64_t r0 = 0; r0 < m; r0 += kRows) {
+    const float* rows[kBlocks][8];
+    for (int b = 0; b < kBlocks; ++b) {
+      for (int i = 0; i < 8; ++i) {
+        const uint64_t r = r0 + b * 8 + i;
+        rows[b][i] = r < m ? w + r * k : zeros;
+      }
+    }
+    __m256 acc[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) acc[b] = _mm256_setzero_ps();
+    uint64_t k0 = 0;
+    for (; k0 + 8 <= k; k0 += 8) {
+      for (int b = 0; b < kBlocks; ++b) {
+        __m256 col[8];
+        Columns(rows[b], k0, col);
+        for (int j = 0; j < 8; ++j) {
+          acc[b] = _mm256_add_ps(
+              acc[b], _mm256_mul_ps(col[j], _mm256_set1_ps(x[k0 + j])));
+        }
+      }
+    }
+    alignas(32) float out[kRows];
+    for (int b = 0; b < kBlocks; ++b) _mm256_store_ps(out + 8 * b, acc[b]);
+    const int live = static_cast<int>(std::min<uint64_t>(kRows, m - r0));
+    for (int i = 0; i < live; ++i) {
+      const float* wr = w + (r0 + i) * k;
+      float v = out[i];
+      for (uint64_t j = k0; j < k; ++j) v += wr[j] * x[j];  // The k tail.
+      y[r0 + i] = accumulate ? y[r0 + i] + v : v;
+    }
+  }
+}
+
+// Rows [r0, r0 + kRows) of W (missing ones zero) as pack[k][kRows].
+__attribute__((target("avx2"))) void Pack(const float* w, uint64_t m,
+                                          uint64_t k, uint64_t r0,
+                                          const float* zeros, float* pack) {
+  for (int b = 0; b < kBlocks; ++b) {
+    const float* rows[8];
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t r = r0 + b * 8 + i;
+      rows[i] = r < m ? w + r * k : zeros;
+    }
+    uint64_t k0 = 0;
+    for (; k0 + 8 <= k; k0 += 8) Transpose8(rows, k0, pack, b * 8);
+    for (; k0 < k; ++k0)
+      for (int i = 0; i < 8; ++i) pack[k0 * kRows + b * 8 + i] = rows[i][k0];
+  }
+}
+
+// The products and sums as the scalar loop does them, lane by lane:
+// _mm256_mul_ps then _mm256_add_ps, never fused (this function is built
+// for AVX2 only, without FMA).
+__attribute__((target("avx2"))) void Avx2(const float* w, const float* x,
+                                          float* y, uint64_t m, uint64_t k,
+                                          uint64_t n, bool accumulate) {
+  thread_local std::vector<float> pack, zeros;
+  zeros.assign(k, 0.0f);
+  if (n == 1) return Avx2OneToken(w, x, y, m, k, accumulate, zeros.data());
+  pack.resize(k * kRows + 8);
+  for (uint64_t r0 = 0; r0 < m; r0 += kRows) {
+    Pack(w, m, k, r0, zeros.data(), pack.data());
+    const int live = static_cast<int>(std::min<uint64_t>(kRows, m - r0));
+    for (uint64_t t = 0; t < n; ++t) {
+      const float* xr = x + t * k;
+      __m256 acc[kBlocks];
+      for (int b = 0; b < kBlocks; ++b) acc[b] = _mm256_setzero_ps();
+      const float* p = pack.data();
+      for (uint64_t i = 0; i < k; ++i, p += kRows) {
+        const __m256 xb = _mm256_set1_ps(xr[i]);
+        for (int b = 0; b < kBlocks; ++b) {
+          acc[b] = _mm256_add_ps(acc[b],
+                                 _mm256_mul_ps(_mm256_loadu_ps(p + 8 * b), xb));
+        }
+      }
+      alignas(32) float out[kRows];
+      for (int b = 0; b < kBlocks; ++b) _mm256_store_ps(out + 8 * b, acc[b]);
+      float* yr = y + t * m + r0;
+      for (int i = 0; i < live; ++i)
+        yr[i] = accumulate ? yr[i] + out[i] : out[i];
+    }
+  }
+}
+
+}  // namespace
+
+void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
+                  uint64_t k, uint64_t n, bool accumulate) {
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+  }();
+  if (avx2 && k > 0) {
+    Avx2(w, x, y, m, k, n, accumulate);
+  } else {
+    Scalar(w, x, y, m, k, n, accumulate);
+  }
+}
+
+}  // namespace joule::riscv

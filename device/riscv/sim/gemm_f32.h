@@ -1,0 +1,18 @@
+#ifndef JOULE_DEVICE_RISCV_SIM_GEMM_F32_H_
+#define JOULE_DEVICE_RISCV_SIM_GEMM_F32_H_
+
+#include <cstdint>
+
+namespace joule::riscv {
+
+// Y[n][m] (+)= sum over k of W[m][k] X[n][k] (W: M x K, X: N x K, Y: N x
+// M, row-major), in the CPU reference engine's order: for each output, k
+// ascending, each product rounded to float and then added in float (no
+// fused multiply-add). Bit-identical to that scalar loop on every CPU;
+// with AVX2, eight rows share a vector and four such blocks run at once.
+void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
+                  uint64_t k, uint64_t n, bool accumulate);
+
+}  // namespace joule::riscv
+
+#endif  // JOULE_DEVICE_RISCV_SIM_GEMM_F32_H_
