@@ -46,6 +46,16 @@ TEST(GemmF32ExactTest, EqualsThePlainLoopBitForBit) {
       riscv::GemmF32Exact(w.data(), x.data(), got.data(), m, k, n, accumulate);
       ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
           << m << "x" << k << "x" << n << " accumulate " << accumulate;
+      // Every path this CPU has, whichever the dispatch picks.
+      for (const char* isa : {"scalar", "avx2", "avx512"}) {
+        got = y;
+        if (!riscv::GemmF32ExactWith(isa, w.data(), x.data(), got.data(), m, k,
+                                     n, accumulate)) {
+          continue;
+        }
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
+            << isa << " " << m << "x" << k << "x" << n;
+      }
     }
   }
 }

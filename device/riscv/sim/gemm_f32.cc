@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 namespace joule::riscv {
@@ -23,37 +24,6 @@ void Scalar(const float* w, const float* x, float* y, uint64_t m, uint64_t k,
 
 constexpr int kBlocks = 4;          // Row blocks of 8 in flight.
 constexpr int kRows = 8 * kBlocks;  // Rows per packed panel.
-
-// Eight rows' floats [k0, k0 + 8) into pack[(k0 + j) * kRows + col + i].
-__attribute__((target("avx2"))) void Transpose8(const float* const rows[8],
-                                                uint64_t k0, float* pack,
-                                                int col) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + k0);
-  t[0] = _mm256_unpacklo_ps(r[0], r[1]);
-  t[1] = _mm256_unpackhi_ps(r[0], r[1]);
-  t[2] = _mm256_unpacklo_ps(r[2], r[3]);
-  t[3] = _mm256_unpackhi_ps(r[2], r[3]);
-  t[4] = _mm256_unpacklo_ps(r[4], r[5]);
-  t[5] = _mm256_unpackhi_ps(r[4], r[5]);
-  t[6] = _mm256_unpacklo_ps(r[6], r[7]);
-  t[7] = _mm256_unpackhi_ps(r[6], r[7]);
-  r[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
-  r[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
-  r[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
-  r[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
-  r[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
-  r[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
-  r[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
-  r[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
-  // r[j] holds columns j and j + 4 of rows 0-3, r[j + 4] of rows 4-7.
-  for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(pack + (k0 + j) * kRows + col,
-                     _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-    _mm256_storeu_ps(pack + (k0 + j + 4) * kRows + col,
-                     _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-  }
-}
 
 // Eight rows' floats [k0, k0 + 8) transposed in registers: col[j] holds
 // column k0 + j of the eight rows.
@@ -121,20 +91,27 @@ __attribute__((target("avx2"))) void Avx2OneToken(const float* w,
   }
 }
 
-// Rows [r0, r0 + kRows) of W (missing ones zero) as pack[k][kRows].
+// Rows [r0, r0 + 8 * groups) of W (missing ones zero) as pack[k][stride],
+// eight rows at a time transposed in registers.
 __attribute__((target("avx2"))) void Pack(const float* w, uint64_t m,
-                                          uint64_t k, uint64_t r0,
-                                          const float* zeros, float* pack) {
-  for (int b = 0; b < kBlocks; ++b) {
+                                          uint64_t k, uint64_t r0, int groups,
+                                          int stride, const float* zeros,
+                                          float* pack) {
+  for (int b = 0; b < groups; ++b) {
     const float* rows[8];
     for (int i = 0; i < 8; ++i) {
       const uint64_t r = r0 + b * 8 + i;
       rows[i] = r < m ? w + r * k : zeros;
     }
     uint64_t k0 = 0;
-    for (; k0 + 8 <= k; k0 += 8) Transpose8(rows, k0, pack, b * 8);
+    for (; k0 + 8 <= k; k0 += 8) {
+      __m256 col[8];
+      Columns(rows, k0, col);
+      for (int j = 0; j < 8; ++j)
+        _mm256_storeu_ps(pack + (k0 + j) * stride + b * 8, col[j]);
+    }
     for (; k0 < k; ++k0)
-      for (int i = 0; i < 8; ++i) pack[k0 * kRows + b * 8 + i] = rows[i][k0];
+      for (int i = 0; i < 8; ++i) pack[k0 * stride + b * 8 + i] = rows[i][k0];
   }
 }
 
@@ -149,7 +126,7 @@ __attribute__((target("avx2"))) void Avx2(const float* w, const float* x,
   if (n == 1) return Avx2OneToken(w, x, y, m, k, accumulate, zeros.data());
   pack.resize(k * kRows + 8);
   for (uint64_t r0 = 0; r0 < m; r0 += kRows) {
-    Pack(w, m, k, r0, zeros.data(), pack.data());
+    Pack(w, m, k, r0, kBlocks, kRows, zeros.data(), pack.data());
     const int live = static_cast<int>(std::min<uint64_t>(kRows, m - r0));
     for (uint64_t t = 0; t < n; ++t) {
       const float* xr = x + t * k;
@@ -172,19 +149,80 @@ __attribute__((target("avx2"))) void Avx2(const float* w, const float* x,
   }
 }
 
+// Several tokens with AVX-512: sixteen rows per vector, 64 per panel.
+// avx512f brings FMA with it; the file is built with -ffp-contract=off
+// (BUILD), so the multiply and the add stay two roundings.
+constexpr int kRows512 = 64;
+
+__attribute__((target("avx2,avx512f"))) void Avx512(const float* w,
+                                                    const float* x, float* y,
+                                                    uint64_t m, uint64_t k,
+                                                    uint64_t n,
+                                                    bool accumulate) {
+  thread_local std::vector<float> pack, zeros;
+  zeros.assign(k, 0.0f);
+  pack.resize(k * kRows512 + 16);
+  for (uint64_t r0 = 0; r0 < m; r0 += kRows512) {
+    Pack(w, m, k, r0, kRows512 / 8, kRows512, zeros.data(), pack.data());
+    const int live = static_cast<int>(std::min<uint64_t>(kRows512, m - r0));
+    for (uint64_t t = 0; t < n; ++t) {
+      const float* xr = x + t * k;
+      __m512 acc[kRows512 / 16];
+      for (auto& a : acc) a = _mm512_setzero_ps();
+      const float* p = pack.data();
+      for (uint64_t i = 0; i < k; ++i, p += kRows512) {
+        const __m512 xb = _mm512_set1_ps(xr[i]);
+        for (int b = 0; b < kRows512 / 16; ++b) {
+          acc[b] = _mm512_add_ps(
+              acc[b], _mm512_mul_ps(_mm512_loadu_ps(p + 16 * b), xb));
+        }
+      }
+      alignas(64) float out[kRows512];
+      for (int b = 0; b < kRows512 / 16; ++b)
+        _mm512_store_ps(out + 16 * b, acc[b]);
+      float* yr = y + t * m + r0;
+      for (int i = 0; i < live; ++i)
+        yr[i] = accumulate ? yr[i] + out[i] : out[i];
+    }
+  }
+}
+
 }  // namespace
+
+bool HasAvx2() {
+  __builtin_cpu_init();
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+bool HasAvx512() {
+  static const bool yes = HasAvx2() && __builtin_cpu_supports("avx512f");
+  return yes;
+}
 
 void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
                   uint64_t k, uint64_t n, bool accumulate) {
-  static const bool avx2 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-  }();
-  if (avx2 && k > 0) {
+  if (HasAvx512() && n > 1 && k > 0) {
+    Avx512(w, x, y, m, k, n, accumulate);
+  } else if (HasAvx2() && k > 0) {
     Avx2(w, x, y, m, k, n, accumulate);
   } else {
     Scalar(w, x, y, m, k, n, accumulate);
   }
+}
+
+bool GemmF32ExactWith(const char* isa, const float* w, const float* x, float* y,
+                      uint64_t m, uint64_t k, uint64_t n, bool accumulate) {
+  const std::string name = isa;
+  if (name == "scalar" || k == 0) {
+    Scalar(w, x, y, m, k, n, accumulate);
+  } else if (name == "avx2" && HasAvx2()) {
+    Avx2(w, x, y, m, k, n, accumulate);
+  } else if (name == "avx512" && HasAvx512()) {
+    Avx512(w, x, y, m, k, n, accumulate);
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace joule::riscv

@@ -9,9 +9,15 @@ namespace joule::riscv {
 // M, row-major), in the CPU reference engine's order: for each output, k
 // ascending, each product rounded to float and then added in float (no
 // fused multiply-add). Bit-identical to that scalar loop on every CPU;
-// with AVX2, eight rows share a vector and four such blocks run at once.
+// with AVX2 eight rows share a vector and four such blocks run at once,
+// with AVX-512 (several tokens) sixteen.
 void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
                   uint64_t k, uint64_t n, bool accumulate);
+
+// The same with a chosen instruction set, for tests that check every path
+// this CPU has: "scalar", "avx2" or "avx512". False if it lacks that one.
+bool GemmF32ExactWith(const char* isa, const float* w, const float* x, float* y,
+                      uint64_t m, uint64_t k, uint64_t n, bool accumulate);
 
 }  // namespace joule::riscv
 
