@@ -1,16 +1,9 @@
 // A long mixed integer and double-precision loop for the ISS's speed on
 // one hart (bench:iss_bench): hashing, a recurrence and branches, ~40 M
 // instructions.
-typedef unsigned int u32;
+#include "syscall.h"
 
-static long sys3(long n, long a, long b, long c) {
-  register long a0 asm("a0") = a;
-  register long a1 asm("a1") = b;
-  register long a2 asm("a2") = c;
-  register long a7 asm("a7") = n;
-  asm volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
-  return a0;
-}
+typedef unsigned int u32;
 
 static u32 table[256];
 
@@ -24,6 +17,6 @@ int main(void) {
     acc += x;
   }
   u32 out[3] = {h, (u32)acc, (u32)(x * 1e6)};
-  sys3(64, 1, (long)out, sizeof(out));
+  joule_write(out, sizeof(out));
   return 0;
 }

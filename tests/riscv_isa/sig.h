@@ -4,6 +4,8 @@
 #ifndef JOULE_TESTS_RISCV_ISA_SIG_H_
 #define JOULE_TESTS_RISCV_ISA_SIG_H_
 
+#include "syscall.h"
+
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned long long u64;
@@ -20,20 +22,11 @@ static inline void put64(u64 v) {
   put((u32)(v >> 32));
 }
 
-static long sys3(long n, long a, long b, long c) {
-  register long a0 asm("a0") = a;
-  register long a1 asm("a1") = b;
-  register long a2 asm("a2") = c;
-  register long a7 asm("a7") = n;
-  asm volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
-  return a0;
-}
-
 // Writes the signature (and its length first); returns main's status.
 static int flush(void) {
   u32 n = nsig;
-  sys3(64, 1, (long)&n, 4);
-  sys3(64, 1, (long)sig, (long)(nsig * 4));
+  joule_write(&n, 4);
+  joule_write(sig, nsig * 4);
   return nsig < SIG_WORDS ? 0 : 3;
 }
 

@@ -662,14 +662,8 @@ void Cluster::Csr(Core& c, const Insn& in, uint64_t t) {
     return Fail(c, stop);
   }
   const uint32_t old = c.ssr_on ? 1 : 0;
-  const bool is_imm = in.op >= Op::kCsrrwi;
-  const uint32_t src = is_imm ? in.rs1 : h.x[in.rs1];
-  const Op kind = is_imm ? static_cast<Op>(static_cast<int>(in.op) - 3) : in.op;
-  uint32_t v = old;
-  if (kind == Op::kCsrrw) v = src;
-  if (kind == Op::kCsrrs) v = old | src;
-  if (kind == Op::kCsrrc) v = old & ~src;
-  c.ssr_on = (v & 1) != 0;
+  const CsrUpdate update = CsrEffect(in, old, h.x[in.rs1]);
+  if (update.writes) c.ssr_on = (update.value & 1) != 0;
   if (in.rd != 0) h.x[in.rd] = old;
   h.pc += 4;
   c.cycle = t + 1;

@@ -176,6 +176,21 @@ struct Insn {
 // For scfgri/scfgwi: imm = {register word, data mover} (12 bits).
 Insn Decode(uint32_t raw);
 
+// A Zicsr instruction's effect: the value it writes (csrrw: the source;
+// csrrs: old | source; csrrc: old & ~source, the immediate forms alike),
+// and whether it writes at all (csrrs/csrrc with a zero source only read).
+struct CsrUpdate {
+  bool writes;
+  uint32_t value;
+};
+inline CsrUpdate CsrEffect(const Insn& in, uint32_t old, uint32_t rs1_value) {
+  const bool imm = in.op >= Op::kCsrrwi && in.op <= Op::kCsrrci;
+  const uint32_t src = imm ? in.rs1 : rs1_value;
+  const Op kind = imm ? static_cast<Op>(static_cast<int>(in.op) - 3) : in.op;
+  if (kind == Op::kCsrrw) return {true, src};
+  return {in.rs1 != 0, kind == Op::kCsrrs ? old | src : old & ~src};
+}
+
 // The mnemonic, for traces and error messages.
 const char* OpName(Op op);
 

@@ -814,30 +814,24 @@ bool Hart::Step(const Insn& in, Stop* stop) {
     case Op::kCsrrsi:
     case Op::kCsrrci: {
       const uint32_t csr = imm;
-      const bool is_imm = in.op >= Op::kCsrrwi;
-      const uint32_t src = is_imm ? in.rs1 : a;
-      const Op kind =
-          is_imm ? static_cast<Op>(static_cast<int>(in.op) - 3) : in.op;
-      // csrrs/csrrc with a zero source only read; csrrw with rd = x0 only
-      // writes.
-      const bool writes = kind == Op::kCsrrw || in.rs1 != 0;
+      // csrrw with rd = x0 only writes: it must not read (a read can have
+      // effects, as fflags' harvest does).
+      const bool pure_write =
+          (in.op == Op::kCsrrw || in.op == Op::kCsrrwi) && in.rd == 0;
       uint32_t old = 0;
-      if ((kind != Op::kCsrrw || in.rd != 0) && !ReadCsr(csr, &old)) {
-        goto illegal_csr;
+      bool ok = pure_write || ReadCsr(csr, &old);
+      if (ok) {
+        const CsrUpdate update = CsrEffect(in, old, a);
+        ok = !update.writes || WriteCsr(csr, update.value);
       }
-      if (writes) {
-        const uint32_t v = kind == Op::kCsrrw   ? src
-                           : kind == Op::kCsrrs ? old | src
-                                                : old & ~src;
-        if (!WriteCsr(csr, v)) goto illegal_csr;
+      if (!ok) {
+        stop->reason = Stop::kFault;
+        stop->message = absl::StrFormat("%s: CSR 0x%03x is not available",
+                                        OpName(in.op), csr);
+        return false;
       }
       x[in.rd] = old;
       break;
-    illegal_csr:
-      stop->reason = Stop::kFault;
-      stop->message = absl::StrFormat("%s: CSR 0x%03x is not available",
-                                      OpName(in.op), csr);
-      return false;
     }
     case Op::kLrW:
     case Op::kScW:

@@ -29,26 +29,36 @@ static int fits(u32 m, u32 n, u32 k, u32 elem, int opt) {
   return need <= TCDM_DATA;
 }
 
-/* One core's row of a tile: c[0..n) = a[0..k) x b, by SSR and FREP.
- * SSR 0 walks a, each element repeated for the UNROLL columns; SSR 1
- * walks b's rows UNROLL columns at a time (relative strides, as the
- * hardware applies them: docs/riscv_iss_sources.md section 1). */
-static void row_fp64(const double* a, const double* b, double* c, u32 n,
-                     u32 k) {
+/* The streams of one core's row: SSR 0 walks a's `steps` 64-bit words
+ * (doubles, or pairs of singles), each repeated for the UNROLL columns,
+ * once per block of UNROLL columns; SSR 1 walks b: `column` bytes from one
+ * column to the next, `step` bytes from one of a's words to the next, all
+ * n columns in blocks of UNROLL. Strides are relative, as the hardware
+ * applies them (docs/riscv_iss_sources.md section 1). */
+static void row_streams(const void* a, const void* b, u32 steps, u32 n,
+                        u32 column, u32 step) {
   SSR_REPEAT(0, UNROLL);
-  SSR_BOUND(0, 0, k);
+  SSR_BOUND(0, 0, steps);
   SSR_BOUND(0, 1, n / UNROLL);
   SSR_STRIDE(0, 0, 8);
-  SSR_STRIDE(0, 1, -(int)(8 * (k - 1)));
+  SSR_STRIDE(0, 1, -(int)(8 * (steps - 1)));
   SSR_READ(0, 2, a);
   SSR_REPEAT(1, 1);
   SSR_BOUND(1, 0, UNROLL);
-  SSR_BOUND(1, 1, k);
+  SSR_BOUND(1, 1, steps);
   SSR_BOUND(1, 2, n / UNROLL);
-  SSR_STRIDE(1, 0, 8);
-  SSR_STRIDE(1, 1, 8 * n - 8 * (UNROLL - 1));
-  SSR_STRIDE(1, 2, 8 * UNROLL - (8 * (UNROLL - 1) + 8 * n * (k - 1)));
+  SSR_STRIDE(1, 0, column);
+  SSR_STRIDE(1, 1, step - column * (UNROLL - 1));
+  SSR_STRIDE(1, 2,
+             column * UNROLL - (column * (UNROLL - 1) + step * (steps - 1)));
   SSR_READ(1, 3, b);
+}
+
+/* One core's row of a tile: c[0..n) = a[0..k) x b, by SSR and FREP over
+ * UNROLL accumulators. */
+static void row_fp64(const double* a, const double* b, double* c, u32 n,
+                     u32 k) {
+  row_streams(a, b, k, n, 8, 8 * n);
   ssr_enable();
   for (u32 j = 0; j < n; j += UNROLL) {
     asm volatile(
@@ -70,25 +80,13 @@ static void row_fp64(const double* a, const double* b, double* c, u32 n,
   ssr_disable();
 }
 
-/* The same in singles: b is transposed (n x k), pairs along k packed in
- * one register; vfmac.s accumulates both lanes, vfsum.s adds them. */
+/* The same in singles: b is transposed (n x k, rows at b_pitch), pairs
+ * along k packed in one register; vfmac.s accumulates both lanes, vfsum.s
+ * adds them. */
 static void row_fp32(const float* a, const float* bt, float* c, u32 n,
                      u32 k) {
-  const u32 pairs = k / 2, pitch = b_pitch(n, k, 4);
-  SSR_REPEAT(0, UNROLL);
-  SSR_BOUND(0, 0, pairs);
-  SSR_BOUND(0, 1, n / UNROLL);
-  SSR_STRIDE(0, 0, 8);
-  SSR_STRIDE(0, 1, -(int)(8 * (pairs - 1)));
-  SSR_READ(0, 2, a);
-  SSR_REPEAT(1, 1);
-  SSR_BOUND(1, 0, UNROLL);
-  SSR_BOUND(1, 1, pairs);
-  SSR_BOUND(1, 2, n / UNROLL);
-  SSR_STRIDE(1, 0, pitch);
-  SSR_STRIDE(1, 1, 8 - pitch * (UNROLL - 1));
-  SSR_STRIDE(1, 2, pitch * UNROLL - (pitch * (UNROLL - 1) + 8 * (pairs - 1)));
-  SSR_READ(1, 3, bt);
+  const u32 pairs = k / 2;
+  row_streams(a, bt, pairs, n, b_pitch(n, k, 4), 8);
   ssr_enable();
   for (u32 j = 0; j < n; j += UNROLL) {
     asm volatile(

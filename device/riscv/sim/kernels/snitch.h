@@ -7,6 +7,8 @@
 #ifndef JOULE_DEVICE_RISCV_SIM_KERNELS_SNITCH_H_
 #define JOULE_DEVICE_RISCV_SIM_KERNELS_SNITCH_H_
 
+#include "syscall.h"
+
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
@@ -30,15 +32,7 @@ static inline void ssr_disable(void) { asm volatile("csrci 0x7C0, 1" ::: "memory
 #define SSR_READ(dm, dims, ptr) SSR_CFG((u32)(ptr), dm, 24 + (dims) - 1)
 #define SSR_WRITE(dm, dims, ptr) SSR_CFG((u32)(ptr), dm, 28 + (dims) - 1)
 
-static long sys3(long n, long a, long b, long c) {
-  register long a0 asm("a0") = a;
-  register long a1 asm("a1") = b;
-  register long a2 asm("a2") = c;
-  register long a7 asm("a7") = n;
-  asm volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
-  return a0;
-}
-static inline void emit(const void* p, u32 bytes) { sys3(64, 1, (long)p, bytes); }
+static inline void emit(const void* p, u32 bytes) { joule_write(p, bytes); }
 
 // The DMA (the data mover core only): source and destination (their high
 // words zero: the cluster's addresses are 32-bit), strides and rows for
