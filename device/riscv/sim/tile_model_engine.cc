@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "device/riscv/sim/gemm_f32.h"
+#include "device/riscv/sim/kernel_args.h"
 
 namespace joule::riscv {
 namespace {
@@ -55,96 +56,6 @@ float Round(Precision p, float x) {
       return RoundFp8(x);
     default:
       return x;
-  }
-}
-
-absl::Status Args(const std::vector<uint64_t>& a, size_t n,
-                  const char* kernel) {
-  if (a.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s takes %d arguments, got %d", kernel, n, a.size()));
-  }
-  return absl::OkStatus();
-}
-
-constexpr uint64_t kMaxDim = 1 << 20;
-
-// Validates one launch's arguments before the kernel touches memory. Every
-// argument comes from the client, so each check is overflow-safe, and the
-// first failure names the kernel and the argument; later checks are skipped
-// (they may depend on values the failed one was meant to bound).
-class ArgCheck {
- public:
-  ArgCheck(const char* kernel, const Memory& mem)
-      : kernel_(kernel), mem_(mem) {}
-
-  // A dimension in 1..max.
-  ArgCheck& Dim(const char* name, uint64_t v, uint64_t max = kMaxDim) {
-    return Require(v >= 1 && v <= max, "%s = %d must be in 1..%d", name, v,
-                   max);
-  }
-  ArgCheck& Even(const char* name, uint64_t v) {
-    return Require(v % 2 == 0, "%s = %d must be even", name, v);
-  }
-  // `offset` + `extent` <= `limit`, where the sum must not wrap.
-  ArgCheck& Fits(const char* offset_name, uint64_t offset,
-                 const char* extent_name, uint64_t extent,
-                 const char* limit_name, uint64_t limit) {
-    return Require(offset <= limit && extent <= limit - offset,
-                   "%s (%d) + %s (%d) exceeds %s (%d)", offset_name, offset,
-                   extent_name, extent, limit_name, limit);
-  }
-  // `rows` x `cols` fp32 values at `addr`, 4-byte aligned (kernels access
-  // them as floats).
-  ArgCheck& F32(const char* name, uint64_t addr, uint64_t rows, uint64_t cols) {
-    uint64_t count = 0;
-    if (!Require(!__builtin_mul_overflow(rows, cols, &count),
-                 "tensor %s of %d x %d floats overflows 64 bits", name, rows,
-                 cols)
-             .ok()) {
-      return *this;
-    }
-    return Array(name, addr, count, 4, 4);
-  }
-  // `count` records of `elem_size` bytes at `addr` (read with memcpy, so
-  // any alignment).
-  ArgCheck& Array(const char* name, uint64_t addr, uint64_t count,
-                  uint64_t elem_size, uint64_t align = 1) {
-    if (status_.ok()) {
-      absl::Status s = mem_.CheckArray(name, addr, count, elem_size, align);
-      if (!s.ok()) {
-        status_ =
-            absl::Status(s.code(), absl::StrCat(kernel_, ": ", s.message()));
-      }
-    }
-    return *this;
-  }
-  // The completion flag: 0 (none) or a u32 inside HBM.
-  ArgCheck& Flag(uint64_t addr) {
-    return addr == 0 ? *this : Array("done flag", addr, 1, 4);
-  }
-  template <typename... A>
-  ArgCheck& Require(bool ok, const absl::FormatSpec<A...>& why,
-                    const A&... args) {
-    if (status_.ok() && !ok) {
-      status_ = absl::InvalidArgumentError(
-          absl::StrCat(kernel_, ": ", absl::StrFormat(why, args...)));
-    }
-    return *this;
-  }
-  bool ok() const { return status_.ok(); }
-  const absl::Status& status() const { return status_; }
-
- private:
-  const char* kernel_;
-  const Memory& mem_;
-  absl::Status status_;
-};
-
-void Done(Memory& m, uint64_t flag) {
-  if (flag != 0) {
-    const uint32_t one = 1;
-    m.Write(flag, &one, 4).IgnoreError();  // Checked with the arguments.
   }
 }
 
@@ -222,13 +133,10 @@ absl::Status TileModelEngine::Run(uint32_t kernel,
 
 absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
                                    Counters* c) {
-  if (absl::Status s = Args(a, 8, "GEMM"); !s.ok()) return s;
-  const uint64_t w = a[0], x = a[1], y = a[2], M = a[3], K = a[4], N = a[5];
-  const bool accumulate = a[6] != 0;
-  ArgCheck check("GEMM", mem);
-  check.Dim("M", M).Dim("K", K).Dim("N", N);
-  check.F32("W", w, M, K).F32("X", x, N, K).F32("Y", y, N, M).Flag(a[7]);
-  if (!check.ok()) return check.status();
+  absl::StatusOr<GemmArgs> g = ParseGemm(a, mem);
+  if (!g.ok()) return g.status();
+  const uint64_t w = g->w, x = g->x, y = g->y, M = g->m, K = g->k, N = g->n;
+  const bool accumulate = g->accumulate;
   const Precision p = config_.precision;
   const float* W = mem.f32(w);
   const float* X = mem.f32(x);
@@ -249,7 +157,7 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
     }
   }
   Charge(GemmWork(M, K, N, accumulate), c);
-  Done(mem, a[7]);
+  SignalDone(mem, g->flag);
   return absl::OkStatus();
 }
 
@@ -288,12 +196,9 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
 
 absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
                                       Memory& mem, Counters* c) {
-  if (absl::Status s = Args(a, 6, "RMSNORM"); !s.ok()) return s;
-  const uint64_t x = a[0], w = a[1], out = a[2], N = a[3], D = a[4];
-  ArgCheck check("RMSNORM", mem);
-  check.Dim("N", N).Dim("D", D);
-  check.F32("x", x, N, D).F32("w", w, 1, D).F32("out", out, N, D).Flag(a[5]);
-  if (!check.ok()) return check.status();
+  absl::StatusOr<RmsNormArgs> r = ParseRmsNorm(a, mem);
+  if (!r.ok()) return r.status();
+  const uint64_t x = r->x, w = r->w, out = r->out, N = r->n, D = r->d;
   const float* W = mem.f32(w);
   for (uint64_t n = 0; n < N; ++n) {
     const float* xr = mem.f32(x) + n * D;
@@ -315,36 +220,25 @@ absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
   work.clusters_used =
       static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
   Charge(work, c);
-  Done(mem, a[5]);
+  SignalDone(mem, r->flag);
   return absl::OkStatus();
 }
 
 absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem,
                                    Counters* c) {
-  if (absl::Status s = Args(a, 10, "ROPE"); !s.ok()) return s;
-  const uint64_t base = a[0], positions = a[1], N = a[2], stride = a[3],
-                 q_off = a[4], k_off = a[5], dim = a[6], kv_dim = a[7],
-                 head = a[8];
-  // Rotations take pairs: odd sizes would touch one float past the row.
-  ArgCheck check("ROPE", mem);
-  check.Dim("N", N).Dim("stride", stride).Dim("dim", dim).Even("dim", dim);
-  check.Dim("head", head).Even("head", head).Even("kv_dim", kv_dim);
-  check.Require(kv_dim <= dim, "kv_dim (%d) exceeds dim (%d)", kv_dim, dim);
-  check.Fits("q_off", q_off, "dim", dim, "stride", stride);
-  check.Fits("k_off", k_off, "kv_dim", kv_dim, "stride", stride);
-  check.F32("base", base, N, stride).Array("positions", positions, N, 4);
-  check.Flag(a[9]);
-  if (!check.ok()) return check.status();
+  absl::StatusOr<RopeArgs> r = ParseRope(a, mem);
+  if (!r.ok()) return r.status();
+  const uint64_t base = r->base, positions = r->positions, N = r->n,
+                 stride = r->stride, q_off = r->q_off, k_off = r->k_off,
+                 dim = r->dim, kv_dim = r->kv_dim, head = r->head;
   for (uint64_t n = 0; n < N; ++n) {
     int32_t pos;
     std::memcpy(&pos, mem.at(positions + 4 * n), 4);
     float* q = mem.f32(base) + n * stride + q_off;
     float* k = mem.f32(base) + n * stride + k_off;
     for (uint64_t i = 0; i < dim; i += 2) {
-      const int head_dim = static_cast<int>(i % head);
-      const float freq = 1.0f / powf(10000.0f, head_dim / (float)head);
-      const float val = pos * freq;
-      const float fcr = cosf(val), fci = sinf(val);
+      float fcr, fci;
+      RopeRotation(pos, i, head, &fcr, &fci);
       const int rotn = i < kv_dim ? 2 : 1;
       for (int r = 0; r < rotn; ++r) {
         float* vec = r == 0 ? q : k;
@@ -364,45 +258,19 @@ absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem,
   work.clusters_used =
       static_cast<int>(std::min<uint64_t>(N, config_.clusters()));
   Charge(work, c);
-  Done(mem, a[9]);
+  SignalDone(mem, r->flag);
   return absl::OkStatus();
 }
 
 absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
                                         Memory& mem, Counters* c) {
-  if (absl::Status s = Args(a, 9, "ATTENTION"); !s.ok()) return s;
-  const uint64_t q = a[0], q_stride = a[1], out = a[2], desc = a[3], N = a[4],
-                 heads = a[5], kv_heads = a[6], head = a[7];
-  // Each factor is bounded first, so heads * head (at most 2^40) cannot
-  // wrap to a small value that passes the stride check.
-  ArgCheck check("ATTENTION", mem);
-  check.Dim("N", N).Dim("q_stride", q_stride).Dim("heads", heads);
-  check.Dim("kv_heads", kv_heads, heads).Dim("head", head);
-  // The range checks must pass first: kv_heads may be 0.
-  if (!check.ok()) return check.status();
-  check.Require(heads % kv_heads == 0,
-                "heads (%d) must be a multiple of kv_heads (%d)", heads,
-                kv_heads);
-  if (!check.ok()) return check.status();
-  const uint64_t dim = heads * head, kv_dim = kv_heads * head,
-                 kv_mul = heads / kv_heads;
-  check.Require(dim <= q_stride, "heads x head (%d) exceeds q_stride (%d)", dim,
-                q_stride);
-  check.F32("q", q, N, q_stride).F32("out", out, N, dim);
-  check.Array("descriptors", desc, N, 24).Flag(a[8]);
-  if (!check.ok()) return check.status();
-  struct Query {
-    uint64_t k, v, keys;
-  };
-  // A snapshot: the checks below hold for what the kernel then uses.
-  std::vector<Query> qs(N);
-  for (uint64_t n = 0; n < N; ++n) {
-    std::memcpy(&qs[n], mem.at(desc + 24 * n), 24);
-    check.Dim("descriptor keys", qs[n].keys);
-    check.F32("descriptor K", qs[n].k, qs[n].keys, kv_dim);
-    check.F32("descriptor V", qs[n].v, qs[n].keys, kv_dim);
-    if (!check.ok()) return check.status();
-  }
+  absl::StatusOr<AttentionArgs> r = ParseAttention(a, mem);
+  if (!r.ok()) return r.status();
+  const uint64_t q = r->q, q_stride = r->q_stride, out = r->out, N = r->n,
+                 heads = r->heads, head = r->head;
+  const uint64_t dim = heads * head, kv_dim = r->kv_heads * head,
+                 kv_mul = heads / r->kv_heads;
+  const std::vector<AttentionQuery>& qs = r->queries;
   // FlashAttention-2: keys in tiles of Bc, a running max and sum per head
   // (online softmax), the output rescaled as the max grows.
   constexpr uint64_t kBc = 32;
@@ -445,7 +313,7 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
   std::map<uint64_t, std::pair<uint64_t, uint64_t>>
       groups;  // K base -> (queries, keys)
   double flops = 0;
-  for (const Query& qq : qs) {
+  for (const AttentionQuery& qq : qs) {
     auto& g = groups[qq.k];
     g.first++;
     g.second = std::max(g.second, qq.keys);
@@ -468,18 +336,15 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
   work.tcdm_accesses = flops * e / 8.0 + work.hbm_bytes / 8.0;
   work.barriers = 2;  // Distributed softmax: max and sum exchanges.
   Charge(work, c);
-  Done(mem, a[8]);
+  SignalDone(mem, r->flag);
   return absl::OkStatus();
 }
 
 absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a,
                                      Memory& mem, Counters* c) {
-  if (absl::Status s = Args(a, 5, "SWIGLU"); !s.ok()) return s;
-  const uint64_t h = a[0], out = a[1], N = a[2], H = a[3];
-  ArgCheck check("SWIGLU", mem);
-  check.Dim("N", N).Dim("H", H);
-  check.F32("h", h, N, 2 * H).F32("out", out, N, H).Flag(a[4]);
-  if (!check.ok()) return check.status();
+  absl::StatusOr<SwiGluArgs> r = ParseSwiGlu(a, mem);
+  if (!r.ok()) return r.status();
+  const uint64_t h = r->h, out = r->out, N = r->n, H = r->hidden;
   for (uint64_t n = 0; n < N; ++n) {
     const float* h1 = mem.f32(h) + n * 2 * H;
     const float* h3 = h1 + H;
@@ -498,33 +363,17 @@ absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a,
   work.transfers = 3.0 * config_.clusters();
   work.tcdm_accesses = 3.0 * N * H * e / 8.0;
   Charge(work, c);
-  Done(mem, a[4]);
+  SignalDone(mem, r->flag);
   return absl::OkStatus();
 }
 
 absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem,
                                    Counters* c) {
-  if (absl::Status s = Args(a, 3, "COPY"); !s.ok()) return s;
-  const uint64_t desc = a[0], count = a[1];
-  ArgCheck check("COPY", mem);
-  check.Require(count <= kMaxDim, "count = %d exceeds %d", count, kMaxDim);
-  check.Array("descriptors", desc, count, 24).Flag(a[2]);
-  if (!check.ok()) return check.status();
-  // All descriptors are read and checked before the first copy: a copy may
-  // overwrite the descriptor list, and a bad descriptor copies nothing.
-  struct Transfer {
-    uint64_t src, dst, bytes;
-  };
-  std::vector<Transfer> transfers(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    Transfer& t = transfers[i];
-    std::memcpy(&t, mem.at(desc + 24 * i), 24);
-    check.Array("descriptor src", t.src, t.bytes, 1);
-    check.Array("descriptor dst", t.dst, t.bytes, 1);
-    if (!check.ok()) return check.status();
-  }
+  absl::StatusOr<CopyArgs> r = ParseCopy(a, mem);
+  if (!r.ok()) return r.status();
+  const uint64_t count = r->transfers.size();
   double bytes = 0;
-  for (const Transfer& t : transfers) {
+  for (const CopyTransfer& t : r->transfers) {
     std::memmove(mem.at(t.dst), mem.at(t.src), t.bytes);
     bytes += t.bytes;
   }
@@ -536,7 +385,7 @@ absl::Status TileModelEngine::Copy(const std::vector<uint64_t>& a, Memory& mem,
   work.tcdm_accesses = 2.0 * bytes * scale / 8.0;
   work.flops = 0;
   Charge(work, c);
-  Done(mem, a[2]);
+  SignalDone(mem, r->flag);
   return absl::OkStatus();
 }
 
