@@ -10,6 +10,7 @@
 
 #include "device/riscv/sim/iss/kernel_runner.h"
 #include "device/riscv/sim/kernels/launch.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_paths.h"
 
@@ -119,38 +120,84 @@ TEST(IssKernelsTest, GemvFp32) {
   ASSERT_TRUE(image.ok()) << image.status();
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (auto [rows, cols] : std::vector<std::pair<int, int>>{
-           {64, 64}, {172, 64}, {64, 172}, {512, 288}}) {
-    std::vector<float> w(size_t(rows) * cols), x(cols);
+  struct Shape {
+    int rows, cols, tokens;
+    bool acc;
+  };
+  for (Shape sh : std::vector<Shape>{{64, 64, 1, false},
+                                     {172, 64, 3, true},
+                                     {64, 172, 1, false},
+                                     {512, 288, 1, false},
+                                     {128, 64, 8, true}}) {
+    const int rows = sh.rows, cols = sh.cols, tokens = sh.tokens;
+    std::vector<float> w(size_t(rows) * cols), x(size_t(tokens) * cols),
+        y0(size_t(tokens) * rows);
     for (auto& v : w) v = u(rng);
     for (auto& v : x) v = u(rng);
+    for (auto& v : y0) v = u(rng);
     const uint32_t pw = image->heap_base();
     const uint32_t px = pw + ((w.size() * 4 + 63) & ~63u);
     const uint32_t py = px + ((x.size() * 4 + 63) & ~63u);
     uint64_t cycles[2] = {};
     for (int opt = 0; opt < 2; ++opt) {
       auto r = image->Launch(opt ? JOULE_GEMV_FP32_OPT : JOULE_GEMV_FP32_BASE,
-                             {uint32_t(rows), uint32_t(cols), pw, px, py},
-                             {{pw, Bytes(w)}, {px, Bytes(x)}},
-                             {{py, uint32_t(rows) * 4}});
+                             {uint32_t(rows), uint32_t(cols), pw, px, py,
+                              uint32_t(tokens), sh.acc},
+                             {{pw, Bytes(w)}, {px, Bytes(x)}, {py, Bytes(y0)}},
+                             {{py, uint32_t(rows * tokens) * 4}});
       ASSERT_TRUE(r.ok()) << r.status();
-      std::vector<float> y(rows);
-      std::memcpy(y.data(), r->outputs[0].data(), rows * 4);
+      std::vector<float> y(size_t(rows) * tokens);
+      std::memcpy(y.data(), r->outputs[0].data(), y.size() * 4);
       double worst = 0;
-      for (int i = 0; i < rows; ++i) {
-        double want = 0;
-        for (int c = 0; c < cols; ++c)
-          want += double(w[size_t(i) * cols + c]) * x[c];
-        worst = std::max(worst, std::fabs(y[i] - want));
+      for (int t = 0; t < tokens; ++t) {
+        for (int i = 0; i < rows; ++i) {
+          double want = sh.acc ? y0[size_t(t) * rows + i] : 0.0;
+          for (int c = 0; c < cols; ++c)
+            want += double(w[size_t(i) * cols + c]) * x[size_t(t) * cols + c];
+          worst = std::max(worst, std::fabs(y[size_t(t) * rows + i] - want));
+        }
       }
-      EXPECT_LT(worst, 1e-6 * cols) << rows << "x" << cols << " opt " << opt;
+      EXPECT_LT(worst, 1e-6 * cols)
+          << rows << "x" << cols << " tokens " << tokens << " opt " << opt;
       cycles[opt] = r->run.cycles;
     }
     EXPECT_LT(cycles[1], cycles[0]) << rows << "x" << cols;
-    std::printf("gemv fp32 %dx%d: optimized %llu cycles, baseline %llu\n", rows,
-                cols, (unsigned long long)cycles[1],
-                (unsigned long long)cycles[0]);
+    std::printf(
+        "gemv fp32 %dx%d, %d token(s)%s: optimized %llu cycles, baseline "
+        "%llu\n",
+        rows, cols, tokens, sh.acc ? ", accumulating" : "",
+        (unsigned long long)cycles[1], (unsigned long long)cycles[0]);
   }
+  // More tokens than fit beside W in the TCDM are refused, not overrun.
+  auto big = image->Launch(JOULE_GEMV_FP32_OPT,
+                           {512, 288, image->heap_base(), image->heap_base(),
+                            image->heap_base(), 20, 0},
+                           {}, {});
+  EXPECT_THAT(big.status().message(), ::testing::HasSubstr("shape outside"));
+}
+
+TEST(IssKernelsTest, DmaCopyMovesEveryListedRange) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  const uint32_t base = image->heap_base();
+  std::vector<uint8_t> src(5000);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = uint8_t(i * 7 + 1);
+  const uint32_t list = base, from = base + 64, to = base + 8192;
+  // Two ranges, the second landing before the first (order kept).
+  std::vector<uint32_t> triples = {from,        to + 1000, 4000,
+                                   from + 4000, to,        1000};
+  std::vector<uint8_t> list_bytes(triples.size() * 4);
+  std::memcpy(list_bytes.data(), triples.data(), list_bytes.size());
+  auto r = image->Launch(JOULE_DMA_COPY, {2, list},
+                         {{list, list_bytes}, {from, src}}, {{to, 5000}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<uint8_t> want(5000);
+  std::memcpy(want.data(), src.data() + 4000, 1000);
+  std::memcpy(want.data() + 1000, src.data(), 4000);
+  EXPECT_EQ(r->outputs[0], want);
+  EXPECT_EQ(r->run.dma.bytes, 5000u);
+  EXPECT_GT(r->run.cycles, 5000u / 16);  // DRAM to DRAM at HBM's share.
 }
 
 uint32_t FloatBits(float f) {

@@ -4,6 +4,9 @@
 #include "gemv.h"
 
 #define W_BYTES (32u * 1024u) /* Per W buffer in the TCDM (two of them). */
+/* Every token's x and y, above the W buffers and below the attention
+ * scratch and the stacks (launch.h). */
+#define XY_BYTES (32u * 1024u)
 
 /* Rows per tile: as many whole groups of 8 as fit in a buffer. */
 static u32 tile_rows(u32 cols) {
@@ -15,7 +18,7 @@ static u32 tile_rows(u32 cols) {
  * walks x again for each; FREP runs vfmac.s over the pairs into four
  * staggered accumulators, and vfsum.s folds their lanes into y. */
 static void rows_opt(const float* w, const float* x, float* y, u32 my_rows,
-                     u32 cols) {
+                     u32 cols, u32 acc) {
   const u32 pairs = cols / 2;
   SSR_REPEAT(0, 1);
   SSR_BOUND(0, 0, pairs);
@@ -40,20 +43,35 @@ static void rows_opt(const float* w, const float* x, float* y, u32 my_rows,
         ".insn r 0x33, 0, 0x47, f11, f4, f28\n"
         ".insn r 0x33, 0, 0x47, f11, f5, f28\n"
         ".insn r 0x33, 0, 0x47, f11, f6, f28\n"
-        "fsw f11, 0(%[y])\n" ::[it] "r"(pairs - 1),
-        [y] "r"(y + 8 * r)
-        : "f3", "f4", "f5", "f6", "f11", "ft0", "ft1", "memory");
+        /* Accumulating: y + dot, the reference's order. */
+        "beqz %[acc], 1f\n flw f12, 0(%[y])\n fadd.s f11, f12, f11\n"
+        "1: fsw f11, 0(%[y])\n" ::[it] "r"(pairs - 1),
+        [y] "r"(y + 8 * r), [acc] "r"(acc)
+        : "f3", "f4", "f5", "f6", "f11", "f12", "ft0", "ft1", "memory");
   }
   ssr_disable();
 }
 
 static void rows_base(const float* w, const float* x, float* y, u32 my_rows,
-                      u32 cols) {
+                      u32 cols, u32 acc) {
   for (u32 r = 0; r < my_rows; ++r) {
     const float* row = w + 8 * r * cols;
     float s = 0;
     for (u32 c = 0; c < cols; ++c) s += row[c] * x[c];
-    y[8 * r] = s;
+    y[8 * r] = acc ? y[8 * r] + s : s;
+  }
+}
+
+/* One core's rows of a tile, for every token in turn: the tile is read
+ * from the TCDM once per token but from DRAM once for all of them. */
+static void tile_rows_all(const float* wt, const float* tx, float* ty, u32 mine,
+                          u32 rows, u32 cols, u32 tokens, u32 acc, int opt) {
+  for (u32 t = 0; t < tokens; ++t) {
+    if (opt) {
+      rows_opt(wt, tx + t * cols, ty + t * rows, mine, cols, acc);
+    } else {
+      rows_base(wt, tx + t * cols, ty + t * rows, mine, cols, acc);
+    }
   }
 }
 
@@ -62,17 +80,21 @@ int gemv(u32 id, const struct JouleLaunch* l) {
   const char* w = (const char*)l->args[2];
   const float* x = (const float*)l->args[3];
   float* y = (float*)l->args[4];
+  const u32 tokens = l->args[5], acc = l->args[6];
   const int opt = l->kernel == JOULE_GEMV_FP32_OPT;
+  /* x and y of every token share the TCDM above the two W buffers. */
   if (rows == 0 || cols < 2 || cols % 2 || cols > 2048 || rows > 65536 ||
-      tile_rows(cols) == 0 || rows * 4 > 16u * 1024) {
+      tokens == 0 || tokens > 64 || tile_rows(cols) == 0 ||
+      tokens * (rows + cols) * 4 > XY_BYTES) {
     return JOULE_BAD_SHAPE;
   }
   const u32 tr = tile_rows(cols), tiles = (rows + tr - 1) / tr;
   char* tw[2] = {(char*)TCDM, (char*)TCDM + W_BYTES};
   float* tx = (float*)(TCDM + 2 * W_BYTES);
-  float* ty = (float*)(TCDM + 2 * W_BYTES + cols * 4);
+  float* ty = tx + tokens * cols;
   if (id == 8) {
-    dma_1d(tx, x, cols * 4);
+    dma_1d(tx, x, tokens * cols * 4);
+    if (acc) dma_1d(ty, y, tokens * rows * 4);
     dma_wait(dma_1d(tw[0], w, (rows < tr ? rows : tr) * cols * 4));
   }
   barrier();
@@ -83,24 +105,21 @@ int gemv(u32 id, const struct JouleLaunch* l) {
      * while this one is computed; the baseline fetches it after. */
     const u32 buf = opt ? t & 1 : 0;
     if (id < 8 && id < n) {
-      const u32 mine = (n - id + 7) / 8;
       const float* wt = (const float*)(tw[buf] + id * cols * 4);
-      if (opt) {
-        rows_opt(wt, tx, ty + first + id, mine, cols);
-      } else {
-        rows_base(wt, tx, ty + first + id, mine, cols);
-      }
+      tile_rows_all(wt, tx, ty + first + id, (n - id + 7) / 8, rows, cols,
+                    tokens, acc, opt);
     }
     if (id == 8 && opt && next > 0) {
-      dma_wait(dma_1d(tw[buf ^ 1], w + (first + n) * cols * 4,
-                      next * cols * 4));
+      dma_wait(
+          dma_1d(tw[buf ^ 1], w + (first + n) * cols * 4, next * cols * 4));
     }
     barrier();
     if (!opt && next > 0) {
-      if (id == 8) dma_wait(dma_1d(tw[0], w + (first + n) * cols * 4, next * cols * 4));
+      if (id == 8)
+        dma_wait(dma_1d(tw[0], w + (first + n) * cols * 4, next * cols * 4));
       barrier();
     }
   }
-  if (id == 8) dma_wait(dma_1d(y, ty, rows * 4));
+  if (id == 8) dma_wait(dma_1d(y, ty, tokens * rows * 4));
   return JOULE_OK;
 }

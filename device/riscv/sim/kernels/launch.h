@@ -18,9 +18,12 @@ enum JouleKernel {
    * along K are adjacent for the packed-single vfmac.s. */
   JOULE_GEMM_FP32_OPT = 3,
   JOULE_GEMM_FP32_BASE = 4,
-  /* y[rows] = W[rows x cols] x[cols], singles, W row-major (a weight
-   * matrix). args: rows, cols (even), W, x, y. W streams through the TCDM
-   * in tiles of rows; "opt": the next tile's DMA overlaps this tile's
+  /* y[t][rows] (+)= W[rows x cols] x[t][cols] for each of `tokens` (1-64)
+   * tokens, singles, W row-major (a weight matrix). args: rows, cols
+   * (even), W, x, y, tokens, accumulate (y + W x, added after the dot
+   * product as the reference does). tokens x (rows + cols) floats must
+   * fit 32 KiB. W streams through the TCDM in tiles of rows, each used
+   * for every token; "opt": the next tile's DMA overlaps this tile's
    * compute, SSR streams, FREP over packed pairs with four accumulators;
    * "base": copy, then plain loops, then the next copy. */
   JOULE_GEMV_FP32_OPT = 5,
@@ -39,6 +42,9 @@ enum JouleKernel {
    * heads, kv_heads, head_size (<= 256), q [queries][heads][hs], k and v
    * [positions][kv_heads][hs], out like q, scale (float bits), first_pos. */
   JOULE_ATTENTION = 10,
+  /* The data mover copies `count` (src, dst, bytes) triples of u32 at
+   * `list`, one after the other. args: count, list. */
+  JOULE_DMA_COPY = 11,
 };
 
 struct JouleLaunch {

@@ -25,6 +25,8 @@ int main(u32 id) {
       return rope(id, &joule_launch);
     case JOULE_ATTENTION:
       return attention(id, &joule_launch);
+    case JOULE_DMA_COPY:
+      return dma_copy(id, &joule_launch);
     default:
       return JOULE_UNKNOWN_KERNEL;
   }

@@ -65,7 +65,7 @@ int rope(u32 id, const struct JouleLaunch* l) {
 #define KEY_BLOCK 16
 #define MAX_HEAD 256
 /* Each core's running output, in the TCDM: 1 KiB, its whole stack. */
-#define SCRATCH(id) ((float*)(TCDM + 96u * 1024u + (id) * MAX_HEAD * 4u))
+#define SCRATCH(id) ((float*)(TCDM + 96u * 1024u + (id)*MAX_HEAD * 4u))
 
 /* One (query, head): scores for a block of keys, the block's maximum, the
  * running sum and output rescaled once per block (FlashAttention-2). */
@@ -117,6 +117,17 @@ int attention(u32 id, const struct JouleLaunch* l) {
     attend_one(q + (i * heads + h) * hs, k + (h / group) * hs,
                v + (h / group) * hs, out + (i * heads + h) * hs, first + i + 1,
                hs, stride, scale, SCRATCH(id));
+  }
+  return JOULE_OK;
+}
+
+int dma_copy(u32 id, const struct JouleLaunch* l) {
+  const u32 count = l->args[0];
+  const u32* list = (const u32*)l->args[1];
+  if (id != 8) return JOULE_OK;
+  for (u32 i = 0; i < count; ++i) {
+    const u32* t = list + 3 * i;
+    if (t[2] != 0) dma_wait(dma_1d((void*)t[1], (const void*)t[0], t[2]));
   }
   return JOULE_OK;
 }
