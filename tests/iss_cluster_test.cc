@@ -1,17 +1,20 @@
 // One simulated Snitch cluster running cross-compiled programs
 // (tests/riscv_cluster): the barrier, SSR streams of 1, 2 and 4
 // dimensions with repetition, FREP with stagger, packed singles, and the
-// cycle counts a hand calculation from ClusterConfig predicts.
+// cycle counts a hand calculation from ClusterConfig predicts; and what
+// the cluster refuses, each refusal named in the run's error.
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "device/riscv/sim/iss/cluster.h"
 #include "device/riscv/sim/iss/ssr.h"
 #include "gtest/gtest.h"
+#include "tests/riscv_cluster/refusals.h"
 #include "tests/test_paths.h"
 
 namespace joule {
@@ -164,6 +167,140 @@ TEST(IssClusterTest, AStackOverflowIntoAnotherCoresStackIsNamed) {
   EXPECT_NE(run.error.find("core 1's stack (1 KiB) overflowed"),
             std::string::npos)
       << run.error;
+}
+
+// refusals.elf with `scenario` and `arg` written over the program's
+// zeros, so that one ELF serves every refusal (each ends its run).
+iss::ClusterRun RunScenario(RefusalScenario scenario, uint32_t arg = 0) {
+  const std::string path = testing::Runfile("tests/riscv_cluster/refusals.elf");
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
+  iss::Cluster cluster;
+  iss::ClusterRun run;
+  run.error = "not run";
+  if (absl::Status s = cluster.Load(elf); !s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  for (const auto& [name, value] :
+       {std::pair<std::string, uint32_t>{"scenario",
+                                         static_cast<uint32_t>(scenario)},
+        {"arg", arg}}) {
+    auto it = cluster.symbols().find(name);
+    if (it == cluster.symbols().end() ||
+        !cluster.memory().Store<uint32_t>(it->second, value)) {
+      ADD_FAILURE() << "refusals.elf has no " << name;
+      return run;
+    }
+  }
+  return cluster.Run(uint64_t{1} << 24);
+}
+
+// The refusal's own message, not just any failure: a refusal that went
+// missing would otherwise pass as whatever fault came after it.
+::testing::AssertionResult Refused(const iss::ClusterRun& run,
+                                   const std::string& message) {
+  if (run.ok) return ::testing::AssertionFailure() << "the run succeeded";
+  if (run.error.find(message) == std::string::npos) {
+    return ::testing::AssertionFailure()
+           << "error \"" << run.error << "\" lacks \"" << message << "\"";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+uint32_t OnlyWord(const iss::ClusterRun& run) {
+  uint32_t w = 0;
+  EXPECT_EQ(run.out.size(), 4u);
+  if (run.out.size() == 4) std::memcpy(&w, run.out.data(), 4);
+  return w;
+}
+
+TEST(IssRefusalTest, FrepCountsIterationsInSixteenBits) {
+  // The body runs rs1 + 1 times, rs1 taken modulo 2^16 (the sequencer's
+  // counter, LoopIterBits): a count beyond it wraps rather than faults.
+  const std::pair<uint32_t, uint32_t> cases[] = {
+      {2, 3}, {0xffff, 65536}, {0x10000, 1}, {0x10002, 3}};
+  for (const auto& [rs1, runs] : cases) {
+    const iss::ClusterRun run = RunScenario(kFrepCount, rs1);
+    ASSERT_TRUE(run.ok) << run.error;
+    EXPECT_EQ(OnlyWord(run), runs) << "rs1 0x" << std::hex << rs1;
+    EXPECT_EQ(run.cores[0].frep_repeats, runs - 1)
+        << "rs1 0x" << std::hex << rs1;
+  }
+}
+
+TEST(IssRefusalTest, FrepInnerIsRefused) {
+  EXPECT_TRUE(Refused(RunScenario(kFrepInner, 3),
+                      "core 0: frep.i (removed from snitch_cluster in "
+                      "f1aecce7) is not modeled"));
+}
+
+TEST(IssRefusalTest, FrepInsideAFrepBodyIsRefused) {
+  EXPECT_TRUE(Refused(RunScenario(kFrepNested, 3),
+                      "core 0: frep.o inside a FREP body (nesting is not "
+                      "modeled)"));
+}
+
+TEST(IssRefusalTest, FrepStreamControlAndOversizedBodiesAreRefused) {
+  EXPECT_TRUE(Refused(RunScenario(kFrepStreamControl, 3),
+                      "core 0: frep.o: a 1-instruction body with stream "
+                      "control (the sequencer holds 32)"));
+  EXPECT_TRUE(Refused(RunScenario(kFrepBodyTooLong, 3),
+                      "core 0: frep.o: a 33-instruction body (the sequencer "
+                      "holds 32)"));
+}
+
+TEST(IssRefusalTest, ReadingAnSsrPastTheEndOfItsStreamIsRefused) {
+  // Four reads of the four elements 1..4 are fine;
+  const iss::ClusterRun four = RunScenario(kSsrPastTheEnd, 3);
+  ASSERT_TRUE(four.ok) << four.error;
+  EXPECT_EQ(OnlyWord(four), 10u);
+  // a fifth would wait forever on silicon.
+  EXPECT_TRUE(Refused(RunScenario(kSsrPastTheEnd, 4),
+                      "core 0: ft0 is read with SSRs enabled but no stream "
+                      "job running"));
+  EXPECT_TRUE(Refused(RunScenario(kSsrReadOfWriteStream),
+                      "core 0: ft2 is read while it streams writes"));
+}
+
+TEST(IssRefusalTest, DmaTransfersOver64MiBAreRefused) {
+  const uint32_t cap = 64u << 20;
+  const iss::ClusterRun at_cap = RunScenario(kDmaBytes, cap);
+  ASSERT_TRUE(at_cap.ok) << at_cap.error;
+  EXPECT_EQ(at_cap.dma.bytes, cap);
+  EXPECT_TRUE(Refused(RunScenario(kDmaBytes, cap + 1),
+                      "core 8: dmcpyi: 67108865 bytes in one transfer (at "
+                      "most 64 MiB)"));
+  // The cap is on the whole 2-D transfer, rows times row size.
+  const iss::ClusterRun rows = RunScenario(kDmaRows, 64);
+  ASSERT_TRUE(rows.ok) << rows.error;
+  EXPECT_EQ(rows.dma.bytes, cap);
+  EXPECT_TRUE(Refused(RunScenario(kDmaRows, 65),
+                      "core 8: dmcpyi: 68157440 bytes in one transfer"));
+}
+
+TEST(IssRefusalTest, DmaAddressesAbove4GiBAreRefused) {
+  const iss::ClusterRun low = RunScenario(kDmaSourceHigh, 0);
+  ASSERT_TRUE(low.ok) << low.error;
+  EXPECT_EQ(low.dma.transfers, 1u);
+  EXPECT_TRUE(Refused(RunScenario(kDmaSourceHigh, 1),
+                      "core 8: dmsrc: address 0x0000000180000000 is beyond "
+                      "the cluster's 4 GiB"));
+  ASSERT_TRUE(RunScenario(kDmaDestinationHigh, 0).ok);
+  EXPECT_TRUE(Refused(RunScenario(kDmaDestinationHigh, 0xffffffff),
+                      "core 8: dmdst: address 0xffffffff10000000 is beyond "
+                      "the cluster's 4 GiB"));
+}
+
+TEST(IssRefusalTest, EachCoreKeepsToItsOwnExtensions) {
+  EXPECT_TRUE(Refused(RunScenario(kDmaOnComputeCore),
+                      "core 3: dmsrc: only the data mover core has the DMA"));
+  EXPECT_TRUE(Refused(RunScenario(kSsrConfigOnDataMover),
+                      "core 8: SSR configuration: this core has no SSRs"));
+  EXPECT_TRUE(Refused(RunScenario(kSsrEnableOnDataMover),
+                      "core 8: CSR 0x7C0 (ssr): this core has no SSRs"));
+  EXPECT_TRUE(Refused(RunScenario(kFrepOnDataMover, 3),
+                      "core 8: frep.o: this core has no sequencer"));
 }
 
 // The address generator alone: relative strides, repetition, and a job
