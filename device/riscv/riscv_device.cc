@@ -241,6 +241,8 @@ absl::Status RiscvDevice::StartDaemon() {
       "--token_file=" + token_path, absl::StrCat("--parent_pid=", getpid())};
   if (!options_.daemon_config.empty())
     argv.push_back("--config=" + options_.daemon_config);
+  if (!options_.engine.empty())
+    argv.push_back("--riscv_engine=" + options_.engine);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -304,6 +306,14 @@ absl::Status RiscvDevice::CheckHello(absl::string_view data) {
         "the model, activations and KV slots need %d bytes of simulated HBM; "
         "the simulator has %d",
         layout_->end, h->hbm_bytes));
+  }
+  if (!options_.engine.empty() &&
+      !absl::StrContains(h->description, "engine " + options_.engine + " ")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--riscv_engine=", options_.engine,
+        " was asked for, but the "
+        "simulator runs another (",
+        h->description, "): start it with --riscv_engine=", options_.engine));
   }
   frequency_hz_ = h->frequency_hz;
   description_ = h->description;

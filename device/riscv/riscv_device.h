@@ -24,6 +24,9 @@ struct RiscvOptions {
   std::string token_file;
   std::string daemon_binary;  // For starting one.
   std::string daemon_config;  // Its --config, if any.
+  // The daemon's --riscv_engine ("tile" or "iss"); a daemon at `address`
+  // must already run it. Empty: the daemon's default (tile).
+  std::string engine;
   int max_batch_size = 16;    // Also the number of KV slots.
   int max_step_tokens = 512;  // Rows of the activation buffers.
   absl::Duration io_timeout = absl::Seconds(120);

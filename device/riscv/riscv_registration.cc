@@ -23,6 +23,11 @@ ABSL_FLAG(std::string, riscv_sim_binary, "",
 ABSL_FLAG(std::string, riscv_sim_config, "",
           "Configuration file for a started simulator (see "
           "device/riscv/sim/occamy.cfg).");
+ABSL_FLAG(std::string, riscv_engine, "",
+          "How the simulator executes kernels: tile (the fast tile-level "
+          "model; the default) or iss (the cross-compiled kernels on the "
+          "instruction-level Snitch cluster simulator; fp32, slower). Passed "
+          "to a started simulator; one at --riscv_sim_address must run it.");
 ABSL_FLAG(int, riscv_max_batch, 16,
           "Sequences the RISC-V device holds at once (its KV slots).");
 
@@ -39,6 +44,11 @@ absl::StatusOr<std::unique_ptr<Device>> MakeRiscv(const DeviceContext& ctx) {
     o.daemon_binary = FindRunfile("device/riscv/sim/riscv_simd", ctx.argv0);
   }
   o.daemon_config = absl::GetFlag(FLAGS_riscv_sim_config);
+  o.engine = absl::GetFlag(FLAGS_riscv_engine);
+  if (!o.engine.empty() && o.engine != "tile" && o.engine != "iss") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--riscv_engine=", o.engine, ": expected tile or iss"));
+  }
   o.max_batch_size = absl::GetFlag(FLAGS_riscv_max_batch);
   if (o.max_batch_size < 1) {
     return absl::InvalidArgumentError("--riscv_max_batch must be positive");
@@ -51,8 +61,8 @@ absl::StatusOr<std::unique_ptr<Device>> MakeRiscv(const DeviceContext& ctx) {
           "refuses clients without its token");
     }
     if (auto token = riscv::ReadTokenFile(o.token_file); !token.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--riscv_sim_token_file: ", token.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--riscv_sim_token_file: ", token.status().message()));
     }
   }
   return std::make_unique<RiscvDevice>(o);

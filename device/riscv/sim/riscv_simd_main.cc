@@ -18,6 +18,7 @@
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/sim_server.h"
 #include "device/riscv/sim/token.h"
+#include "device/runfiles.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -36,6 +37,14 @@ ABSL_FLAG(std::string, config, "",
           "Configuration file (key = value); empty: defaults.");
 ABSL_FLAG(std::string, precision, "",
           "Override the configuration's precision.");
+ABSL_FLAG(std::string, riscv_engine, "tile",
+          "How kernels execute: tile (the tile-level model: the reference's "
+          "math, modeled cycles) or iss (the cross-compiled kernels on the "
+          "instruction-level Snitch cluster simulator: their own arithmetic, "
+          "simulated cycles and energy; fp32 only, and slower).");
+ABSL_FLAG(std::string, kernel_image, "",
+          "With --riscv_engine=iss: the kernel image (default: the "
+          "kernels.elf built with this binary).");
 ABSL_FLAG(int, parent_pid, 0,
           "Exit when this process ends (joule_server passes its own pid, so "
           "a server that crashes or is killed leaves no simulator behind). "
@@ -104,6 +113,12 @@ int main(int argc, char** argv) {
   }
   joule::riscv::SimServerOptions options;
   options.token = *std::move(token);
+  options.engine = absl::GetFlag(FLAGS_riscv_engine);
+  options.kernel_image = absl::GetFlag(FLAGS_kernel_image);
+  if (options.kernel_image.empty()) {
+    options.kernel_image = joule::device::FindRunfile(
+        "device/riscv/sim/kernels/kernels.elf", argv[0]);
+  }
   options.allow_remote_listen = absl::GetFlag(FLAGS_allow_remote_listen);
   sigset_t signals;
   sigemptyset(&signals);
@@ -125,8 +140,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   if (owner_ended) {
-    spdlog::info("process {} ended: stopping",
-                 absl::GetFlag(FLAGS_parent_pid));
+    spdlog::info("process {} ended: stopping", absl::GetFlag(FLAGS_parent_pid));
   }
   (*server)->Stop();
   serve.join();

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "device/riscv/sim/iss_engine.h"
 #include "device/riscv/sim/tile_model_engine.h"
 #include "device/riscv/sim/token.h"
 #include "spdlog/spdlog.h"
@@ -51,10 +52,21 @@ absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Create(
     return absl::InvalidArgumentError(
         absl::StrFormat("the token exceeds %d bytes", kMaxTokenBytes));
   }
+  std::unique_ptr<ExecutionEngine> engine;
+  if (options.engine == "tile") {
+    engine = std::make_unique<TileModelEngine>(config);
+  } else if (options.engine == "iss") {
+    auto iss = IssEngine::Create(config, options.kernel_image);
+    if (!iss.ok()) return iss.status();
+    engine = *std::move(iss);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown engine '", options.engine, "' (tile or iss)"));
+  }
   auto memory = Memory::Create(config.hbm_bytes);
   if (!memory.ok()) return memory.status();
   return std::unique_ptr<SimServer>(
-      new SimServer(config, options, *std::move(memory)));
+      new SimServer(config, options, *std::move(memory), std::move(engine)));
 }
 
 absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Start(
@@ -149,10 +161,10 @@ absl::Status SimServer::Listen(const std::string& listen) {
 }
 
 SimServer::SimServer(const SimConfig& config, const SimServerOptions& options,
-                     Memory memory)
+                     Memory memory, std::unique_ptr<ExecutionEngine> engine)
     : config_(config),
       options_(options),
-      engine_(std::make_unique<TileModelEngine>(config)),
+      engine_(std::move(engine)),
       memory_(std::move(memory)) {}
 
 SimServer::~SimServer() {
@@ -319,7 +331,9 @@ bool SimServer::Hello(SimSession& session, const std::string& payload,
   hello.tcdm_bytes = config_.tcdm_bytes;
   hello.hbm_bytes = memory_.size();
   hello.precision = static_cast<uint32_t>(config_.precision);
-  hello.description = config_.Describe();
+  hello.description = absl::StrCat(
+      config_.Describe(), ", engine ", options_.engine,
+      options_.engine == "iss" ? " (instruction-level)" : " (tile model)");
   Writer w;
   EncodeHelloReply(w, hello);
   *reply = Reply(absl::OkStatus(), w.str());

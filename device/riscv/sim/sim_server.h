@@ -31,6 +31,11 @@ struct SimServerOptions {
   // connection to end (a client reconnecting races its old connection's
   // teardown) before it is refused.
   absl::Duration owner_wait = absl::Seconds(1);
+  // How kernels execute: "tile" (TileModelEngine: the reference's math, a
+  // tile-level timing model) or "iss" (IssEngine: the cross-compiled
+  // kernels at `kernel_image` on the instruction-level cluster simulator).
+  std::string engine = "tile";
+  std::string kernel_image;
 };
 
 // One client connection's view of the machine.
@@ -86,7 +91,7 @@ class SimServer {
 
  private:
   SimServer(const SimConfig& config, const SimServerOptions& options,
-            Memory memory);
+            Memory memory, std::unique_ptr<ExecutionEngine> engine);
   absl::Status Listen(const std::string& listen);
   void ServeConnection(int fd);
   bool Hello(SimSession& session, const std::string& payload,

@@ -789,23 +789,26 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
       auto in_dram = [&](uint32_t addr) {
         return addr - config_.dram_base < config_.dram_bytes;
       };
-      const bool dram = in_dram(dma_src_) || in_dram(dma_dst_);
-      const uint64_t bw =
-          static_cast<uint64_t>(dram ? std::min(config_.dma_bytes_per_cycle,
-                                                config_.hbm_bytes_per_cycle)
-                                     : config_.dma_bytes_per_cycle);
+      // A DRAM-to-DRAM copy crosses HBM twice: read, then written.
+      const int dram_sides = in_dram(dma_src_) + in_dram(dma_dst_);
+      const bool dram = dram_sides > 0;
+      const uint64_t hbm_bytes = total * dram_sides;
+      const uint64_t port = config_.dma_bytes_per_cycle,
+                     hbm = config_.hbm_bytes_per_cycle;
+      const uint64_t transfer_cycles =
+          std::max((total + port - 1) / port, (hbm_bytes + hbm - 1) / hbm);
       const uint64_t start = std::max(t, dma_free_);
-      const uint64_t done = total == 0
-                                ? start
-                                : start + (dram ? config_.hbm_latency : 0) +
-                                      (total + bw - 1) / bw;
+      const uint64_t done =
+          total == 0
+              ? start
+              : start + (dram ? config_.hbm_latency : 0) + transfer_cycles;
       dma_free_ = done;
       const uint32_t id = dma_next_id_++;
       dma_queue_.push_back({id, dma_src_, dma_dst_, a, dma_src_stride_,
                             dma_dst_stride_, reps, done});
       ++dma_.transfers;
       dma_.bytes += total;
-      if (dram) dma_.dram_bytes += total;
+      dma_.dram_bytes += hbm_bytes;
       dma_.busy_cycles += done - start;
       if (in.rd != 0) {
         h.x[in.rd] = id;

@@ -1,0 +1,187 @@
+// The ISS engine against the tile model (which computes each kernel the
+// reference engine's way): the same launches on the same memory, results
+// within float tolerance, and counters from what the clusters ran.
+#include "device/riscv/sim/iss_engine.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "device/riscv/sim/tile_model_engine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_paths.h"
+
+namespace joule::riscv {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint64_t kHbm = 64u << 20;
+
+std::unique_ptr<IssEngine> Iss(SimConfig config = {}) {
+  auto e = IssEngine::Create(
+      config, testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+// Two copies of one memory, filled with the same random floats.
+struct Twin {
+  Memory tile = *Memory::Create(kHbm);
+  Memory iss = *Memory::Create(kHbm);
+  std::mt19937 rng{5};
+  void Fill(uint64_t addr, uint64_t floats) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (uint64_t i = 0; i < floats; ++i) {
+      const float v = u(rng);
+      tile.f32(addr)[i] = v;
+      iss.f32(addr)[i] = v;
+    }
+  }
+  void Put(uint64_t addr, const void* p, uint64_t bytes) {
+    ASSERT_TRUE(tile.Write(addr, p, bytes).ok());
+    ASSERT_TRUE(iss.Write(addr, p, bytes).ok());
+  }
+  // The largest difference over `floats` at addr.
+  double Diff(uint64_t addr, uint64_t floats) {
+    double worst = 0;
+    for (uint64_t i = 0; i < floats; ++i)
+      worst = std::max<double>(worst,
+                               std::fabs(tile.f32(addr)[i] - iss.f32(addr)[i]));
+    return worst;
+  }
+};
+
+struct Ran {
+  Counters tile, iss;
+};
+Ran RunBoth(Twin& m, uint32_t kernel, const std::vector<uint64_t>& args) {
+  Ran r;
+  TileModelEngine tile({});
+  EXPECT_TRUE(tile.Run(kernel, args, m.tile, &r.tile).ok());
+  auto iss = Iss();
+  absl::Status s = iss->Run(kernel, args, m.iss, &r.iss);
+  EXPECT_TRUE(s.ok()) << s;
+  return r;
+}
+
+TEST(IssEngineTest, GemmAccumulatesAndChargesWhatTheClustersRan) {
+  // 300 rows over 24 clusters, 70 tokens (two token blocks), even K.
+  const uint64_t M = 300, K = 96, N = 70, W = 0, X = 1 << 20, Y = 2 << 20;
+  for (bool acc : {false, true}) {
+    Twin m;
+    m.Fill(W, M * K);
+    m.Fill(X, N * K);
+    m.Fill(Y, N * M);
+    Ran r = RunBoth(m, kGemm, {W, X, Y, M, K, N, acc, 0});
+    EXPECT_LT(m.Diff(Y, N * M), 1e-5 * K) << acc;
+    // Beyond the products' 2MKN, the kernel's lane and accumulator
+    // reductions (4 vfsum.s of 2 FLOPs per output) and the accumulation.
+    EXPECT_EQ(r.iss.flops[1], 2 * M * K * N + 8 * M * N + (acc ? M * N : 0));
+    EXPECT_GT(r.iss.cycles, 0u);
+    EXPECT_GE(r.iss.dma_bytes, (M * K + N * K + N * M) * 4);
+    EXPECT_GT(r.iss.energy_joules, 0);
+    EXPECT_EQ(r.iss.launches, 1u);
+    std::printf("GEMM %llux%llux%llu acc %d: ISS %llu cycles, tile %llu\n",
+                (unsigned long long)M, (unsigned long long)K,
+                (unsigned long long)N, acc, (unsigned long long)r.iss.cycles,
+                (unsigned long long)r.tile.cycles);
+  }
+}
+
+TEST(IssEngineTest, MoreClustersFinishSooner) {
+  const uint64_t M = 512, K = 64, N = 1, X = 1 << 20, Y = 2 << 20;
+  Twin m;
+  m.Fill(0, M * K);
+  m.Fill(X, K);
+  SimConfig one;
+  one.groups = 1;
+  one.clusters_per_group = 1;
+  Counters c1, c24;
+  ASSERT_TRUE(Iss(one)->Run(kGemm, {0, X, Y, M, K, N, 0, 0}, m.iss, &c1).ok());
+  ASSERT_TRUE(Iss()->Run(kGemm, {0, X, Y, M, K, N, 0, 0}, m.iss, &c24).ok());
+  EXPECT_EQ(c1.flops[1], c24.flops[1]);
+  EXPECT_LT(c24.cycles * 4, c1.cycles);
+}
+
+TEST(IssEngineTest, ElementwiseKernelsMatchTheReference) {
+  const uint64_t N = 5, D = 64, H = 48, base = 0, w = 1 << 20, out = 2 << 20;
+  Twin m;
+  m.Fill(base, N * D);
+  m.Fill(w, D);
+  RunBoth(m, kRmsNorm, {base, w, out, N, D, 0});
+  EXPECT_LT(m.Diff(out, N * D), 1e-5);
+
+  m.Fill(base, N * 2 * H);
+  RunBoth(m, kSwiGlu, {base, out, N, H, 0});
+  EXPECT_LT(m.Diff(out, N * H), 1e-5);  // The kernels' own expf.
+
+  // q (dim 64) and k (kv_dim 32) of rows 128 floats apart, head 16.
+  const uint64_t positions = 3 << 20, stride = 128;
+  m.Fill(base, N * stride);
+  const int32_t pos[N] = {0, 1, 7, 100, 511};
+  m.Put(positions, pos, sizeof(pos));
+  RunBoth(m, kRope, {base, positions, N, stride, 0, 64, 64, 32, 16, 0});
+  EXPECT_LT(m.Diff(base, N * stride), 1e-5);
+}
+
+TEST(IssEngineTest, AttentionOverPromptsAndDecodes) {
+  // Two sequences: one prompt of 6 queries at positions 4..9 and one
+  // decode query with 20 keys. heads 4, kv_heads 2, head 16.
+  const uint64_t heads = 4, kvh = 2, hs = 16, dim = heads * hs, kv = kvh * hs,
+                 N = 7, stride = 96;
+  const uint64_t q = 0, out = 1 << 20, k0 = 2 << 20, v0 = 3 << 20, k1 = 4 << 20,
+                 v1 = 5 << 20, desc = 6 << 20;
+  Twin m;
+  m.Fill(q, N * stride);
+  for (uint64_t a : {k0, v0, k1, v1}) m.Fill(a, 20 * kv);
+  std::vector<uint64_t> d;
+  for (uint64_t i = 0; i < 6; ++i) d.insert(d.end(), {k0, v0, 5 + i});
+  d.insert(d.end(), {k1, v1, 20});
+  m.Put(desc, d.data(), d.size() * 8);
+  Ran r = RunBoth(m, kAttention, {q, stride, out, desc, N, heads, kvh, hs, 0});
+  EXPECT_LT(m.Diff(out, N * dim), 1e-5);
+  EXPECT_GT(r.iss.flops[1], 0u);
+}
+
+TEST(IssEngineTest, CopiesInOrderEvenWhenOneReadsAnEarlierWrite) {
+  Twin m;
+  m.Fill(0, 4096);
+  // b <- a, then c <- b: the second must see the first's result.
+  const uint64_t a = 0, b = 8192, c = 16384, desc = 1 << 20;
+  const uint64_t d[6] = {a, b, 1000, b, c, 1000};
+  m.Put(desc, d, sizeof(d));
+  Ran r = RunBoth(m, kCopy, {desc, 2, 0});
+  EXPECT_EQ(std::memcmp(m.iss.at(c), m.iss.at(a), 1000), 0);
+  EXPECT_EQ(m.Diff(0, 8192), 0);
+  EXPECT_EQ(r.iss.dma_bytes, 4000u);  // Each byte read and written once.
+}
+
+TEST(IssEngineTest, RefusesWhatTheKernelsCannotRunByName) {
+  auto iss = Iss();
+  Memory mem = *Memory::Create(kHbm);
+  Counters c;
+  EXPECT_THAT(
+      iss->Run(kGemm, {0, 1 << 20, 2 << 20, 8, 63, 1, 0, 0}, mem, &c).message(),
+      HasSubstr("even K of at most 2048"));
+  const uint64_t desc[3] = {3 << 20, 4 << 20, 1};
+  ASSERT_TRUE(mem.Write(5 << 20, desc, sizeof(desc)).ok());
+  EXPECT_THAT(iss->Run(kAttention, {0, 1024, 1 << 20, 5 << 20, 1, 2, 1, 512, 0},
+                       mem, &c)
+                  .message(),
+              HasSubstr("heads of at most 256"));
+  // The arguments are checked as the tile model checks them.
+  EXPECT_THAT(iss->Run(kGemm, {0, 0, kHbm, 8, 8, 1, 0, 0}, mem, &c).message(),
+              HasSubstr("GEMM"));
+  EXPECT_EQ(c.launches, 0u);
+  SimConfig fp16;
+  fp16.precision = Precision::kFp16;
+  auto bad = IssEngine::Create(
+      fp16, testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("fp32"));
+}
+
+}  // namespace
+}  // namespace joule::riscv
