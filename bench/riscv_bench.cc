@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "bench/bench_models.h"
 #include "device/riscv/riscv_device.h"
+#include "device/riscv/sim/iss_report.h"
 #include "device/riscv/sim/sim_config.h"
 #include "device/riscv/sim/tile_model_engine.h"
 #include "spdlog/spdlog.h"
@@ -20,6 +21,9 @@ ABSL_FLAG(std::string, shapes, "stories15M,stories110M",
           "Model shapes to decode.");
 ABSL_FLAG(int, tokens, 16, "Decode steps per measurement.");
 ABSL_FLAG(int, batch, 8, "Sequences in the batched decode measurement.");
+ABSL_FLAG(bool, iss, true,
+          "Also run the instruction-level simulator's report (iss_report; "
+          "about 15 s) and print it beside the tile model and the paper.");
 
 namespace {
 
@@ -55,6 +59,43 @@ void GemmFigures() {
         flops / c.energy_joules / 1e9, c.energy_joules / seconds);
   }
   std::printf("  paper: peak FPU utilization over 79%%, 294 GFLOPS/W\n\n");
+}
+
+// The instruction-level simulator's figures (SIMULATED from executed
+// kernels) beside the tile model's inputs and the paper's figures.
+void IssFigures(double tile_ar, double tile_nar) {
+  std::string image = "device/riscv/sim/kernels/kernels.elf";
+  if (const char* rf = std::getenv("RUNFILES_DIR"))
+    image = std::string(rf) + "/joule/" + image;
+  auto r = joule::riscv::RunIssReport(image);
+  if (!r.ok()) {
+    std::printf("iss_report failed: %s\n", r.status().ToString().c_str());
+    return;
+  }
+  const SimConfig tile;
+  std::printf(
+      "\nInstruction-level simulator (iss_report), one cluster unless "
+      "noted:\n");
+  std::printf("  %-36s %12s %12s %14s\n", "figure", "ISS", "tile model",
+              "paper");
+  for (const auto& g : r->gemm) {
+    if (g.m != 64) continue;
+    const int p = g.precision == "fp64" ? 0 : 1;
+    std::printf("  %-36s %11.1f%% %11.1f%% %14s\n",
+                ("GEMM " + g.precision + " 64^3 FPU utilization").c_str(),
+                100 * g.fpu_utilization, 100 * tile.gemm_utilization[p],
+                "over 79%");
+  }
+  std::printf("  %-36s %12.1f %12s %14s\n", "GFLOPS/W, fp32 GEMM 64^3",
+              r->gflops_per_watt, "-", "294 (FP8)");
+  std::printf("  %-36s %12.1f %12s %14s\n", "GFLOPS/W, fp64 GEMM 64^3",
+              r->gflops_per_watt_fp64, "-", "28.1 (VLSI)");
+  std::printf("  %-36s %11.1fx %11.1fx %14s\n", "speedup, prompt pass (NAR)",
+              r->speedup_nar, tile_nar, "16.1x");
+  std::printf("  %-36s %11.1fx %11.1fx %14s\n", "speedup, decode step (AR)",
+              r->speedup_ar, tile_ar, "up to 35.6x");
+  std::printf("  %-36s %12.1f\n", "ISS host speed, MIPS", r->mips);
+  std::printf("  JSON: %s\n", joule::riscv::IssReportJson(*r).c_str());
 }
 
 struct DecodeResult {
@@ -124,6 +165,7 @@ int main(int argc, char** argv) {
       tokens);
   std::printf("  %-12s %6s %12s %12s %14s %16s\n", "shape", "batch",
               "sim tok/s", "J/token", "host ms/step", "prefill 32 tok");
+  double tile_ar = 0, tile_nar = 0;  // Of the last shape.
   for (absl::string_view shape :
        absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
     auto ckpt = joule::bench::Synthetic(std::string(shape), 0);
@@ -135,6 +177,8 @@ int main(int argc, char** argv) {
     }
     DecodeResult opt = Decode(*ckpt, "", 1, tokens);
     DecodeResult base = Decode(*ckpt, baseline, 1, tokens);
+    tile_ar = opt.tok_per_s / base.tok_per_s;
+    tile_nar = base.prefill_s / opt.prefill_s;
     std::printf(
         "  %-12s modeled speedup over the baseline: decode (AR) %.1fx, prefill "
         "(NAR) %.1fx"
@@ -142,5 +186,6 @@ int main(int argc, char** argv) {
         std::string(shape).c_str(), opt.tok_per_s / base.tok_per_s,
         base.prefill_s / opt.prefill_s);
   }
+  if (absl::GetFlag(FLAGS_iss)) IssFigures(tile_ar, tile_nar);
   return 0;
 }

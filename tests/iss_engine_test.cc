@@ -4,13 +4,16 @@
 #include "device/riscv/sim/iss_engine.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "device/riscv/sim/iss_report.h"
 #include "device/riscv/sim/tile_model_engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/test_paths.h"
 
 namespace joule::riscv {
@@ -181,6 +184,72 @@ TEST(IssEngineTest, RefusesWhatTheKernelsCannotRunByName) {
   auto bad = IssEngine::Create(
       fp16, testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
   EXPECT_THAT(bad.status().message(), HasSubstr("fp32"));
+}
+
+}  // namespace
+}  // namespace joule::riscv
+
+namespace joule::riscv {
+namespace {
+
+std::string Image() {
+  return testing::Runfile("device/riscv/sim/kernels/kernels.elf");
+}
+
+TEST(IssEnergyTest, TheCommittedCalibrationIsCurrent) {
+  // Re-fits the energy model to its reference run: a change to the ISS's
+  // timing or counting that moves it by over 1% must be re-calibrated
+  // (iss_report --calibrate) and committed.
+  auto fitted = CalibrateEnergy(Image());
+  ASSERT_TRUE(fitted.ok()) << fitted.status();
+  const iss::EnergyModel committed = iss::CalibratedEnergyModel();
+  EXPECT_NEAR(fitted->joules_per_pj / committed.joules_per_pj, 1.0, 0.01);
+  EXPECT_DOUBLE_EQ(fitted->cluster_cycle_joules,
+                   committed.cluster_cycle_joules);
+}
+
+TEST(IssEnergyTest, CountsEveryEventAtItsEnergy) {
+  iss::EnergyModel m;
+  m.joules_per_pj = 2e-12;
+  m.cluster_cycle_joules = 1e-10;
+  m.hbm_byte_joules = 3e-11;
+  iss::EnergyEvents e;
+  e.flops_fp32 = 10;    // 23 pJ
+  e.flops_fp64 = 1;     // 9.2
+  e.instructions = 5;   // 10
+  e.fpu_issues = 4;     // 4
+  e.tcdm_accesses = 2;  // 20
+  e.dma_bytes = 16;     // 20
+  e.dram_accesses = 1;  // 10
+  e.hbm_bytes = 100;
+  EXPECT_DOUBLE_EQ(m.RelativePj(e), 96.2);
+  EXPECT_DOUBLE_EQ(m.Joules(e, 1000, 3),
+                   96.2 * 2e-12 + 100 * 3e-11 + 1e-10 * 1000 * 3);
+}
+
+TEST(IssReportTest, ReportsEveryFigureFromWhatRan) {
+  if (std::getenv("JOULE_SANITIZED") != nullptr) {
+    GTEST_SKIP() << "about 15 s optimized; the normal pass runs it";
+  }
+  auto r = RunIssReport(Image());
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto j = nlohmann::json::parse(IssReportJson(*r));
+  ASSERT_EQ(j["gemm"].size(), 6u);
+  double last[2] = {0, 0};
+  for (const auto& g : j["gemm"]) {
+    const int p = g["precision"] == "fp64" ? 0 : 1;
+    EXPECT_GT(g["fpu_utilization"].get<double>(), last[p]);
+    EXPECT_LT(g["fpu_utilization"].get<double>(), 1.0);
+    EXPECT_GT(g["cycles"].get<uint64_t>(), 0u);
+    EXPECT_GT(g["gflops"].get<double>(), 0);
+    last[p] = g["fpu_utilization"];
+  }
+  EXPECT_GT(j["speedup"]["nar"].get<double>(), 1.0);
+  EXPECT_GT(j["speedup"]["ar"].get<double>(), 1.0);
+  EXPECT_GT(j["gflops_per_watt"].get<double>(), 0);
+  EXPECT_GT(j["mips"].get<double>(), 0);
+  EXPECT_EQ(j["source"], "simulated");
+  std::printf("%s\n", IssReportJson(*r).c_str());
 }
 
 }  // namespace

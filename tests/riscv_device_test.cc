@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@ class RiscvServerTest : public ::testing::Test {
       if (name == "riscv") {
         device::RiscvOptions r;
         r.daemon_binary = Daemon();
+        r.engine = engine();
         auto dev = std::make_unique<device::RiscvDevice>(r);
         riscv_ = dev.get();
         return dev;
@@ -54,6 +56,7 @@ class RiscvServerTest : public ::testing::Test {
                             grpc::InsecureChannelCredentials()));
   }
   void TearDown() override { server_->Shutdown(absl::Seconds(2)); }
+  virtual std::string engine() const { return ""; }
 
   struct Result {
     std::vector<v1::Token> tokens;
@@ -158,6 +161,65 @@ TEST_F(RiscvServerTest, KilledSimulatorMidStreamFailsOverWithoutLosingTokens) {
   Result again = Stream(req);
   EXPECT_TRUE(again.status.ok()) << again.status.error_message();
   EXPECT_EQ(again.summary.device(), "riscv");
+}
+
+// The same server with the simulator executing the cross-compiled kernels
+// on its instruction-level clusters.
+class RiscvIssServerTest : public RiscvServerTest {
+ protected:
+  std::string engine() const override { return "iss"; }
+};
+
+TEST_F(RiscvIssServerTest, GreedyStoriesFollowTheCpuReference) {
+  // The kernels sum in their own order (4 staggered accumulators, packed
+  // pairs, their own expf), so tokens may part from the reference's once
+  // two candidates are nearly tied; they must agree for most of a story.
+  // Sanitized builds simulate 5-15x slower: one shorter story there.
+  const bool sanitized = std::getenv("JOULE_SANITIZED") != nullptr;
+  std::vector<std::string> prompts = {"", "Once upon a time",
+                                      "Tom and Mia went to the"};
+  if (sanitized) prompts.resize(1);
+  const int tokens = sanitized ? 40 : 128;
+  int total_common = 0, total = 0;
+  for (const std::string& prompt : prompts) {
+    v1::GenerateRequest req;
+    req.set_prompt(prompt);
+    req.set_temperature(0);
+    req.set_max_tokens(tokens);
+    req.set_ignore_eos(true);
+    req.set_device("cpu");
+    req.set_pin_device(true);
+    Result cpu = Stream(req);
+    ASSERT_TRUE(cpu.status.ok()) << cpu.status.error_message();
+    req.set_device("riscv");
+    Result iss = Stream(req);
+    ASSERT_TRUE(iss.status.ok()) << iss.status.error_message();
+    ASSERT_EQ(iss.tokens.size(), cpu.tokens.size());
+    size_t common = 0;
+    while (common < cpu.tokens.size() &&
+           iss.tokens[common].id() == cpu.tokens[common].id()) {
+      ++common;
+    }
+    std::printf("prompt \"%s\": common prefix %zu of %zu tokens\n",
+                prompt.c_str(), common, cpu.tokens.size());
+    total_common += common;
+    total += cpu.tokens.size();
+    EXPECT_GE(common, cpu.tokens.size() / 4) << "prompt \"" << prompt << "\"";
+    EXPECT_EQ(iss.summary.device(), "riscv");
+    EXPECT_EQ(iss.summary.energy_source(), v1::ENERGY_SOURCE_SIMULATED);
+    EXPECT_GT(iss.summary.energy_joules(), 0);
+    EXPECT_GT(iss.summary.decode_seconds(), 0);
+    for (const auto& t : iss.tokens) {
+      EXPECT_EQ(t.energy_source(), v1::ENERGY_SOURCE_SIMULATED);
+      EXPECT_GT(t.energy_joules(), 0);
+    }
+  }
+  EXPECT_GE(total_common * 4, total * 3);  // Three quarters over all.
+  grpc::ClientContext ctx;
+  v1::ListDevicesResponse d;
+  ASSERT_TRUE(stub_->ListDevices(&ctx, {}, &d).ok());
+  EXPECT_THAT(d.devices(0).description(),
+              ::testing::HasSubstr("engine iss (instruction-level)"));
 }
 
 TEST(RiscvDeviceTest, DecodeCountersMatchTheModelsAnalyticFlops) {

@@ -155,7 +155,9 @@ absl::StatusOr<std::vector<std::vector<uint8_t>>> IssEngine::Exec(
   }
   auto least = std::min_element(busy_.begin(), busy_.end());
   *least += r->run.cycles;
-  events_ += iss::CountEvents(r->run);
+  const iss::EnergyEvents e = iss::CountEvents(r->run);
+  events_ += e;
+  instructions_ += static_cast<uint64_t>(e.instructions);
   return std::move(r->outputs);
 }
 
@@ -199,10 +201,11 @@ absl::Status IssEngine::Gemm(const GemmArgs& g, Memory& mem) {
       const uint32_t w = st.In(mem.f32(g.w) + r0 * K, rr * K * 4);
       const uint32_t x = st.In(mem.f32(g.x) + t0 * K, tt * K * 4);
       const uint32_t ya = st.InOut(y.data(), y.size() * 4);
-      auto out = Exec(JOULE_GEMV_FP32_OPT,
-                      {uint32_t(rr), uint32_t(K), w, x, ya, uint32_t(tt),
-                       uint32_t(g.accumulate)},
-                      st);
+      auto out = Exec(
+          config_.double_buffering ? JOULE_GEMV_FP32_OPT : JOULE_GEMV_FP32_BASE,
+          {uint32_t(rr), uint32_t(K), w, x, ya, uint32_t(tt),
+           uint32_t(g.accumulate)},
+          st);
       if (!out.ok()) return out.status();
       const float* o = reinterpret_cast<const float*>((*out)[0].data());
       for (uint64_t t = 0; t < tt; ++t)

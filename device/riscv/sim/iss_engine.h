@@ -36,6 +36,9 @@ class IssEngine : public ExecutionEngine {
   absl::Status Run(uint32_t kernel, const std::vector<uint64_t>& args,
                    Memory& memory, Counters* counters) override;
 
+  // Instructions the clusters retired since the engine was created.
+  uint64_t instructions_simulated() const { return instructions_; }
+
   // Host-side buffers of one item, placed in the cluster's DRAM after the
   // image.
   class Staging;
@@ -68,6 +71,7 @@ class IssEngine : public ExecutionEngine {
   // Per cluster, the cycles it has been busy in the current launch.
   std::vector<uint64_t> busy_;
   iss::EnergyEvents events_;  // The current launch's, all clusters.
+  uint64_t instructions_ = 0;
 };
 
 }  // namespace joule::riscv

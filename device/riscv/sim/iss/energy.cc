@@ -5,7 +5,7 @@ namespace {
 
 // Fitted by `bazel run -c opt //device/riscv/sim:iss_report -- --calibrate`
 // (docs/riscv_iss.md, "Energy", names the ISS commit it ran at).
-constexpr double kCalibratedJoulesPerPj = 1.0e-12;
+constexpr double kCalibratedJoulesPerPj = 1.113478e-12;
 
 }  // namespace
 
