@@ -215,6 +215,39 @@ uint32_t OnlyWord(const iss::ClusterRun& run) {
   return w;
 }
 
+std::vector<uint32_t> Words(const iss::ClusterRun& run) {
+  std::vector<uint32_t> w(run.out.size() / 4);
+  std::memcpy(w.data(), run.out.data(), w.size() * 4);
+  return w;
+}
+
+TEST(IssClusterTest, CustomInstructionsWaitForTheLoadOfTheirOperand) {
+  const iss::ClusterRun xfrep_xssr = RunScenario(kLoadUseXfrepXssr);
+  ASSERT_TRUE(xfrep_xssr.ok) << xfrep_xssr.error;
+  const iss::ClusterRun xdma = RunScenario(kLoadUseXdma);
+  ASSERT_TRUE(xdma.ok) << xdma.error;
+  std::vector<uint32_t> got = Words(xfrep_xssr);
+  for (uint32_t w : Words(xdma)) got.push_back(w);
+  ASSERT_EQ(got.size(), 8u);
+  const iss::ClusterConfig cfg;
+  // mcycle read at T, the lw at T + 1 (DRAM: no bank to wait for), its
+  // value ready at T + 2 + dram_latency, when the instruction issues; the
+  // second read a cycle later, or two for frep.o, whose body's fadd.d the
+  // core issues next. The independent instruction between the load and
+  // its use issues in the load's shadow and so costs nothing. (Not
+  // waiting: 3 and 4 cycles, frep.o 4 and 5.)
+  const uint32_t wait = 3 + cfg.dram_latency;
+  const std::pair<const char*, uint32_t> want[] = {{"frep.o", wait + 1},
+                                                   {"scfgwi", wait},
+                                                   {"dmsrc", wait},
+                                                   {"dmcpyi", wait}};
+  for (int i = 0; i < 4; ++i) {
+    const auto& [name, cycles] = want[i];
+    EXPECT_EQ(got[2 * i], cycles) << name << " right after the load";
+    EXPECT_EQ(got[2 * i + 1], cycles) << name << " an instruction later";
+  }
+}
+
 TEST(IssRefusalTest, FrepCountsIterationsInSixteenBits) {
   // The body runs rs1 + 1 times, rs1 taken modulo 2^16 (the sequencer's
   // counter, LoopIterBits): a count beyond it wraps rather than faults.
@@ -261,6 +294,24 @@ TEST(IssRefusalTest, ReadingAnSsrPastTheEndOfItsStreamIsRefused) {
                       "job running"));
   EXPECT_TRUE(Refused(RunScenario(kSsrReadOfWriteStream),
                       "core 0: ft2 is read while it streams writes"));
+}
+
+TEST(IssRefusalTest, WritingAnSsrWithNoWriteStreamRunningIsRefused) {
+  // Four writes fill the 4-element write stream with 1..4;
+  const iss::ClusterRun four = RunScenario(kSsrWritePastTheEnd, 3);
+  ASSERT_TRUE(four.ok) << four.error;
+  EXPECT_EQ(OnlyWord(four), 10u);
+  // a fifth would go to the data mover, not the register, with no job to
+  // take it; as would a write while reading, or with no job ever started.
+  EXPECT_TRUE(Refused(RunScenario(kSsrWritePastTheEnd, 4),
+                      "core 0: ft2 is written with SSRs enabled but no write "
+                      "stream running"));
+  EXPECT_TRUE(Refused(RunScenario(kSsrWriteOfReadStream),
+                      "core 0: ft0 is written with SSRs enabled but no write "
+                      "stream running"));
+  EXPECT_TRUE(Refused(RunScenario(kSsrWriteWithoutJob),
+                      "core 0: ft1 is written with SSRs enabled but no write "
+                      "stream running"));
 }
 
 TEST(IssRefusalTest, DmaTransfersOver64MiBAreRefused) {

@@ -1,6 +1,7 @@
 // What the cluster refuses (each stops the run with a message naming the
-// core) and FREP's 16-bit iteration counter: one scenario per run, chosen
-// by the test through `scenario` and `arg` (refusals.h). The cores a
+// core), FREP's 16-bit iteration counter, and how long Snitch's custom
+// instructions wait for a loaded operand: one scenario per run, chosen by
+// the test through `scenario` and `arg` (refusals.h). The cores a
 // scenario does not name exit at once.
 #include "refusals.h"
 
@@ -55,6 +56,57 @@ static u32 ssr_sum(u32 reps) {
   return (u32)sum;
 }
 
+// Writes 1, 2, ... to ft2, a 4-element write stream, `reps` + 1 times;
+// returns the sum of what reached memory.
+static u32 ssr_write_sum(u32 reps) {
+  for (int i = 0; i < 4; ++i) OUT[i] = 0;
+  SSR_BOUND(2, 0, 4);
+  SSR_STRIDE(2, 0, 8);
+  SSR_WRITE(2, 1, OUT);
+  ssr_enable();
+  asm volatile(
+      "fcvt.d.w fa0, zero\n"
+      "fcvt.d.w fa1, %[one]\n"
+      ".insn i 0x0b, 0, x1, %[n], 1\n"  // frep.o, 2 instructions
+      "fadd.d fa0, fa0, fa1\n"
+      "fmv.d ft2, fa0\n"
+      :
+      : [n] "r"(reps), [one] "r"(1)
+      : "fa0", "fa1", "ft2", "memory");
+  ssr_disable();
+  double sum = 0;
+  for (int i = 0; i < 4; ++i) sum += OUT[i];
+  return (u32)sum;
+}
+
+// A word in DRAM, where the program is linked: DRAM has no banks, so
+// nothing but the load's own latency delays the loads LOAD_USE times.
+static volatile u32 operand;
+
+// The cycles from an `lw` of `value` (from `operand`) to just after
+// `insn`, which reads it as %[v]; `fill` is put between the two. %[r] is
+// for an `insn` that writes a result.
+#define LOAD_USE(value, fill, insn)                                  \
+  ({                                                                 \
+    u32 t0, t1, v, r;                                                \
+    operand = (value);                                               \
+    asm volatile(                                                    \
+        "csrr %[t0], mcycle\n"                                       \
+        "lw %[v], 0(%[p])\n" fill insn "csrr %[t1], mcycle\n"        \
+        : [t0] "=&r"(t0), [t1] "=&r"(t1), [v] "=&r"(v), [r] "=&r"(r) \
+        : [p] "r"(&operand)                                          \
+        : "ft3", "memory");                                          \
+    (void)r;                                                         \
+    t1 - t0;                                                         \
+  })
+// Each instruction timed twice: right after the load, and with an
+// independent instruction in the load's shadow.
+#define EMIT_LOAD_USE(value, insn)            \
+  do {                                        \
+    emit_u32(LOAD_USE(value, "", insn));      \
+    emit_u32(LOAD_USE(value, "nop\n", insn)); \
+  } while (0)
+
 static void compute_core(u32 id) {
   const u32 a = arg;
   if (id == 3 && scenario == kDmaOnComputeCore) DMSRC(DRAM);
@@ -100,6 +152,28 @@ static void compute_core(u32 id) {
       asm volatile("fadd.d ft3, ft2, ft2" ::: "ft3");
       ssr_disable();
       break;
+    case kSsrWritePastTheEnd:
+      emit_u32(ssr_write_sum(a));
+      break;
+    case kSsrWriteOfReadStream:
+      SSR_BOUND(0, 0, 4);
+      SSR_STRIDE(0, 0, 8);
+      SSR_READ(0, 1, IN);
+      ssr_enable();
+      asm volatile("fcvt.d.w ft0, zero" ::: "ft0");
+      ssr_disable();
+      break;
+    case kSsrWriteWithoutJob:
+      ssr_enable();
+      asm volatile("fcvt.d.w ft1, zero" ::: "ft1");
+      ssr_disable();
+      break;
+    case kLoadUseXfrepXssr:
+      // frep.o over one instruction, run once (the loaded count is 0).
+      EMIT_LOAD_USE(0, ".insn i 0x0b, 0, x1, %[v], 0\nfadd.d ft3, ft3, ft3\n");
+      // scfgwi into data mover 0's repeat word (1), SSRs off.
+      EMIT_LOAD_USE(0, ".insn i 0x2b, 2, x0, %[v], 32\n");
+      break;
   }
 }
 
@@ -140,6 +214,11 @@ static void data_mover(void) {
       DMSRC(DRAM);
       DMDST64((u32)TCDM, a);
       dmcpy_1d(8);
+      break;
+    case kLoadUseXdma:
+      EMIT_LOAD_USE((u32)IN, ".insn r 0x2b, 0, 0, x0, %[v], x0\n");  // dmsrc
+      DMDST(OUT);
+      EMIT_LOAD_USE(8, ".insn r 0x2b, 0, 2, %[r], %[v], x0\n");  // dmcpyi
       break;
   }
 }

@@ -25,6 +25,17 @@ enum RefusalScenario {
   kDmaRows,              /* Core 8: a 2-D copy of `arg` rows of 1 MiB. */
   kDmaSourceHigh,        /* Core 8: dmsrc with `arg` as the high word. */
   kDmaDestinationHigh,   /* Core 8: dmdst with `arg` as the high word. */
+  /* Core 0: a 4-element SSR write stream on ft2 written `arg` + 1 times
+   * by FREP; emits the sum of what it wrote. */
+  kSsrWritePastTheEnd,
+  kSsrWriteOfReadStream, /* Core 0: ft0 written while it streams reads. */
+  kSsrWriteWithoutJob,   /* Core 0: ft1 written, SSRs on, no job ever. */
+  /* The cycles from a load of an operand from DRAM to just after the
+   * instruction that reads it (refusals.c, LOAD_USE); emits two words per
+   * instruction: with it right after the load, and with one independent
+   * instruction between. */
+  kLoadUseXfrepXssr, /* Core 0: frep.o (a 1-instruction body), scfgwi. */
+  kLoadUseXdma,      /* Core 8: dmsrc, dmcpyi. */
 };
 
 #endif /* JOULE_TESTS_RISCV_CLUSTER_REFUSALS_H_ */

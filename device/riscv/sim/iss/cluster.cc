@@ -83,6 +83,15 @@ OpClass Cross(FpKind kind, bool from_fp, bool two) {
   return k;
 }
 
+// Xfrep, Xssr and Xdma (Cluster::Custom), reading x[rs1] and/or x[rs2].
+OpClass Extension(bool rs1, bool rs2) {
+  OpClass k;
+  k.unit = kCustom;
+  k.rs1_x = rs1;
+  k.rs2_x = rs2;
+  return k;
+}
+
 OpClass ClassOf(Op op) {
   OpClass k;
   switch (op) {
@@ -277,9 +286,28 @@ OpClass ClassOf(Op op) {
       return k;
     case Op::kVfcpkaSS:
       return Fp(kConv, true, true, false, 0, false);
-    default:  // Xfrep, Xssr, Xdma.
-      k.unit = kCustom;
-      return k;
+    // Snitch's extensions read their integer operands in the integer core
+    // as any instruction does, so they stall on the scoreboard too (an
+    // frep.o right after the load of its count waits for the load). Only
+    // the fields they read as registers count: the others are immediates
+    // or fixed (scfgr's rs1 field is a constant 1, not x1).
+    case Op::kFrepO:
+    case Op::kFrepI:
+    case Op::kScfgwi:
+    case Op::kDmcpyi:
+    case Op::kDmrep:
+      return Extension(true, false);
+    case Op::kScfgr:
+    case Op::kDmstat:
+      return Extension(false, true);
+    case Op::kScfgw:
+    case Op::kDmsrc:
+    case Op::kDmdst:
+    case Op::kDmcpy:
+    case Op::kDmstr:
+      return Extension(true, true);
+    default:  // scfgri and dmstati: no register operand.
+      return Extension(false, false);
   }
 }
 
@@ -530,7 +558,18 @@ bool Cluster::IssueFp(Core& c, const Insn& in, uint64_t t, Stop* stop) {
   h.x[0] = 0;
   for (int r = 0; r < 3; ++r)
     if (popped[r]) c.ssr[r].Advance();
-  if (k.rd_f && streamed(in.rd) && c.ssr[in.rd].writes()) {
+  if (k.rd_f && c.ssr_on && in.rd < 3 && c.compute) {
+    if (!streamed(in.rd) || !c.ssr[in.rd].writes()) {
+      // With SSRs enabled the result goes to the data mover, not to the
+      // register file; with no write job the hardware holds it for
+      // whichever job comes next (and stalls the FPU once its FIFO is
+      // full), so no later read sees it as the register's value.
+      stop->reason = Stop::kFault;
+      stop->message = absl::StrFormat(
+          "ft%d is written with SSRs enabled but no write stream running",
+          in.rd);
+      return false;
+    }
     const uint32_t addr = c.ssr[in.rd].address();
     Access(c, addr, done);
     if (!mem_.Store<uint64_t>(addr, h.f[in.rd])) {
