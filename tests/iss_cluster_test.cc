@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -25,14 +26,16 @@ struct Result {
   std::vector<uint32_t> words;
 };
 
+std::vector<uint8_t> ReadElf(const std::string& name) {
+  std::ifstream in(testing::Runfile("tests/riscv_cluster/" + name + ".elf"),
+                   std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+
 Result RunProgram(const std::string& name, iss::ClusterConfig cfg = {}) {
-  const std::string path =
-      testing::Runfile("tests/riscv_cluster/" + name + ".elf");
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
   iss::Cluster cluster(cfg);
   Result r;
-  if (absl::Status s = cluster.Load(elf); !s.ok()) {
+  if (absl::Status s = cluster.Load(ReadElf(name)); !s.ok()) {
     ADD_FAILURE() << s;
     return r;
   }
@@ -169,19 +172,10 @@ TEST(IssClusterTest, AStackOverflowIntoAnotherCoresStackIsNamed) {
       << run.error;
 }
 
-// refusals.elf with `scenario` and `arg` written over the program's
-// zeros, so that one ELF serves every refusal (each ends its run).
-iss::ClusterRun RunScenario(RefusalScenario scenario, uint32_t arg = 0) {
-  const std::string path = testing::Runfile("tests/riscv_cluster/refusals.elf");
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
-  iss::Cluster cluster;
-  iss::ClusterRun run;
-  run.error = "not run";
-  if (absl::Status s = cluster.Load(elf); !s.ok()) {
-    ADD_FAILURE() << s;
-    return run;
-  }
+// Writes `scenario` and `arg` over refusals.elf's zeros in a loaded
+// cluster.
+bool SetScenario(iss::Cluster& cluster, RefusalScenario scenario,
+                 uint32_t arg) {
   for (const auto& [name, value] :
        {std::pair<std::string, uint32_t>{"scenario",
                                          static_cast<uint32_t>(scenario)},
@@ -190,9 +184,23 @@ iss::ClusterRun RunScenario(RefusalScenario scenario, uint32_t arg = 0) {
     if (it == cluster.symbols().end() ||
         !cluster.memory().Store<uint32_t>(it->second, value)) {
       ADD_FAILURE() << "refusals.elf has no " << name;
-      return run;
+      return false;
     }
   }
+  return true;
+}
+
+// refusals.elf with `scenario` and `arg` written over the program's
+// zeros, so that one ELF serves every refusal (each ends its run).
+iss::ClusterRun RunScenario(RefusalScenario scenario, uint32_t arg = 0) {
+  iss::Cluster cluster;
+  iss::ClusterRun run;
+  run.error = "not run";
+  if (absl::Status s = cluster.Load(ReadElf("refusals")); !s.ok()) {
+    ADD_FAILURE() << s;
+    return run;
+  }
+  if (!SetScenario(cluster, scenario, arg)) return run;
   return cluster.Run(uint64_t{1} << 24);
 }
 
@@ -356,6 +364,95 @@ TEST(IssRefusalTest, EachCoreKeepsToItsOwnExtensions) {
 
 // The address generator alone: relative strides, repetition, and a job
 // queued behind a running one (the shadow registers).
+// What a reset cluster must reproduce of a fresh one: everything a run
+// reports.
+static_assert(sizeof(iss::CoreCounters) == 10 * sizeof(uint64_t),
+              "a counter was added: compare it below");
+static_assert(sizeof(iss::DmaCounters) == 4 * sizeof(uint64_t),
+              "a counter was added: compare it below");
+
+auto Fields(const iss::CoreCounters& c) {
+  return std::make_tuple(c.cycles, c.instructions, c.fpu_issues, c.fpu_busy,
+                         c.flops_fp64, c.flops_fp32, c.tcdm_accesses,
+                         c.tcdm_conflicts, c.dram_accesses, c.frep_repeats);
+}
+
+void ExpectSameRun(const iss::ClusterRun& got, const iss::ClusterRun& want,
+                   const std::string& what) {
+  EXPECT_EQ(got.ok, want.ok) << what;
+  EXPECT_EQ(got.error, want.error) << what;
+  EXPECT_EQ(got.cycles, want.cycles) << what;
+  ASSERT_EQ(got.cores.size(), want.cores.size()) << what;
+  for (size_t i = 0; i < got.cores.size(); ++i) {
+    EXPECT_EQ(Fields(got.cores[i]), Fields(want.cores[i]))
+        << what << ", core " << i;
+  }
+  EXPECT_EQ(std::make_tuple(got.dma.transfers, got.dma.bytes,
+                            got.dma.dram_bytes, got.dma.busy_cycles),
+            std::make_tuple(want.dma.transfers, want.dma.bytes,
+                            want.dma.dram_bytes, want.dma.busy_cycles))
+      << what;
+  EXPECT_EQ(got.exit_codes, want.exit_codes) << what;
+  EXPECT_EQ(got.out, want.out) << what;
+}
+
+TEST(IssClusterResetTest, EachProgramRunsAgainAsItDidFresh) {
+  for (const char* name : {"barrier", "ssr_frep", "vector", "dma"}) {
+    iss::Cluster cluster;
+    ASSERT_TRUE(cluster.Load(ReadElf(name)).ok()) << name;
+    const iss::ClusterRun first = cluster.Run(uint64_t{1} << 24);
+    ASSERT_TRUE(first.ok) << name << ": " << first.error;
+    for (int again = 0; again < 2; ++again) {
+      ASSERT_TRUE(cluster.Reset().ok()) << name;
+      ExpectSameRun(cluster.Run(uint64_t{1} << 24), first, name);
+    }
+  }
+}
+
+// One cluster reset between scenarios, most of which stop it mid-way (a
+// FREP body recording, streams running, transfers in flight, a core at
+// the barrier), runs each as a fresh cluster does.
+TEST(IssClusterResetTest, EveryScenarioAfterAnotherRunsAsItDoesFresh) {
+  const std::vector<std::pair<RefusalScenario, uint32_t>> scenarios = {
+      {kFrepCount, 70000},
+      {kFrepNested, 3},
+      {kSsrPastTheEnd, 3},
+      {kFrepInner, 3},
+      {kSsrPastTheEnd, 4},
+      {kSsrReadOfWriteStream, 0},
+      {kDmaBytes, 4096},
+      {kDmaOnComputeCore, 0},
+      {kSsrWritePastTheEnd, 3},
+      {kSsrConfigOnDataMover, 0},
+      {kDmaRows, 65},
+      {kSsrEnableOnDataMover, 0},
+      {kLoadUseXdma, 0},
+      {kFrepOnDataMover, 3},
+      {kDmaSourceHigh, 1},
+      {kSsrWriteWithoutJob, 0},
+      {kLoadUseXfrepXssr, 0},
+      {kFrepStreamControl, 3},
+      {kDmaDestinationHigh, 1},
+      {kFrepBodyTooLong, 3},
+      {kSsrWriteOfReadStream, 0},
+      {kFrepCount, 5},
+  };
+  iss::Cluster reused;
+  EXPECT_EQ(reused.Reset().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(reused.Load(ReadElf("refusals")).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [scenario, arg] : scenarios) {
+      const std::string what = "scenario " + std::to_string(scenario) +
+                               " arg " + std::to_string(arg) + ", pass " +
+                               std::to_string(pass);
+      ASSERT_TRUE(reused.Reset().ok()) << what;
+      ASSERT_TRUE(SetScenario(reused, scenario, arg)) << what;
+      ExpectSameRun(reused.Run(uint64_t{1} << 24), RunScenario(scenario, arg),
+                    what);
+    }
+  }
+}
+
 TEST(SsrTest, WalksBoundsStridesAndRepeatsThenStartsTheQueuedJob) {
   iss::Ssr ssr;
   ssr.WriteConfig(1, 1);         // Each element twice.

@@ -1,13 +1,21 @@
 // The RISC-V kernels on the simulated cluster: each GEMM variant's output
 // against a host reference, and the cycle figures the tile model will be
 // calibrated from: optimized GEMM's FPU utilization rises with size and
-// stays below 100%, and the baseline is slower.
+// stays below 100%, and the baseline is slower; and launches on a reused
+// cluster against launches on fresh ones.
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "device/riscv/sim/iss/cluster.h"
 #include "device/riscv/sim/iss/kernel_runner.h"
 #include "device/riscv/sim/kernels/launch.h"
 #include "gmock/gmock.h"
@@ -343,6 +351,241 @@ TEST(IssKernelsTest, FlashAttentionMatchesPlainSoftmax) {
         EXPECT_NEAR(r[3][(i * heads + h) * hs + d], want, 2e-6)
             << i << " " << h << " " << d;
       }
+    }
+  }
+}
+
+// What a launch on a reused cluster must reproduce of one on a fresh
+// cluster: everything a run reports.
+static_assert(sizeof(iss::CoreCounters) == 10 * sizeof(uint64_t),
+              "a counter was added: compare it below");
+static_assert(sizeof(iss::DmaCounters) == 4 * sizeof(uint64_t),
+              "a counter was added: compare it below");
+
+auto Fields(const iss::CoreCounters& c) {
+  return std::make_tuple(c.cycles, c.instructions, c.fpu_issues, c.fpu_busy,
+                         c.flops_fp64, c.flops_fp32, c.tcdm_accesses,
+                         c.tcdm_conflicts, c.dram_accesses, c.frep_repeats);
+}
+
+auto Fields(const iss::DmaCounters& d) {
+  return std::make_tuple(d.transfers, d.bytes, d.dram_bytes, d.busy_cycles);
+}
+
+void ExpectSameRun(const iss::ClusterRun& got, const iss::ClusterRun& want,
+                   const std::string& what) {
+  EXPECT_EQ(got.ok, want.ok) << what;
+  EXPECT_EQ(got.error, want.error) << what;
+  EXPECT_EQ(got.cycles, want.cycles) << what;
+  ASSERT_EQ(got.cores.size(), want.cores.size()) << what;
+  for (size_t i = 0; i < got.cores.size(); ++i) {
+    EXPECT_EQ(Fields(got.cores[i]), Fields(want.cores[i]))
+        << what << ", core " << i;
+  }
+  EXPECT_EQ(Fields(got.dma), Fields(want.dma)) << what;
+  EXPECT_EQ(got.exit_codes, want.exit_codes) << what;
+  EXPECT_EQ(got.out, want.out) << what;
+}
+
+struct Step {
+  std::string name;
+  uint32_t kernel = 0;
+  std::vector<uint32_t> args;
+  std::vector<iss::KernelImage::Buffer> inputs;
+  std::vector<std::pair<uint32_t, uint32_t>> outputs;
+  iss::ClusterConfig config;
+};
+
+// Different kernels one after another, with what a fresh cluster would
+// not show if it saw a previous launch's bytes or state: GEMVs that
+// accumulate into a y no input writes (a fresh cluster reads zeros there)
+// where a GEMM left its C, a copy of bytes no input wrote, launches that
+// stop with a refusal or an access fault mid-way, and a configuration
+// that differs from the previous launch's.
+std::vector<Step> MixedLaunches(uint32_t heap) {
+  const uint32_t a = heap, b = heap + 4096, c = heap + 8192;
+  const uint32_t w = heap + 16384, x = heap + 32768, far = heap + 65536;
+  iss::ClusterConfig slow_dram;
+  slow_dram.dram_latency = 9;
+  slow_dram.hbm_latency = 150;
+  std::vector<Step> s;
+  s.push_back(
+      {"gemm fp32 32^3",
+       JOULE_GEMM_FP32_OPT,
+       {32, 32, 32, a, b, c},
+       {{a, Bytes(Random(32 * 32, 11))}, {b, Bytes(Random(32 * 32, 12))}},
+       {{c, 32 * 32 * 4}}});
+  s.push_back({"gemv fp32 accumulating into the GEMM's C",
+               JOULE_GEMV_FP32_OPT,
+               {64, 64, w, x, c, 1, 1},
+               {{w, Bytes(Random(64 * 64, 13))}, {x, Bytes(Random(64, 14))}},
+               {{c, 64 * 4}}});
+  s.push_back({"gemm fp64 refusing 12 rows",
+               JOULE_GEMM_FP64_OPT,
+               {12, 16, 16, a, b, c},
+               {},
+               {}});
+  s.push_back({"rmsnorm, slower DRAM",
+               JOULE_RMSNORM,
+               {3, 64, a, b, far, FloatBits(1e-5f)},
+               {{a, Bytes(Random(3 * 64, 15))}, {b, Bytes(Random(64, 16))}},
+               {{far, 3 * 64 * 4}},
+               slow_dram});
+  s.push_back({"dma copy from unmapped memory",
+               JOULE_DMA_COPY,
+               {1, a},
+               {{a, Bytes(std::vector<uint32_t>{0x1000, far, 256})}},
+               {}});
+  s.push_back({"gemm fp64 with B unmapped",
+               JOULE_GEMM_FP64_OPT,
+               {16, 16, 16, a, 0x2000, c},
+               {{a, Bytes(std::vector<double>(16 * 16, 1.5))}},
+               {}});
+  s.push_back(
+      {"swiglu",
+       JOULE_SWIGLU,
+       {100, a, b},
+       {{a, Bytes(Random(100, 17, -5, 5))}, {b, Bytes(Random(100, 18))}},
+       {{a, 400}}});
+  s.push_back({"gemv fp32 base accumulating, slower DRAM",
+               JOULE_GEMV_FP32_BASE,
+               {64, 64, w, x, far, 2, 1},
+               {{w, Bytes(Random(64 * 64, 19))}, {x, Bytes(Random(128, 20))}},
+               {{far, 2 * 64 * 4}},
+               slow_dram});
+  s.push_back(
+      {"dma copy of bytes no input wrote",
+       JOULE_DMA_COPY,
+       {1, heap + 60000},
+       {{heap + 60000, Bytes(std::vector<uint32_t>{c, heap + 70000, 1024})}},
+       {{heap + 70000, 1024}}});
+  s.push_back({"rope",
+               JOULE_ROPE,
+               {4, 16, a, b, c},
+               {{a, Bytes(Random(64, 21))},
+                {b, Bytes(Random(32, 22))},
+                {c, Bytes(Random(32, 23))}},
+               {{a, 64 * 4}}});
+  return s;
+}
+
+void ExpectSameLaunch(const absl::StatusOr<iss::KernelImage::Result>& got,
+                      const absl::StatusOr<iss::KernelImage::Result>& want,
+                      const std::string& what) {
+  ASSERT_EQ(got.status(), want.status()) << what;
+  if (!got.ok()) return;
+  ExpectSameRun(got->run, want->run, what);
+  EXPECT_EQ(got->outputs, want->outputs) << what;
+}
+
+absl::StatusOr<iss::KernelImage::Result> Launch(const iss::KernelImage& image,
+                                                const Step& s) {
+  return image.Launch(s.kernel, s.args, s.inputs, s.outputs, s.config);
+}
+
+// Each launch on a fresh cluster: an image of its own has none cached.
+absl::StatusOr<iss::KernelImage::Result> LaunchFresh(const Step& s) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  if (!image.ok()) return image.status();
+  return Launch(*image, s);
+}
+
+TEST(IssKernelsTest, LaunchesOnAReusedClusterMatchFreshOnes) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::vector<Step> steps = MixedLaunches(image->heap_base());
+  std::vector<absl::StatusOr<iss::KernelImage::Result>> fresh;
+  for (const Step& s : steps) fresh.push_back(LaunchFresh(s));
+  // The ones meant to fail (those that read nothing back) do, and only
+  // those.
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const bool fails = steps[i].outputs.empty();
+    EXPECT_EQ(fresh[i].ok(), !fails)
+        << steps[i].name << ": " << fresh[i].status();
+  }
+  // Twice through: the second pass starts where the first left off.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      ExpectSameLaunch(Launch(*image, steps[i]), fresh[i],
+                       steps[i].name + ", pass " + std::to_string(pass));
+    }
+  }
+}
+
+// The same on one Cluster that Reset returns to its loaded state, failed
+// runs included (whose counters a launch does not return).
+iss::ClusterRun RunOn(iss::Cluster& cluster, const Step& s,
+                      std::vector<std::vector<uint8_t>>* outputs) {
+  JouleLaunch launch = {};
+  launch.kernel = s.kernel;
+  std::copy(s.args.begin(), s.args.end(), launch.args);
+  uint8_t* at =
+      cluster.memory().At(cluster.symbols().at("joule_launch"), sizeof(launch));
+  std::memcpy(at, &launch, sizeof(launch));
+  for (const auto& b : s.inputs) {
+    std::memcpy(cluster.memory().At(b.addr, b.bytes.size()), b.bytes.data(),
+                b.bytes.size());
+  }
+  iss::ClusterRun run = cluster.Run(uint64_t{1} << 36);
+  for (const auto& [addr, bytes] : s.outputs) {
+    const uint8_t* p = cluster.memory().Read(addr, bytes);
+    outputs->emplace_back(p, p + bytes);
+  }
+  return run;
+}
+
+TEST(IssKernelsTest, AResetClusterRunsAsAFreshOne) {
+  std::ifstream in(testing::Runfile("device/riscv/sim/kernels/kernels.elf"),
+                   std::ios::binary);
+  const std::vector<uint8_t> elf((std::istreambuf_iterator<char>(in)), {});
+  iss::Cluster reused;
+  EXPECT_EQ(reused.Reset().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(reused.Load(elf).ok());
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  for (int pass = 0; pass < 2; ++pass) {
+    for (Step s : MixedLaunches(image->heap_base())) {
+      s.config = {};  // The reused cluster's.
+      const std::string what = s.name + ", pass " + std::to_string(pass);
+      iss::Cluster fresh;
+      ASSERT_TRUE(fresh.Load(elf).ok());
+      std::vector<std::vector<uint8_t>> want, got;
+      const iss::ClusterRun want_run = RunOn(fresh, s, &want);
+      ASSERT_TRUE(reused.Reset().ok());
+      ExpectSameRun(RunOn(reused, s, &got), want_run, what);
+      EXPECT_EQ(got, want) << what;
+    }
+  }
+}
+
+// Launches from several threads at once: each gets a cluster of its own
+// (the cached one or a fresh one) and the results are a fresh run's.
+TEST(IssKernelsTest, ConcurrentLaunchesMatchFreshOnes) {
+  auto image = iss::KernelImage::FromFile(
+      testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  ASSERT_TRUE(image.ok()) << image.status();
+  const std::vector<Step> steps = MixedLaunches(image->heap_base());
+  std::vector<absl::StatusOr<iss::KernelImage::Result>> fresh;
+  for (const Step& s : steps) fresh.push_back(LaunchFresh(s));
+  constexpr int kThreads = 3;
+  std::vector<std::vector<absl::StatusOr<iss::KernelImage::Result>>> got(
+      kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < steps.size(); ++i)
+        got[t].push_back(Launch(*image, steps[(i + t) % steps.size()]));
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const size_t k = (i + t) % steps.size();
+      ExpectSameLaunch(got[t][i], fresh[k],
+                       steps[k].name + ", thread " + std::to_string(t));
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "device/riscv/sim/iss/cluster.h"
 
 #include <algorithm>
+#include <array>
 #include <cfenv>
 #include <cstring>
 
@@ -56,7 +57,8 @@ struct OpClass {
   bool freppable = false;
 };
 
-OpClass Fp(FpKind kind, bool r1, bool r2, bool r3, uint8_t flops, bool fp64) {
+constexpr OpClass Fp(FpKind kind, bool r1, bool r2, bool r3, uint8_t flops,
+                     bool fp64) {
   OpClass k;
   k.unit = kFp;
   k.fp = kind;
@@ -71,7 +73,7 @@ OpClass Fp(FpKind kind, bool r1, bool r2, bool r3, uint8_t flops, bool fp64) {
 }
 
 // FP result into an integer register, or integer into FP: not buffered.
-OpClass Cross(FpKind kind, bool from_fp, bool two) {
+constexpr OpClass Cross(FpKind kind, bool from_fp, bool two) {
   OpClass k;
   k.unit = kFp;
   k.fp = kind;
@@ -84,7 +86,7 @@ OpClass Cross(FpKind kind, bool from_fp, bool two) {
 }
 
 // Xfrep, Xssr and Xdma (Cluster::Custom), reading x[rs1] and/or x[rs2].
-OpClass Extension(bool rs1, bool rs2) {
+constexpr OpClass Extension(bool rs1, bool rs2) {
   OpClass k;
   k.unit = kCustom;
   k.rs1_x = rs1;
@@ -92,7 +94,7 @@ OpClass Extension(bool rs1, bool rs2) {
   return k;
 }
 
-OpClass ClassOf(Op op) {
+constexpr OpClass ClassOf(Op op) {
   OpClass k;
   switch (op) {
     case Op::kLui:
@@ -311,15 +313,15 @@ OpClass ClassOf(Op op) {
   }
 }
 
-const std::vector<OpClass>& Classes() {
-  static const std::vector<OpClass>* const table = [] {
-    auto* t = new std::vector<OpClass>(static_cast<int>(Op::kCount));
-    for (int i = 0; i < static_cast<int>(Op::kCount); ++i)
-      (*t)[i] = ClassOf(static_cast<Op>(i));
-    return t;
-  }();
-  return *table;
+// A constant table: Step looks up every instruction's class, and the guard
+// of a function-local static there cost about 2% of a run.
+constexpr std::array<OpClass, static_cast<int>(Op::kCount)> MakeClasses() {
+  std::array<OpClass, static_cast<int>(Op::kCount)> t{};
+  for (int i = 0; i < static_cast<int>(Op::kCount); ++i)
+    t[i] = ClassOf(static_cast<Op>(i));
+  return t;
 }
+constexpr auto kClasses = MakeClasses();
 
 }  // namespace
 
@@ -356,18 +358,14 @@ struct Cluster::Core {
   }
 };
 
-Cluster::Cluster(ClusterConfig config) : config_(config) {
-  bank_busy_.resize(config_.tcdm_banks);
-  for (auto& b : bank_busy_) b.fill(UINT64_MAX);
-  bank_next_.assign(config_.tcdm_banks, 0);
-}
+Cluster::Cluster(ClusterConfig config) : config_(config) { ClearBanks(); }
 
 Cluster::~Cluster() = default;
 
 absl::Status Cluster::Load(absl::Span<const uint8_t> elf) {
   absl::StatusOr<ElfImage> image = ParseElf(elf);
   if (!image.ok()) return image.status();
-  if (!cores_.empty()) return absl::FailedPreconditionError("already loaded");
+  if (code_ != nullptr) return absl::FailedPreconditionError("already loaded");
   if (absl::Status s = mem_.Map(config_.tcdm_base, config_.tcdm_bytes, "TCDM");
       !s.ok()) {
     return s;
@@ -378,20 +376,20 @@ absl::Status Cluster::Load(absl::Span<const uint8_t> elf) {
   }
   uint64_t lo = UINT64_MAX, hi = 0;
   for (const ElfImage::Segment& s : image->segments) {
-    uint8_t* p = mem_.At(s.vaddr, s.memsz);
-    if (p == nullptr) {
+    if (mem_.Read(s.vaddr, s.memsz) == nullptr) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "ELF segment at 0x%08x (+0x%x) is outside the cluster's TCDM and "
           "DRAM",
           s.vaddr, s.memsz));
     }
-    if (!s.bytes.empty()) std::memcpy(p, s.bytes.data(), s.bytes.size());
     if (s.executable) {
       lo = std::min<uint64_t>(lo, s.vaddr);
       hi = std::max<uint64_t>(hi, uint64_t{s.vaddr} + s.memsz);
     }
   }
   if (hi <= lo) return absl::InvalidArgumentError("ELF: no executable segment");
+  segments_ = std::move(image->segments);
+  WriteSegments();
   lo &= ~uint64_t{3};
   auto code = std::make_shared<std::vector<Insn>>((hi - lo + 3) / 4);
   for (size_t i = 0; i < code->size(); ++i) {
@@ -399,21 +397,57 @@ absl::Status Cluster::Load(absl::Span<const uint8_t> elf) {
     mem_.Load<uint32_t>(static_cast<uint32_t>(lo + 4 * i), &w);
     (*code)[i] = Decode(w);
   }
+  code_ = std::move(code);
+  code_base_ = static_cast<uint32_t>(lo);
+  entry_ = image->entry;
+  symbols_ = std::move(image->symbols);
+  MakeCores();
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Reset() {
+  if (code_ == nullptr) return absl::FailedPreconditionError("nothing loaded");
+  mem_.ZeroWritten();
+  WriteSegments();
+  // The code was predecoded from these same bytes: it stands.
+  cores_.clear();
+  MakeCores();
+  ClearBanks();
+  dma_ = DmaEngine();
+  out_.clear();
+  error_.clear();
+  return absl::OkStatus();
+}
+
+// Load checked that every segment lies in mapped memory. Their .bss is
+// zero: freshly mapped at Load, zeroed as written at Reset.
+void Cluster::WriteSegments() {
+  for (const ElfImage::Segment& s : segments_) {
+    uint8_t* p = mem_.At(s.vaddr, s.memsz);
+    if (!s.bytes.empty()) std::memcpy(p, s.bytes.data(), s.bytes.size());
+  }
+}
+
+void Cluster::MakeCores() {
   const int n = config_.compute_cores + config_.dm_cores;
   for (int i = 0; i < n; ++i) {
     auto c = std::make_unique<Core>(this, static_cast<uint32_t>(i));
     c->compute = i < config_.compute_cores;
     c->hart.xfvec = c->compute;
-    c->hart.SetCode(static_cast<uint32_t>(lo), code);
-    c->hart.pc = image->entry;
+    c->hart.SetCode(code_base_, code_);
+    c->hart.pc = entry_;
     // 1 KiB each, and 8 bytes more per core so that the stacks do not all
     // start in the same bank (snitch_cluster's start.S does the same).
     c->hart.x[2] =
         config_.tcdm_base + config_.tcdm_bytes - i * (kStackBytes + 8);
     cores_.push_back(std::move(c));
   }
-  symbols_ = image->symbols;
-  return absl::OkStatus();
+}
+
+void Cluster::ClearBanks() {
+  bank_busy_.resize(config_.tcdm_banks);
+  for (auto& b : bank_busy_) b.fill(UINT64_MAX);
+  bank_next_.assign(config_.tcdm_banks, 0);
 }
 
 // The cores' stacks sit at the top of the TCDM, one slice each. A store
@@ -462,7 +496,7 @@ bool Cluster::Ecall(Hart& hart, Stop* stop) {
     return false;
   }
   if (a[7] == 64) {
-    const uint8_t* p = hart.mem->At(a[1], a[2]);
+    const uint8_t* p = hart.mem->Read(a[1], a[2]);
     if (p != nullptr && out_.size() + a[2] <= (size_t{1} << 20)) {
       out_.append(reinterpret_cast<const char*>(p), a[2]);
     }
@@ -502,7 +536,7 @@ int FpLatency(const ClusterConfig& cfg, FpKind kind) {
 // SSR operands are popped from their streams (a TCDM access each) and a
 // write to a write stream is pushed. Executes it; false on a fault.
 bool Cluster::IssueFp(Core& c, const Insn& in, uint64_t t, Stop* stop) {
-  const OpClass& k = Classes()[static_cast<int>(in.op)];
+  const OpClass& k = kClasses[static_cast<int>(in.op)];
   Hart& h = c.hart;
   uint64_t ft = std::max(c.fpu_cycle, t);
   auto streamed = [&](int r) { return c.ssr_on && r < 3 && c.ssr[r].active(); };
@@ -609,7 +643,7 @@ void Cluster::Step(Core& c) {
     stop.message = "instruction fetch outside the code";
     return Fail(c, stop);
   }
-  const OpClass& k = Classes()[static_cast<int>(in->op)];
+  const OpClass& k = kClasses[static_cast<int>(in->op)];
   uint64_t t = c.cycle;
   if (k.rs1_x) t = std::max(t, c.x_ready[in->rs1]);
   if (k.rs2_x) t = std::max(t, c.x_ready[in->rs2]);
@@ -805,19 +839,19 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
             OpName(in.op), b, a);
         return Fail(c, stop);
       }
-      (in.op == Op::kDmsrc ? dma_src_ : dma_dst_) = a;
+      (in.op == Op::kDmsrc ? dma_.src : dma_.dst) = a;
       break;
     case Op::kDmstr:
-      dma_src_stride_ = a;
-      dma_dst_stride_ = b;
+      dma_.src_stride = a;
+      dma_.dst_stride = b;
       break;
     case Op::kDmrep:
-      dma_reps_ = a;
+      dma_.reps = a;
       break;
     case Op::kDmcpyi:
     case Op::kDmcpy: {
       const uint32_t config = in.op == Op::kDmcpyi ? in.rs2 : b;
-      const uint32_t reps = (config & 2) ? dma_reps_ : 1;
+      const uint32_t reps = (config & 2) ? dma_.reps : 1;
       const uint64_t total = uint64_t{a} * reps;
       if (total > (uint64_t{64} << 20)) {
         stop.message = absl::StrFormat(
@@ -829,26 +863,26 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
         return addr - config_.dram_base < config_.dram_bytes;
       };
       // A DRAM-to-DRAM copy crosses HBM twice: read, then written.
-      const int dram_sides = in_dram(dma_src_) + in_dram(dma_dst_);
+      const int dram_sides = in_dram(dma_.src) + in_dram(dma_.dst);
       const bool dram = dram_sides > 0;
       const uint64_t hbm_bytes = total * dram_sides;
       const uint64_t port = config_.dma_bytes_per_cycle,
                      hbm = config_.hbm_bytes_per_cycle;
       const uint64_t transfer_cycles =
           std::max((total + port - 1) / port, (hbm_bytes + hbm - 1) / hbm);
-      const uint64_t start = std::max(t, dma_free_);
+      const uint64_t start = std::max(t, dma_.free);
       const uint64_t done =
           total == 0
               ? start
               : start + (dram ? config_.hbm_latency : 0) + transfer_cycles;
-      dma_free_ = done;
-      const uint32_t id = dma_next_id_++;
-      dma_queue_.push_back({id, dma_src_, dma_dst_, a, dma_src_stride_,
-                            dma_dst_stride_, reps, done});
-      ++dma_.transfers;
-      dma_.bytes += total;
-      dma_.dram_bytes += hbm_bytes;
-      dma_.busy_cycles += done - start;
+      dma_.free = done;
+      const uint32_t id = dma_.next_id++;
+      dma_.queue.push_back({id, dma_.src, dma_.dst, a, dma_.src_stride,
+                            dma_.dst_stride, reps, done});
+      ++dma_.counters.transfers;
+      dma_.counters.bytes += total;
+      dma_.counters.dram_bytes += hbm_bytes;
+      dma_.counters.busy_cycles += done - start;
       if (in.rd != 0) {
         h.x[in.rd] = id;
         c.x_ready[in.rd] = t + 1;
@@ -858,9 +892,9 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
     default: {  // dmstat, dmstati
       const uint32_t status = in.op == Op::kDmstati ? in.rs2 : b;
       if (!RetireDma(t)) return;
-      const uint32_t v = (status & 3) == 0   ? dma_completed_id_
-                         : (status & 3) == 1 ? dma_next_id_
-                         : (status & 3) == 2 ? (dma_queue_.empty() ? 0 : 1)
+      const uint32_t v = (status & 3) == 0   ? dma_.completed_id
+                         : (status & 3) == 1 ? dma_.next_id
+                         : (status & 3) == 2 ? (dma_.queue.empty() ? 0 : 1)
                                              : 0;
       if (in.rd != 0) {
         h.x[in.rd] = v;
@@ -873,12 +907,12 @@ void Cluster::Dma(Core& c, const Insn& in, uint64_t t) {
 }
 
 bool Cluster::RetireDma(uint64_t now) {
-  while (!dma_queue_.empty() && dma_queue_.front().done <= now) {
-    const Transfer& x = dma_queue_.front();
+  while (!dma_.queue.empty() && dma_.queue.front().done <= now) {
+    const Transfer& x = dma_.queue.front();
     for (uint32_t r = 0; x.size != 0 && r < x.reps; ++r) {
       const uint32_t src = x.src + r * x.src_stride;
       const uint32_t dst = x.dst + r * x.dst_stride;
-      const uint8_t* from = mem_.At(src, x.size);
+      const uint8_t* from = mem_.Read(src, x.size);
       uint8_t* to = mem_.At(dst, x.size);
       if (from == nullptr || to == nullptr) {
         if (error_.empty()) {
@@ -891,8 +925,8 @@ bool Cluster::RetireDma(uint64_t now) {
       }
       std::memmove(to, from, x.size);
     }
-    dma_completed_id_ = x.id;
-    dma_queue_.pop_front();
+    dma_.completed_id = x.id;
+    dma_.queue.pop_front();
   }
   return true;
 }
@@ -959,10 +993,10 @@ ClusterRun Cluster::Run(uint64_t max_cycles) {
   fesetenv(&host);
   ClusterRun run;
   // Transfers still in flight when the last core exited end the run too.
-  for (const Transfer& x : dma_queue_)
+  for (const Transfer& x : dma_.queue)
     run.cycles = std::max(run.cycles, x.done);
   RetireDma(UINT64_MAX);
-  run.dma = dma_;
+  run.dma = dma_.counters;
   for (const auto& c : cores_) {
     if (error_.empty() && c->state == Core::kBarrier) {
       error_ = absl::StrFormat(

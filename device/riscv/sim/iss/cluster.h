@@ -12,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "device/riscv/sim/iss/cluster_config.h"
+#include "device/riscv/sim/iss/decode.h"
+#include "device/riscv/sim/iss/elf.h"
 #include "device/riscv/sim/iss/hart.h"
 #include "device/riscv/sim/iss/memory.h"
 #include "device/riscv/sim/iss/ssr.h"
@@ -73,6 +75,12 @@ class Cluster : public Environment {
   ~Cluster() override;
 
   absl::Status Load(absl::Span<const uint8_t> elf);
+  // Returns a loaded cluster to the state Cluster(config) + Load(elf) left
+  // it in, without parsing, mapping or predecoding the ELF again: what was
+  // written since is zeroed and the ELF's segments rewritten, the cores
+  // are made anew, and the DMA engine, TCDM banks, output and error start
+  // over. Fails if nothing was loaded.
+  absl::Status Reset();
   // Runs until every core exits, one faults, or max_cycles pass.
   ClusterRun Run(uint64_t max_cycles);
 
@@ -87,6 +95,9 @@ class Cluster : public Environment {
 
  private:
   struct Core;
+  void WriteSegments();
+  void MakeCores();
+  void ClearBanks();
   void Step(Core& c);
   bool IssueFp(Core& c, const Insn& in, uint64_t t, Stop* stop);
   void Custom(Core& c, const Insn& in, uint64_t t);
@@ -108,6 +119,12 @@ class Cluster : public Environment {
   Memory mem_;
   std::vector<std::unique_ptr<Core>> cores_;
   absl::flat_hash_map<std::string, uint32_t> symbols_;
+  // The loaded ELF, kept for Reset: its segments, entry point and
+  // predecoded code (shared by the cores).
+  std::vector<ElfImage::Segment> segments_;
+  uint32_t entry_ = 0;
+  uint32_t code_base_ = 0;
+  std::shared_ptr<const std::vector<Insn>> code_;
   // Per TCDM bank, the cycles it last served (a small ring): an access is
   // granted the first cycle at or after its request not among them.
   std::vector<std::array<uint64_t, 8>> bank_busy_;
@@ -120,12 +137,15 @@ class Cluster : public Environment {
     uint32_t id, src, dst, size, src_stride, dst_stride, reps;
     uint64_t done;
   };
-  uint32_t dma_src_ = 0, dma_dst_ = 0, dma_src_stride_ = 0, dma_dst_stride_ = 0,
-           dma_reps_ = 1;
-  uint32_t dma_next_id_ = 2, dma_completed_id_ = 1;  // iDMA's reset values.
-  uint64_t dma_free_ = 0;
-  std::deque<Transfer> dma_queue_;
-  DmaCounters dma_;
+  // In one struct so that Reset cannot miss a register.
+  struct DmaEngine {
+    uint32_t src = 0, dst = 0, src_stride = 0, dst_stride = 0, reps = 1;
+    uint32_t next_id = 2, completed_id = 1;  // iDMA's reset values.
+    uint64_t free = 0;                       // When the engine is idle.
+    std::deque<Transfer> queue;
+    DmaCounters counters;
+  };
+  DmaEngine dma_;
   std::string out_;
   std::string error_;
 };

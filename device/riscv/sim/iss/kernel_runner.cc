@@ -1,10 +1,14 @@
 #include "device/riscv/sim/iss/kernel_runner.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <type_traits>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "device/riscv/sim/iss/elf.h"
 #include "device/riscv/sim/kernels/launch.h"
 
@@ -22,7 +26,57 @@ const char* StatusName(int code) {
   }
 }
 
+// Every field is an integer and there is no padding, so equal bytes are
+// equal fields, and a field added later is compared too; one that breaks
+// this (a float, padding) stops the build rather than letting a launch run
+// on a cluster built for another configuration.
+static_assert(std::has_unique_object_representations_v<ClusterConfig>);
+
+bool SameConfig(const ClusterConfig& a, const ClusterConfig& b) {
+  return std::memcmp(&a, &b, sizeof(ClusterConfig)) == 0;
+}
+
+// More configurations than launches alternate between are not expected:
+// beyond this many, the least recently kept is dropped.
+constexpr size_t kMaxIdleClusters = 4;
+
 }  // namespace
+
+// Loaded clusters between launches. A cluster is taken out while a launch
+// uses it, so the lock is held only to take or give one back.
+class KernelImage::ClusterCache {
+ public:
+  // A reset cluster loaded for `config`, or nullptr if none is idle.
+  std::unique_ptr<Cluster> Take(const ClusterConfig& config) {
+    std::unique_ptr<Cluster> cluster;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        if (SameConfig((*it)->config(), config)) {
+          cluster = std::move(*it);
+          idle_.erase(it);
+          break;
+        }
+      }
+    }
+    if (cluster != nullptr && !cluster->Reset().ok()) cluster.reset();
+    return cluster;
+  }
+
+  // Keeps `cluster` for a later launch, unless one with its configuration
+  // is already kept (a concurrent launch's).
+  void Give(std::unique_ptr<Cluster> cluster) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& c : idle_)
+      if (SameConfig(c->config(), cluster->config())) return;
+    if (idle_.size() == kMaxIdleClusters) idle_.erase(idle_.begin());
+    idle_.push_back(std::move(cluster));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Cluster>> idle_ ABSL_GUARDED_BY(mu_);
+};
 
 absl::StatusOr<KernelImage> KernelImage::FromFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -40,6 +94,7 @@ absl::StatusOr<KernelImage> KernelImage::FromFile(const std::string& path) {
   for (const auto& s : parsed->segments)
     end = std::max<uint64_t>(end, uint64_t{s.vaddr} + s.memsz);
   img.heap_base_ = static_cast<uint32_t>((end + 4095) & ~uint64_t{4095});
+  img.cache_ = std::make_shared<ClusterCache>();
   return img;
 }
 
@@ -49,8 +104,21 @@ absl::StatusOr<KernelImage::Result> KernelImage::Launch(
     const std::vector<std::pair<uint32_t, uint32_t>>& outputs,
     const ClusterConfig& config) const {
   if (args.size() > 15) return absl::InvalidArgumentError("over 15 args");
-  Cluster cluster(config);
-  if (absl::Status s = cluster.Load(elf_); !s.ok()) return s;
+  std::unique_ptr<Cluster> cluster;
+  if (cache_ != nullptr) cluster = cache_->Take(config);
+  if (cluster == nullptr) {
+    cluster = std::make_unique<Cluster>(config);
+    if (absl::Status s = cluster->Load(elf_); !s.ok()) return s;
+  }
+  absl::StatusOr<Result> r = Run(*cluster, kernel, args, inputs, outputs);
+  if (cache_ != nullptr) cache_->Give(std::move(cluster));
+  return r;
+}
+
+absl::StatusOr<KernelImage::Result> KernelImage::Run(
+    Cluster& cluster, uint32_t kernel, const std::vector<uint32_t>& args,
+    const std::vector<Buffer>& inputs,
+    const std::vector<std::pair<uint32_t, uint32_t>>& outputs) const {
   JouleLaunch launch = {};
   launch.kernel = kernel;
   std::copy(args.begin(), args.end(), launch.args);
@@ -77,7 +145,7 @@ absl::StatusOr<KernelImage::Result> KernelImage::Launch(
     }
   }
   for (const auto& [addr, bytes] : outputs) {
-    const uint8_t* p = cluster.memory().At(addr, bytes);
+    const uint8_t* p = cluster.memory().Read(addr, bytes);
     if (p == nullptr) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "output at 0x%08x (%u bytes) is outside the cluster's memory", addr,

@@ -1,5 +1,7 @@
 #include "device/riscv/sim/iss/memory.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 
 namespace joule::iss {
@@ -26,8 +28,32 @@ absl::Status Memory::Map(uint32_t base, uint32_t size, std::string name) {
         absl::StrFormat("cannot allocate %u bytes for %s", size, name));
   }
   r.name = std::move(name);
+  r.written.assign((uint64_t{size} + (1u << kPageBits) - 1) >> kPageBits, 0);
   regions_.push_back(std::move(r));
   return absl::OkStatus();
+}
+
+void Memory::ZeroWritten() {
+  for (Region& r : regions_) r.ZeroWritten();
+}
+
+// memchr, not a loop over the flags: most of 16384 DRAM pages are clean,
+// and scanning them would otherwise cost more than zeroing the few dirty.
+void Memory::Region::ZeroWritten() {
+  uint8_t* const flags = written.data();
+  const size_t pages = written.size();
+  size_t first = 0;
+  while (const void* hit = std::memchr(flags + first, 1, pages - first)) {
+    first = static_cast<const uint8_t*>(hit) - flags;
+    const void* clean = std::memchr(flags + first, 0, pages - first);
+    const size_t last =
+        clean ? static_cast<const uint8_t*>(clean) - flags : pages;
+    const uint64_t from = uint64_t{first} << kPageBits;
+    const uint64_t to = std::min<uint64_t>(uint64_t{last} << kPageBits, size);
+    std::memset(bytes.get() + from, 0, to - from);
+    std::memset(flags + first, 0, last - first);
+    first = last;
+  }
 }
 
 }  // namespace joule::iss
