@@ -94,6 +94,18 @@ TEST(IssEngineTest, GemmAccumulatesAndChargesWhatTheClustersRan) {
   }
 }
 
+TEST(IssEngineTest, GemmOverKBeyondOneTileRunsInSlicesOnOneCluster) {
+  // K = 2600: slices of 1024, 1024 and 552, accumulating on one cluster.
+  const uint64_t M = 40, K = 2600, N = 3, X = 1 << 20, Y = 2 << 20;
+  Twin m;
+  m.Fill(0, M * K);
+  m.Fill(X, N * K);
+  m.Fill(Y, N * M);
+  Ran r = RunBoth(m, kGemm, {0, X, Y, M, K, N, 1, 0});
+  EXPECT_LT(m.Diff(Y, N * M), 1e-5 * K);
+  EXPECT_GT(r.iss.cycles, 0u);
+}
+
 TEST(IssEngineTest, MoreClustersFinishSooner) {
   const uint64_t M = 512, K = 64, N = 1, X = 1 << 20, Y = 2 << 20;
   Twin m;
@@ -168,7 +180,7 @@ TEST(IssEngineTest, RefusesWhatTheKernelsCannotRunByName) {
   Counters c;
   EXPECT_THAT(
       iss->Run(kGemm, {0, 1 << 20, 2 << 20, 8, 63, 1, 0, 0}, mem, &c).message(),
-      HasSubstr("even K of at most 2048"));
+      HasSubstr("takes an even K"));
   const uint64_t desc[3] = {3 << 20, 4 << 20, 1};
   ASSERT_TRUE(mem.Write(5 << 20, desc, sizeof(desc)).ok());
   EXPECT_THAT(iss->Run(kAttention, {0, 1024, 1 << 20, 5 << 20, 1, 2, 1, 512, 0},

@@ -17,6 +17,8 @@ constexpr uint64_t kStageBytes = 48u << 20;
 // The GEMV kernel's TCDM room for every token's x and y (gemv.c XY_BYTES).
 constexpr uint64_t kXyFloats = 32 * 1024 / 4;
 constexpr uint64_t kMaxGemvTokens = 64;
+// W tiles of 8 rows in gemv.c's 32 KiB buffers.
+constexpr uint64_t kMaxGemvK = 32 * 1024 / 4 / 8;
 constexpr uint64_t kMaxHead = 256;  // vector_ops.c MAX_HEAD.
 constexpr uint64_t kCopyPiece = 1u << 20;
 
@@ -145,7 +147,8 @@ absl::Status IssEngine::Run(uint32_t kernel, const std::vector<uint64_t>& args,
 }
 
 absl::StatusOr<std::vector<std::vector<uint8_t>>> IssEngine::Exec(
-    uint32_t kernel, const std::vector<uint32_t>& args, const Staging& st) {
+    uint32_t kernel, const std::vector<uint32_t>& args, const Staging& st,
+    int* cluster) {
   if (!st.status().ok()) return st.status();
   absl::StatusOr<iss::KernelImage::Result> r =
       image_.Launch(kernel, args, st.inputs(), st.outputs(), cluster_config_);
@@ -153,8 +156,10 @@ absl::StatusOr<std::vector<std::vector<uint8_t>>> IssEngine::Exec(
     return absl::Status(r.status().code(),
                         absl::StrCat("ISS: ", r.status().message()));
   }
-  auto least = std::min_element(busy_.begin(), busy_.end());
-  *least += r->run.cycles;
+  int c = cluster != nullptr ? *cluster : -1;
+  if (c < 0) c = std::min_element(busy_.begin(), busy_.end()) - busy_.begin();
+  if (cluster != nullptr) *cluster = c;
+  busy_[c] += r->run.cycles;
   const iss::EnergyEvents e = iss::CountEvents(r->run);
   events_ += e;
   instructions_ += static_cast<uint64_t>(e.instructions);
@@ -174,42 +179,54 @@ void IssEngine::Charge(Counters* c) {
 
 absl::Status IssEngine::Gemm(const GemmArgs& g, Memory& mem) {
   const uint64_t K = g.k;
-  if (K % 2 != 0 || K > 2048) {
+  if (K % 2 != 0) {
     return absl::UnimplementedError(absl::StrFormat(
-        "GEMM: the ISS engine's GEMV kernel takes an even K of at most 2048, "
-        "got %d",
-        K));
+        "GEMM: the ISS engine's GEMV kernel takes an even K, got %d", K));
   }
-  // As many tokens per launch as fit beside at least 8 rows of y (each W
-  // tile is then streamed once for all of them), and rows split over the
+  // K in slices the kernel's W tiles hold (8 rows of at most kMaxGemvK),
+  // each slice after the first accumulating into y on the same cluster. As
+  // many tokens per launch as fit beside at least 8 rows of y (each W tile
+  // is then streamed once for all of them), and rows split over the
   // clusters in multiples of the 8 cores.
-  const uint64_t tokens = std::min({g.n, kMaxGemvTokens, kXyFloats / (K + 8)});
-  const uint64_t row_cap = (kXyFloats / tokens - K) / 8 * 8;
+  const uint64_t kc_max = std::min(K, kMaxGemvK);
+  const uint64_t tokens =
+      std::min({g.n, kMaxGemvTokens, kXyFloats / (kc_max + 8)});
+  const uint64_t row_cap = (kXyFloats / tokens - kc_max) / 8 * 8;
   const uint64_t rows_per =
       std::min(row_cap, RoundUp(CeilDiv(g.m, busy_.size()), 8));
+  float* Y = mem.f32(g.y);
   for (uint64_t t0 = 0; t0 < g.n; t0 += tokens) {
     const uint64_t tt = std::min(tokens, g.n - t0);
     for (uint64_t r0 = 0; r0 < g.m; r0 += rows_per) {
       const uint64_t rr = std::min(rows_per, g.m - r0);
       std::vector<float> y(tt * rr, 0.0f);
-      float* Y = mem.f32(g.y);
       if (g.accumulate) {
         for (uint64_t t = 0; t < tt; ++t)
           std::memcpy(&y[t * rr], Y + (t0 + t) * g.m + r0, rr * 4);
       }
-      Staging st = NewStaging();
-      const uint32_t w = st.In(mem.f32(g.w) + r0 * K, rr * K * 4);
-      const uint32_t x = st.In(mem.f32(g.x) + t0 * K, tt * K * 4);
-      const uint32_t ya = st.InOut(y.data(), y.size() * 4);
-      auto out = Exec(
-          config_.double_buffering ? JOULE_GEMV_FP32_OPT : JOULE_GEMV_FP32_BASE,
-          {uint32_t(rr), uint32_t(K), w, x, ya, uint32_t(tt),
-           uint32_t(g.accumulate)},
-          st);
-      if (!out.ok()) return out.status();
-      const float* o = reinterpret_cast<const float*>((*out)[0].data());
+      int cluster = -1;
+      for (uint64_t k0 = 0; k0 < K; k0 += kc_max) {
+        const uint64_t kc = std::min(kc_max, K - k0);
+        std::vector<float> w(rr * kc), x(tt * kc);
+        for (uint64_t r = 0; r < rr; ++r)
+          std::memcpy(&w[r * kc], mem.f32(g.w) + (r0 + r) * K + k0, kc * 4);
+        for (uint64_t t = 0; t < tt; ++t)
+          std::memcpy(&x[t * kc], mem.f32(g.x) + (t0 + t) * K + k0, kc * 4);
+        Staging st = NewStaging();
+        const uint32_t ws = st.In(w.data(), w.size() * 4);
+        const uint32_t xs = st.In(x.data(), x.size() * 4);
+        const uint32_t ya = st.InOut(y.data(), y.size() * 4);
+        const bool acc = g.accumulate || k0 > 0;
+        auto out = Exec(config_.double_buffering ? JOULE_GEMV_FP32_OPT
+                                                 : JOULE_GEMV_FP32_BASE,
+                        {uint32_t(rr), uint32_t(kc), ws, xs, ya, uint32_t(tt),
+                         uint32_t(acc)},
+                        st, &cluster);
+        if (!out.ok()) return out.status();
+        std::memcpy(y.data(), (*out)[0].data(), y.size() * 4);
+      }
       for (uint64_t t = 0; t < tt; ++t)
-        std::memcpy(Y + (t0 + t) * g.m + r0, o + t * rr, rr * 4);
+        std::memcpy(Y + (t0 + t) * g.m + r0, &y[t * rr], rr * 4);
     }
   }
   return absl::OkStatus();

@@ -56,11 +56,11 @@ class IssEngine : public ExecutionEngine {
   absl::Status CopyWave(const std::vector<CopyTransfer>& wave, Memory& mem);
   Staging NewStaging() const;
 
-  // Runs one item on the least busy cluster and returns its outputs (as
-  // staged).
+  // Runs one item on the least busy cluster (or on *cluster if that is set;
+  // set to the one chosen) and returns its outputs (as staged).
   absl::StatusOr<std::vector<std::vector<uint8_t>>> Exec(
       uint32_t kernel, const std::vector<uint32_t>& args,
-      const Staging& staging);
+      const Staging& staging, int* cluster = nullptr);
   // The items' totals since the launch began, charged to `counters`.
   void Charge(Counters* counters);
 
