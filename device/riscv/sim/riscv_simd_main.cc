@@ -45,6 +45,11 @@ ABSL_FLAG(std::string, riscv_engine, "tile",
 ABSL_FLAG(std::string, kernel_image, "",
           "With --riscv_engine=iss: the kernel image (default: the "
           "kernels.elf built with this binary).");
+ABSL_FLAG(std::string, cost_table, "",
+          "With --riscv_engine=tile: the fp32 utilizations the tile model "
+          "charges, measured on the ISS (device/riscv/sim/cost_table.txt, "
+          "the default, found beside this binary); none: the "
+          "configuration's constant utilizations.");
 ABSL_FLAG(int, parent_pid, 0,
           "Exit when this process ends (joule_server passes its own pid, so "
           "a server that crashes or is killed leaves no simulator behind). "
@@ -115,6 +120,18 @@ int main(int argc, char** argv) {
   options.token = *std::move(token);
   options.engine = absl::GetFlag(FLAGS_riscv_engine);
   options.kernel_image = absl::GetFlag(FLAGS_kernel_image);
+  options.cost_table = absl::GetFlag(FLAGS_cost_table);
+  if (options.cost_table == "none") {
+    options.cost_table.clear();
+  } else if (options.cost_table.empty()) {
+    options.cost_table =
+        joule::device::FindRunfile("device/riscv/sim/cost_table.txt", argv[0]);
+    if (options.cost_table.empty()) {
+      spdlog::warn(
+          "device/riscv/sim/cost_table.txt not found beside riscv_simd: the "
+          "tile model charges its constant utilizations");
+    }
+  }
   if (options.kernel_image.empty()) {
     options.kernel_image = joule::device::FindRunfile(
         "device/riscv/sim/kernels/kernels.elf", argv[0]);

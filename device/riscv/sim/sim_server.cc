@@ -54,7 +54,13 @@ absl::StatusOr<std::unique_ptr<SimServer>> SimServer::Create(
   }
   std::unique_ptr<ExecutionEngine> engine;
   if (options.engine == "tile") {
-    engine = std::make_unique<TileModelEngine>(config);
+    std::optional<CostTable> table;
+    if (!options.cost_table.empty()) {
+      auto t = CostTable::Load(options.cost_table);
+      if (!t.ok()) return t.status();
+      table = *std::move(t);
+    }
+    engine = std::make_unique<TileModelEngine>(config, std::move(table));
   } else if (options.engine == "iss") {
     auto iss = IssEngine::Create(config, options.kernel_image);
     if (!iss.ok()) return iss.status();

@@ -36,6 +36,9 @@ struct SimServerOptions {
   // kernels at `kernel_image` on the instruction-level cluster simulator).
   std::string engine = "tile";
   std::string kernel_image;
+  // For "tile": the ISS-measured fp32 utilizations (cost_table.h); empty:
+  // the configuration's constant utilizations.
+  std::string cost_table;
 };
 
 // One client connection's view of the machine.

@@ -61,6 +61,19 @@ float Round(Precision p, float x) {
 
 }  // namespace
 
+bool TileModelEngine::Measured() const {
+  return table_.has_value() && config_.precision == Precision::kFp32;
+}
+
+void TileModelEngine::Elementwise(const char* kernel, Work* work) const {
+  work->utilization = config_.elementwise_utilization;
+  if (!Measured()) return;
+  if (std::optional<double> u = table_->Elementwise(kernel)) {
+    work->utilization = *u;
+    work->memory_in_utilization = true;
+  }
+}
+
 int TileModelEngine::element_bytes() const {
   switch (config_.precision) {
     case Precision::kFp64:
@@ -93,8 +106,11 @@ void TileModelEngine::Charge(const Work& w, Counters* c) const {
       w.hbm_bytes / clusters / bw + w.transfers / clusters * k.dma_setup_cycles;
   // With several tiles, double buffering overlaps loads and compute except
   // for the first tile's load; a single tile is loaded, then computed.
-  const double body =
-      w.tiles > 1 ? std::max(compute, dma) + dma / w.tiles : compute + dma;
+  // A utilization the ISS measured (CostTable) already includes the DMA's
+  // time; the DMA's bytes still cost energy below.
+  const double body = w.memory_in_utilization ? compute
+                      : w.tiles > 1 ? std::max(compute, dma) + dma / w.tiles
+                                    : compute + dma;
   const double barriers =
       w.barriers * k.barrier_cycles * (clusters > 1 ? 5.0 : 1.0);
   const double cycles = body + barriers + k.launch_overhead_cycles;
@@ -184,6 +200,10 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
   work.flops = 2.0 * M * K * N;
   work.utilization =
       config_.gemm_utilization[static_cast<int>(config_.precision)];
+  if (Measured()) {
+    work.utilization = table_->Gemm(rows, K, N);
+    work.memory_in_utilization = true;
+  }
   work.hbm_bytes = M * K * e * n_blocks + N * K * e * m_blocks * clusters +
                    N * M * e * (accumulate ? 2 : 1);
   const double tiles = m_blocks * n_blocks * k_blocks;
@@ -213,7 +233,7 @@ absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
   const double e = element_bytes();
   Work work;
   work.flops = 4.0 * N * D;
-  work.utilization = config_.elementwise_utilization;
+  Elementwise("rmsnorm", &work);
   work.hbm_bytes = (2.0 * N * D + D) * e;
   work.transfers = 3.0 * std::min<double>(N, config_.clusters());
   work.tcdm_accesses = 3.0 * N * D * e / 8.0;
@@ -251,7 +271,7 @@ absl::Status TileModelEngine::Rope(const std::vector<uint64_t>& a, Memory& mem,
   const double e = element_bytes();
   Work work;
   work.flops = 6.0 * N * (dim + kv_dim);
-  work.utilization = config_.elementwise_utilization;
+  Elementwise("rope", &work);
   work.hbm_bytes = 2.0 * N * (dim + kv_dim) * e;
   work.transfers = 2.0 * std::min<double>(N, config_.clusters());
   work.tcdm_accesses = 4.0 * N * (dim + kv_dim) * e / 8.0;
@@ -329,6 +349,11 @@ absl::Status TileModelEngine::Attention(const std::vector<uint64_t>& a,
   work.flops = flops;
   work.utilization =
       config_.attention_utilization[static_cast<int>(config_.precision)];
+  if (Measured()) {
+    work.utilization =
+        table_->Attention(head, flops / ((4.0 * head + 5.0) * heads * N));
+    work.memory_in_utilization = true;
+  }
   work.hbm_bytes = kv_bytes + 2.0 * N * dim * e;
   work.tiles =
       config_.double_buffering ? std::max(1.0, tiles / config_.clusters()) : 1;
@@ -358,7 +383,7 @@ absl::Status TileModelEngine::SwiGlu(const std::vector<uint64_t>& a,
   const double e = element_bytes();
   Work work;
   work.flops = 6.0 * N * H;
-  work.utilization = config_.elementwise_utilization;
+  Elementwise("swiglu", &work);
   work.hbm_bytes = 3.0 * N * H * e;
   work.transfers = 3.0 * config_.clusters();
   work.tcdm_accesses = 3.0 * N * H * e / 8.0;

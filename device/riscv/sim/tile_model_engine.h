@@ -1,6 +1,9 @@
 #ifndef JOULE_DEVICE_RISCV_SIM_TILE_MODEL_ENGINE_H_
 #define JOULE_DEVICE_RISCV_SIM_TILE_MODEL_ENGINE_H_
 
+#include <optional>
+
+#include "device/riscv/sim/cost_table.h"
 #include "device/riscv/sim/execution_engine.h"
 #include "device/riscv/sim/sim_config.h"
 
@@ -14,7 +17,12 @@ namespace joule::riscv {
 // FPU utilization, barriers and a launch overhead per kernel.
 class TileModelEngine : public ExecutionEngine {
  public:
-  explicit TileModelEngine(const SimConfig& config) : config_(config) {}
+  // With `table`, fp32 kernels run at the utilizations the ISS measured
+  // for their shapes (cost_table.h) instead of the configuration's
+  // constants.
+  explicit TileModelEngine(const SimConfig& config,
+                           std::optional<CostTable> table = std::nullopt)
+      : config_(config), table_(std::move(table)) {}
 
   absl::Status Run(uint32_t kernel, const std::vector<uint64_t>& args,
                    Memory& memory, Counters* counters) override;
@@ -29,6 +37,8 @@ class TileModelEngine : public ExecutionEngine {
     double tcdm_accesses = 0;
     int barriers = 1;
     int clusters_used = 0;  // 0: all.
+    // The utilization came from the ISS with the DMA's time inside it.
+    bool memory_in_utilization = false;
   };
   void Charge(const Work& work, Counters* counters) const;
   // What a GEMM of Y[N,M] (+)= X[N,K] W[M,K]^T costs (see Gemm()).
@@ -43,8 +53,11 @@ class TileModelEngine : public ExecutionEngine {
   absl::Status SwiGlu(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   absl::Status Copy(const std::vector<uint64_t>& a, Memory& m, Counters* c);
   int element_bytes() const;
+  bool Measured() const;  // A table applies (fp32 only).
+  void Elementwise(const char* kernel, Work* work) const;
 
   SimConfig config_;
+  std::optional<CostTable> table_;
 };
 
 }  // namespace joule::riscv
