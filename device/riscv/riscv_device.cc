@@ -243,6 +243,8 @@ absl::Status RiscvDevice::StartDaemon() {
     argv.push_back("--config=" + options_.daemon_config);
   if (!options_.engine.empty())
     argv.push_back("--riscv_engine=" + options_.engine);
+  argv.insert(argv.end(), options_.daemon_flags.begin(),
+              options_.daemon_flags.end());
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);

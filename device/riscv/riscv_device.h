@@ -27,6 +27,8 @@ struct RiscvOptions {
   // The daemon's --riscv_engine ("tile" or "iss"); a daemon at `address`
   // must already run it. Empty: the daemon's default (tile).
   std::string engine;
+  // More flags for a started daemon (benchmarks: --cost_table=none).
+  std::vector<std::string> daemon_flags;
   int max_batch_size = 16;    // Also the number of KV slots.
   int max_step_tokens = 512;  // Rows of the activation buffers.
   absl::Duration io_timeout = absl::Seconds(120);
