@@ -15,11 +15,14 @@
 #include "device/riscv/sim/iss/cluster.h"
 #include "device/riscv/sim/iss/ssr.h"
 #include "gtest/gtest.h"
+#include "tests/cluster_run_compare.h"
 #include "tests/riscv_cluster/refusals.h"
 #include "tests/test_paths.h"
 
 namespace joule {
 namespace {
+
+using ::joule::testing::ExpectSameRun;
 
 struct Result {
   iss::ClusterRun run;
@@ -362,40 +365,6 @@ TEST(IssRefusalTest, EachCoreKeepsToItsOwnExtensions) {
                       "core 8: frep.o: this core has no sequencer"));
 }
 
-// The address generator alone: relative strides, repetition, and a job
-// queued behind a running one (the shadow registers).
-// What a reset cluster must reproduce of a fresh one: everything a run
-// reports.
-static_assert(sizeof(iss::CoreCounters) == 10 * sizeof(uint64_t),
-              "a counter was added: compare it below");
-static_assert(sizeof(iss::DmaCounters) == 4 * sizeof(uint64_t),
-              "a counter was added: compare it below");
-
-auto Fields(const iss::CoreCounters& c) {
-  return std::make_tuple(c.cycles, c.instructions, c.fpu_issues, c.fpu_busy,
-                         c.flops_fp64, c.flops_fp32, c.tcdm_accesses,
-                         c.tcdm_conflicts, c.dram_accesses, c.frep_repeats);
-}
-
-void ExpectSameRun(const iss::ClusterRun& got, const iss::ClusterRun& want,
-                   const std::string& what) {
-  EXPECT_EQ(got.ok, want.ok) << what;
-  EXPECT_EQ(got.error, want.error) << what;
-  EXPECT_EQ(got.cycles, want.cycles) << what;
-  ASSERT_EQ(got.cores.size(), want.cores.size()) << what;
-  for (size_t i = 0; i < got.cores.size(); ++i) {
-    EXPECT_EQ(Fields(got.cores[i]), Fields(want.cores[i]))
-        << what << ", core " << i;
-  }
-  EXPECT_EQ(std::make_tuple(got.dma.transfers, got.dma.bytes,
-                            got.dma.dram_bytes, got.dma.busy_cycles),
-            std::make_tuple(want.dma.transfers, want.dma.bytes,
-                            want.dma.dram_bytes, want.dma.busy_cycles))
-      << what;
-  EXPECT_EQ(got.exit_codes, want.exit_codes) << what;
-  EXPECT_EQ(got.out, want.out) << what;
-}
-
 TEST(IssClusterResetTest, EachProgramRunsAgainAsItDidFresh) {
   for (const char* name : {"barrier", "ssr_frep", "vector", "dma"}) {
     iss::Cluster cluster;
@@ -453,6 +422,8 @@ TEST(IssClusterResetTest, EveryScenarioAfterAnotherRunsAsItDoesFresh) {
   }
 }
 
+// The address generator alone: relative strides, repetition, and a job
+// queued behind a running one (the shadow registers).
 TEST(SsrTest, WalksBoundsStridesAndRepeatsThenStartsTheQueuedJob) {
   iss::Ssr ssr;
   ssr.WriteConfig(1, 1);         // Each element twice.

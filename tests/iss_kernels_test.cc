@@ -20,10 +20,13 @@
 #include "device/riscv/sim/kernels/launch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/cluster_run_compare.h"
 #include "tests/test_paths.h"
 
 namespace joule {
 namespace {
+
+using ::joule::testing::ExpectSameRun;
 
 struct Gemm {
   std::vector<double> c;
@@ -353,38 +356,6 @@ TEST(IssKernelsTest, FlashAttentionMatchesPlainSoftmax) {
       }
     }
   }
-}
-
-// What a launch on a reused cluster must reproduce of one on a fresh
-// cluster: everything a run reports.
-static_assert(sizeof(iss::CoreCounters) == 10 * sizeof(uint64_t),
-              "a counter was added: compare it below");
-static_assert(sizeof(iss::DmaCounters) == 4 * sizeof(uint64_t),
-              "a counter was added: compare it below");
-
-auto Fields(const iss::CoreCounters& c) {
-  return std::make_tuple(c.cycles, c.instructions, c.fpu_issues, c.fpu_busy,
-                         c.flops_fp64, c.flops_fp32, c.tcdm_accesses,
-                         c.tcdm_conflicts, c.dram_accesses, c.frep_repeats);
-}
-
-auto Fields(const iss::DmaCounters& d) {
-  return std::make_tuple(d.transfers, d.bytes, d.dram_bytes, d.busy_cycles);
-}
-
-void ExpectSameRun(const iss::ClusterRun& got, const iss::ClusterRun& want,
-                   const std::string& what) {
-  EXPECT_EQ(got.ok, want.ok) << what;
-  EXPECT_EQ(got.error, want.error) << what;
-  EXPECT_EQ(got.cycles, want.cycles) << what;
-  ASSERT_EQ(got.cores.size(), want.cores.size()) << what;
-  for (size_t i = 0; i < got.cores.size(); ++i) {
-    EXPECT_EQ(Fields(got.cores[i]), Fields(want.cores[i]))
-        << what << ", core " << i;
-  }
-  EXPECT_EQ(Fields(got.dma), Fields(want.dma)) << what;
-  EXPECT_EQ(got.exit_codes, want.exit_codes) << what;
-  EXPECT_EQ(got.out, want.out) << what;
 }
 
 struct Step {
