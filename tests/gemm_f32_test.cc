@@ -15,15 +15,19 @@ namespace {
 TEST(GemmF32ExactTest, EqualsThePlainLoopBitForBit) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(-2, 2);
-  for (auto [m, k, n] : std::vector<std::tuple<int, int, int>>{{1, 1, 1},
-                                                               {7, 5, 1},
-                                                               {32, 8, 1},
-                                                               {33, 9, 3},
-                                                               {64, 64, 8},
-                                                               {172, 64, 2},
-                                                               {100, 172, 5},
-                                                               {512, 288, 1},
-                                                               {40, 13, 1}}) {
+  cpu::ThreadPool pool(3);  // More threads than this machine's cores.
+  for (auto [m, k, n] :
+       std::vector<std::tuple<int, int, int>>{{1, 1, 1},
+                                              {7, 5, 1},
+                                              {32, 8, 1},
+                                              {33, 9, 3},
+                                              {64, 64, 8},
+                                              {172, 64, 2},
+                                              {100, 172, 5},
+                                              {512, 288, 1},
+                                              {40, 13, 1},
+                                              {700, 600, 3},
+                                              {1000, 1100, 1}}) {
     std::vector<float> w(size_t(m) * k), x(size_t(k) * n), y(size_t(n) * m),
         want(y.size());
     for (auto& v : w) v = u(rng);
@@ -46,6 +50,13 @@ TEST(GemmF32ExactTest, EqualsThePlainLoopBitForBit) {
       riscv::GemmF32Exact(w.data(), x.data(), got.data(), m, k, n, accumulate);
       ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
           << m << "x" << k << "x" << n << " accumulate " << accumulate;
+      // Split over threads (the two large shapes pass the size threshold):
+      // every output is still one thread's sum in the same order.
+      got = y;
+      riscv::GemmF32Exact(w.data(), x.data(), got.data(), m, k, n, accumulate,
+                          &pool);
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * 4), 0)
+          << "threads " << m << "x" << k << "x" << n;
       // Every path this CPU has, whichever the dispatch picks.
       for (const char* isa : {"scalar", "avx2", "avx512"}) {
         got = y;

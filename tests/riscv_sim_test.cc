@@ -712,6 +712,14 @@ TEST(SimConfigTest, ParsesOverridesAndRejectsBadLines) {
   EXPECT_THAT(std::string(ParseSimConfig("\ngroups = x").status().message()),
               HasSubstr("line 2: bad value"));
   EXPECT_FALSE(ParseSimConfig("groups = 0").ok());
+  // Beyond the field's range (converting it would be undefined), or NaN.
+  EXPECT_THAT(std::string(ParseSimConfig("groups = 1e30").status().message()),
+              HasSubstr("bad value"));
+  EXPECT_FALSE(ParseSimConfig("dma_setup_cycles = nan").ok());
+  EXPECT_THAT(
+      std::string(ParseSimConfig("host_threads = 300").status().message()),
+      HasSubstr("host_threads at most 256"));
+  EXPECT_EQ(ParseSimConfig("host_threads = 2")->host_threads, 2);
   auto file =
       LoadSimConfig(joule::testing::Runfile("device/riscv/sim/occamy.cfg"));
   ASSERT_TRUE(file.ok()) << file.status();

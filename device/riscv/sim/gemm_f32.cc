@@ -10,14 +10,14 @@ namespace joule::riscv {
 namespace {
 
 void Scalar(const float* w, const float* x, float* y, uint64_t m, uint64_t k,
-            uint64_t n, bool accumulate) {
+            uint64_t n, bool accumulate, uint64_t ldy) {
   for (uint64_t t = 0; t < n; ++t) {
     const float* xr = x + t * k;
     for (uint64_t r = 0; r < m; ++r) {
       const float* wr = w + r * k;
       float acc = 0.0f;
       for (uint64_t i = 0; i < k; ++i) acc += wr[i] * xr[i];
-      y[t * m + r] = accumulate ? y[t * m + r] + acc : acc;
+      y[t * ldy + r] = accumulate ? y[t * ldy + r] + acc : acc;
     }
   }
 }
@@ -120,7 +120,8 @@ __attribute__((target("avx2"))) void Pack(const float* w, uint64_t m,
 // for AVX2 only, without FMA).
 __attribute__((target("avx2"))) void Avx2(const float* w, const float* x,
                                           float* y, uint64_t m, uint64_t k,
-                                          uint64_t n, bool accumulate) {
+                                          uint64_t n, bool accumulate,
+                                          uint64_t ldy) {
   thread_local std::vector<float> pack, zeros;
   zeros.assign(k, 0.0f);
   if (n == 1) return Avx2OneToken(w, x, y, m, k, accumulate, zeros.data());
@@ -142,7 +143,7 @@ __attribute__((target("avx2"))) void Avx2(const float* w, const float* x,
       }
       alignas(32) float out[kRows];
       for (int b = 0; b < kBlocks; ++b) _mm256_store_ps(out + 8 * b, acc[b]);
-      float* yr = y + t * m + r0;
+      float* yr = y + t * ldy + r0;
       for (int i = 0; i < live; ++i)
         yr[i] = accumulate ? yr[i] + out[i] : out[i];
     }
@@ -157,8 +158,8 @@ constexpr int kRows512 = 64;
 __attribute__((target("avx2,avx512f"))) void Avx512(const float* w,
                                                     const float* x, float* y,
                                                     uint64_t m, uint64_t k,
-                                                    uint64_t n,
-                                                    bool accumulate) {
+                                                    uint64_t n, bool accumulate,
+                                                    uint64_t ldy) {
   thread_local std::vector<float> pack, zeros;
   zeros.assign(k, 0.0f);
   pack.resize(k * kRows512 + 16);
@@ -180,7 +181,7 @@ __attribute__((target("avx2,avx512f"))) void Avx512(const float* w,
       alignas(64) float out[kRows512];
       for (int b = 0; b < kRows512 / 16; ++b)
         _mm512_store_ps(out + 16 * b, acc[b]);
-      float* yr = y + t * m + r0;
+      float* yr = y + t * ldy + r0;
       for (int i = 0; i < live; ++i)
         yr[i] = accumulate ? yr[i] + out[i] : out[i];
     }
@@ -199,26 +200,52 @@ bool HasAvx512() {
   return yes;
 }
 
-void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
-                  uint64_t k, uint64_t n, bool accumulate) {
+namespace {
+
+// Rows [0, m) of W with y's rows `ldy` apart, on the best path this CPU
+// has.
+void Best(const float* w, const float* x, float* y, uint64_t m, uint64_t k,
+          uint64_t n, bool accumulate, uint64_t ldy) {
   if (HasAvx512() && n > 1 && k > 0) {
-    Avx512(w, x, y, m, k, n, accumulate);
+    Avx512(w, x, y, m, k, n, accumulate, ldy);
   } else if (HasAvx2() && k > 0) {
-    Avx2(w, x, y, m, k, n, accumulate);
+    Avx2(w, x, y, m, k, n, accumulate, ldy);
   } else {
-    Scalar(w, x, y, m, k, n, accumulate);
+    Scalar(w, x, y, m, k, n, accumulate, ldy);
   }
+}
+
+}  // namespace
+
+void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
+                  uint64_t k, uint64_t n, bool accumulate,
+                  cpu::ThreadPool* pool) {
+  // Each output's sum is one thread's, in the same order: splitting the
+  // rows over threads leaves every bit as it was.
+  constexpr uint64_t kPanel = 64;  // Rows per share: both paths' panels.
+  constexpr double kMinMacs =
+      1 << 20;  // Below this a thread's wake-up costs more.
+  const uint64_t panels = (m + kPanel - 1) / kPanel;
+  if (pool == nullptr || pool->size() < 2 || panels < 2 ||
+      double(m) * k * n < kMinMacs || panels > (uint64_t{1} << 30)) {
+    return Best(w, x, y, m, k, n, accumulate, m);
+  }
+  pool->ParallelFor(static_cast<int>(panels), [&](int begin, int end) {
+    const uint64_t r0 = begin * kPanel;
+    const uint64_t r1 = std::min<uint64_t>(m, end * kPanel);
+    Best(w + r0 * k, x, y + r0, r1 - r0, k, n, accumulate, m);
+  });
 }
 
 bool GemmF32ExactWith(const char* isa, const float* w, const float* x, float* y,
                       uint64_t m, uint64_t k, uint64_t n, bool accumulate) {
   const std::string name = isa;
   if (name == "scalar" || k == 0) {
-    Scalar(w, x, y, m, k, n, accumulate);
+    Scalar(w, x, y, m, k, n, accumulate, m);
   } else if (name == "avx2" && HasAvx2()) {
-    Avx2(w, x, y, m, k, n, accumulate);
+    Avx2(w, x, y, m, k, n, accumulate, m);
   } else if (name == "avx512" && HasAvx512()) {
-    Avx512(w, x, y, m, k, n, accumulate);
+    Avx512(w, x, y, m, k, n, accumulate, m);
   } else {
     return false;
   }

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "device/cpu/thread_pool.h"
+
 namespace joule::riscv {
 
 // Y[n][m] (+)= sum over k of W[m][k] X[n][k] (W: M x K, X: N x K, Y: N x
@@ -10,9 +12,11 @@ namespace joule::riscv {
 // ascending, each product rounded to float and then added in float (no
 // fused multiply-add). Bit-identical to that scalar loop on every CPU;
 // with AVX2 eight rows share a vector and four such blocks run at once,
-// with AVX-512 (several tokens) sixteen.
+// with AVX-512 (several tokens) sixteen. With `pool`, large products split
+// their rows over its threads (same bits).
 void GemmF32Exact(const float* w, const float* x, float* y, uint64_t m,
-                  uint64_t k, uint64_t n, bool accumulate);
+                  uint64_t k, uint64_t n, bool accumulate,
+                  cpu::ThreadPool* pool = nullptr);
 
 // The same with a chosen instruction set, for tests that check every path
 // this CPU has: "scalar", "avx2" or "avx512". False if it lacks that one.

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -64,9 +65,12 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   std::map<std::string, std::function<bool(const std::string&)>> setters;
   auto num = [&](const std::string& key, auto* field) {
     setters[key] = [field](const std::string& v) {
+      using T = std::remove_pointer_t<decltype(field)>;
       double d;
-      if (!absl::SimpleAtod(v, &d) || d < 0) return false;
-      *field = static_cast<std::remove_pointer_t<decltype(field)>>(d);
+      if (!absl::SimpleAtod(v, &d) || !(d >= 0)) return false;
+      // Converting a double beyond the field's range is undefined.
+      if (d > static_cast<double>(std::numeric_limits<T>::max())) return false;
+      *field = static_cast<T>(d);
       return true;
     };
   };
@@ -87,6 +91,7 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   num("joules_per_hbm_byte", &c.joules_per_hbm_byte);
   num("joules_per_tcdm_access", &c.joules_per_tcdm_access);
   num("static_watts", &c.static_watts);
+  num("host_threads", &c.host_threads);
   for (Precision p : {Precision::kFp64, Precision::kFp32, Precision::kFp16,
                       Precision::kFp8}) {
     const int i = static_cast<int>(p);
@@ -128,11 +133,11 @@ absl::StatusOr<SimConfig> ParseSimConfig(const std::string& text) {
   }
   if (c.clusters() < 1 || c.cores_per_cluster < 1 || c.frequency_hz <= 0 ||
       c.hbm_bytes_per_second <= 0 || c.dma_bytes_per_cycle <= 0 ||
-      c.tcdm_bytes < 4096) {
+      c.tcdm_bytes < 4096 || c.host_threads > 256) {
     return absl::InvalidArgumentError(
         "groups, clusters_per_group, cores_per_cluster, frequency_hz, "
-        "hbm_bytes_per_second, dma_bytes_per_cycle must be positive and "
-        "tcdm_bytes at least 4096");
+        "hbm_bytes_per_second, dma_bytes_per_cycle must be positive, "
+        "tcdm_bytes at least 4096 and host_threads at most 256");
   }
   return c;
 }

@@ -47,6 +47,9 @@ struct SimConfig {
   double joules_per_hbm_byte = 30e-12;
   double joules_per_tcdm_access = 1.5e-12;  // One 64-bit bank access.
   double static_watts = 2.5;
+  // Host threads the tile model's fp32 GEMM may use (0: one per core).
+  // Host time only: no simulated figure depends on it.
+  int host_threads = 0;
   // Arithmetic the kernels compute in (and are charged for).
   Precision precision = Precision::kFp32;
 

@@ -158,7 +158,7 @@ absl::Status TileModelEngine::Gemm(const std::vector<uint64_t>& a, Memory& mem,
   const float* X = mem.f32(x);
   float* Y = mem.f32(y);
   if (p == Precision::kFp32) {
-    GemmF32Exact(W, X, Y, M, K, N, accumulate);
+    GemmF32Exact(W, X, Y, M, K, N, accumulate, pool_.get());
   } else {
     for (uint64_t n = 0; n < N; ++n) {
       const float* xr = X + n * K;

@@ -1,8 +1,10 @@
 #ifndef JOULE_DEVICE_RISCV_SIM_TILE_MODEL_ENGINE_H_
 #define JOULE_DEVICE_RISCV_SIM_TILE_MODEL_ENGINE_H_
 
+#include <memory>
 #include <optional>
 
+#include "device/cpu/thread_pool.h"
 #include "device/riscv/sim/cost_table.h"
 #include "device/riscv/sim/execution_engine.h"
 #include "device/riscv/sim/sim_config.h"
@@ -22,7 +24,9 @@ class TileModelEngine : public ExecutionEngine {
   // constants.
   explicit TileModelEngine(const SimConfig& config,
                            std::optional<CostTable> table = std::nullopt)
-      : config_(config), table_(std::move(table)) {}
+      : config_(config),
+        table_(std::move(table)),
+        pool_(std::make_unique<cpu::ThreadPool>(config.host_threads)) {}
 
   absl::Status Run(uint32_t kernel, const std::vector<uint64_t>& args,
                    Memory& memory, Counters* counters) override;
@@ -58,6 +62,8 @@ class TileModelEngine : public ExecutionEngine {
 
   SimConfig config_;
   std::optional<CostTable> table_;
+  // The fp32 GEMM's host threads (host time only).
+  std::unique_ptr<cpu::ThreadPool> pool_;
 };
 
 }  // namespace joule::riscv
