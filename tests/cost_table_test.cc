@@ -49,6 +49,10 @@ TEST(CostTableTest, RefusesBadTablesNamingTheLine) {
               HasSubstr("every combination"));
   EXPECT_THAT(err("gemm 8 64 1 1.5\n"), HasSubstr("line 1: a utilization"));
   EXPECT_THAT(err("\ngemm 8 64 1 0\n"), HasSubstr("line 2: a utilization"));
+  EXPECT_THAT(err("gemm 8 64 1 1e-300\n"), HasSubstr("a utilization"));
+  EXPECT_THAT(err("gemm 99.99999999999999 64 1 0.1\n"
+                  "gemm 100.00000000000001 64 1 0.1\nattention 16 16 0.2\n"),
+              HasSubstr("too close"));
   EXPECT_THAT(err("gemm 8 64 x 0.1\n"), HasSubstr("bad number 'x'"));
   EXPECT_THAT(err("gemm 8 64 nan 0.1\n"), HasSubstr("bad number"));
   EXPECT_THAT(err("gemm 0 64 1 0.1\n"), HasSubstr("a shape"));

@@ -111,9 +111,10 @@ TEST(IssEngineTest, MoreClustersFinishSooner) {
   Twin m;
   m.Fill(0, M * K);
   m.Fill(X, K);
-  SimConfig one;
+  SimConfig one;  // One of the 24, with its share of HBM.
   one.groups = 1;
   one.clusters_per_group = 1;
+  one.hbm_bytes_per_second = SimConfig().hbm_bytes_per_second / 24;
   Counters c1, c24;
   ASSERT_TRUE(Iss(one)->Run(kGemm, {0, X, Y, M, K, N, 0, 0}, m.iss, &c1).ok());
   ASSERT_TRUE(Iss()->Run(kGemm, {0, X, Y, M, K, N, 0, 0}, m.iss, &c24).ok());
@@ -171,7 +172,48 @@ TEST(IssEngineTest, CopiesInOrderEvenWhenOneReadsAnEarlierWrite) {
   Ran r = RunBoth(m, kCopy, {desc, 2, 0});
   EXPECT_EQ(std::memcmp(m.iss.at(c), m.iss.at(a), 1000), 0);
   EXPECT_EQ(m.Diff(0, 8192), 0);
-  EXPECT_EQ(r.iss.dma_bytes, 4000u);  // Each byte read and written once.
+  // Each byte read and written once by the DMA; the cores' own DRAM loads
+  // (the launch descriptor, the copy list) add a few hundred bytes.
+  EXPECT_GE(r.iss.dma_bytes, 4000u);
+  EXPECT_LT(r.iss.dma_bytes, 4000u + 1024);
+}
+
+TEST(IssEngineTest, ASelfOverlappingCopyActsAsMemmoveBeyondOnePiece) {
+  // 3 MiB moved 4 bytes up: three 1 MiB pieces, each of which must read
+  // the source as it was before the copy.
+  const uint64_t n = 3u << 20;
+  Twin m;
+  m.Fill(0, n / 4 + 1);
+  const uint64_t d[3] = {0, 4, n}, desc = 8u << 20;
+  m.Put(desc, d, sizeof(d));
+  RunBoth(m, kCopy, {desc, 1, 0});
+  EXPECT_EQ(std::memcmp(m.iss.at(0), m.tile.at(0), n + 4), 0);
+}
+
+TEST(IssEngineTest, RefusesWorkBeyondItsLimitsBeforeTouchingMemory) {
+  auto iss = Iss();
+  Memory mem = *Memory::Create(kHbm);
+  Counters c;
+  // 2048 x 2048 x 1024 multiply-adds fit HBM but would take the ISS hours.
+  Memory big = *Memory::Create(uint64_t{64} << 30);
+  absl::Status s = iss->Run(
+      kGemm, {0, 16u << 20, 32u << 20, 2048, 2048, 1024, 0, 0}, big, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), HasSubstr("multiply-adds exceed the ISS engine's"));
+  // A copy of more bytes than it stages per launch.
+  const uint64_t d[3] = {0, 512u << 20, 300u << 20};
+  ASSERT_TRUE(big.Write(uint64_t{8} << 30, d, sizeof(d)).ok());
+  s = iss->Run(kCopy, {8ull << 30, 1, 0}, big, &c);
+  EXPECT_THAT(s.message(), HasSubstr("COPY"));
+  EXPECT_THAT(s.message(), HasSubstr("bytes exceed"));
+  EXPECT_EQ(c.launches, 0u);
+  // A configuration whose cluster the kernels were not written for.
+  SimConfig four;
+  four.cores_per_cluster = 4;
+  auto bad = IssEngine::Create(
+      four, testing::Runfile("device/riscv/sim/kernels/kernels.elf"));
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("snitch_cluster's default cluster"));
 }
 
 TEST(IssEngineTest, RefusesWhatTheKernelsCannotRunByName) {

@@ -21,9 +21,13 @@ struct Bench {
   Counters counters;
 
   static absl::StatusOr<Bench> Make(const std::string& image, uint64_t bytes) {
+    // One cluster, with its share of HBM in the full system (as when
+    // every cluster streams).
+    const SimConfig full;
     SimConfig one;
     one.groups = 1;
     one.clusters_per_group = 1;
+    one.hbm_bytes_per_second = full.hbm_bytes_per_second / full.clusters();
     auto e = IssEngine::Create(one, image);
     if (!e.ok()) return e.status();
     auto m = Memory::Create(bytes);

@@ -16,6 +16,9 @@ namespace {
 
 constexpr size_t kMaxLines = 100000;
 constexpr size_t kMaxAxis = 64;  // Values per axis.
+// Interpolated values stay within their corners' range, so positive and
+// at most 1; below this a figure means nothing.
+constexpr double kMinUtilization = 1e-4;
 
 absl::Status LineError(int line, const std::string& why) {
   return absl::InvalidArgumentError(
@@ -71,6 +74,14 @@ absl::StatusOr<CostTable::Grid> CostTable::MakeGrid(
                           kernel, kMaxAxis));
     }
     g.axes[d].assign(seen[d].begin(), seen[d].end());
+    for (size_t i = 1; i < g.axes[d].size(); ++i) {
+      // Interpolation divides by the log2 distance of neighbours.
+      if (std::log2(g.axes[d][i]) - std::log2(g.axes[d][i - 1]) < 1e-6) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "cost table: %s's axis values %g and %g are too close", kernel,
+            g.axes[d][i - 1], g.axes[d][i]));
+      }
+    }
     total *= g.axes[d].size();
   }
   if (total != points.size()) {
@@ -110,8 +121,11 @@ absl::StatusOr<CostTable> CostTable::Parse(const std::string& text) {
         return LineError(line_no, "bad number '" + std::string(f[i]) + "'");
     }
     const double u = v.back();
-    if (!(u > 0 && u <= 1))
-      return LineError(line_no, "a utilization must be in (0, 1]");
+    if (!(u >= kMinUtilization && u <= 1)) {
+      return LineError(
+          line_no,
+          absl::StrFormat("a utilization must be in [%g, 1]", kMinUtilization));
+    }
     v.pop_back();
     for (double c : v) {
       if (!(c >= 1 && c <= 1e9))

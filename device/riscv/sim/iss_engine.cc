@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +23,21 @@ constexpr uint64_t kMaxGemvTokens = 64;
 constexpr uint64_t kMaxGemvK = 32 * 1024 / 4 / 8;
 constexpr uint64_t kMaxHead = 256;  // vector_ops.c MAX_HEAD.
 constexpr uint64_t kCopyPiece = 1u << 20;
+// What one launch may ask of the ISS, which simulates some 2e7 multiply-
+// adds a host second: beyond these a launch would hold the machine for
+// minutes. They are refused before any work, naming the limit.
+constexpr uint64_t kMaxMacs = uint64_t{1} << 31;
+constexpr uint64_t kMaxElements = uint64_t{1} << 26;
+constexpr uint64_t kMaxCopyBytes = uint64_t{256} << 20;
+constexpr uint64_t kMaxCopies = uint64_t{1} << 16;
+
+absl::Status TooMuch(const char* kernel, const char* what, double asked,
+                     uint64_t limit) {
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "%s: %.0f %s exceed the ISS engine's %d per launch (it simulates each "
+      "instruction; use the tile engine for larger work)",
+      kernel, asked, what, limit));
+}
 
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 uint64_t RoundUp(uint64_t a, uint64_t b) { return CeilDiv(a, b) * b; }
@@ -92,6 +109,28 @@ absl::StatusOr<std::unique_ptr<IssEngine>> IssEngine::Create(
         "for ",
         PrecisionName(config.precision)));
   }
+  // The kernels are written for snitch_cluster's default cluster, and the
+  // energy is calibrated at 1 GHz: a configuration that changes either
+  // would be silently ignored, so it is refused.
+  const iss::ClusterConfig cluster;
+  if (config.cores_per_cluster != cluster.compute_cores ||
+      config.tcdm_bytes != cluster.tcdm_bytes ||
+      config.tcdm_banks != cluster.tcdm_banks || config.frequency_hz != 1e9) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the ISS engine simulates snitch_cluster's default cluster (%d "
+        "compute cores, %d KiB of TCDM in %d banks) at 1 GHz; the "
+        "configuration asks for %d cores, %d bytes, %d banks at %g Hz",
+        cluster.compute_cores, cluster.tcdm_bytes >> 10, cluster.tcdm_banks,
+        config.cores_per_cluster, config.tcdm_bytes, config.tcdm_banks,
+        config.frequency_hz));
+  }
+  const double hbm_per_cluster =
+      config.hbm_bytes_per_second / config.frequency_hz / config.clusters();
+  if (hbm_per_cluster < 1 || config.dma_bytes_per_cycle < 1) {
+    return absl::InvalidArgumentError(
+        "the ISS engine needs at least 1 byte a cycle of HBM per cluster and "
+        "of DMA");
+  }
   absl::StatusOr<iss::KernelImage> image =
       iss::KernelImage::FromFile(kernel_image);
   if (!image.ok()) return image.status();
@@ -104,6 +143,13 @@ IssEngine::IssEngine(const SimConfig& config, iss::KernelImage image)
       energy_(iss::CalibratedEnergyModel()),
       busy_(config.clusters(), 0) {
   energy_.hbm_byte_joules = config.joules_per_hbm_byte;
+  // Each cluster's DMA port, and its share of HBM (the default: 384 GB/s
+  // over 24 clusters at 1 GHz is 16 B a cycle).
+  cluster_config_.dma_bytes_per_cycle =
+      static_cast<int>(std::min(config.dma_bytes_per_cycle, 1e6));
+  cluster_config_.hbm_bytes_per_cycle = static_cast<int>(std::min(
+      config.hbm_bytes_per_second / config.frequency_hz / config.clusters(),
+      1e6));
 }
 
 absl::Status IssEngine::Run(uint32_t kernel, const std::vector<uint64_t>& args,
@@ -179,6 +225,8 @@ void IssEngine::Charge(Counters* c) {
 
 absl::Status IssEngine::Gemm(const GemmArgs& g, Memory& mem) {
   const uint64_t K = g.k;
+  if (double(g.m) * K * g.n > kMaxMacs)
+    return TooMuch("GEMM", "multiply-adds", double(g.m) * K * g.n, kMaxMacs);
   if (K % 2 != 0) {
     return absl::UnimplementedError(absl::StrFormat(
         "GEMM: the ISS engine's GEMV kernel takes an even K, got %d", K));
@@ -234,6 +282,8 @@ absl::Status IssEngine::Gemm(const GemmArgs& g, Memory& mem) {
 
 absl::Status IssEngine::RmsNorm(const RmsNormArgs& r, Memory& mem) {
   const uint64_t D = r.d;
+  if (double(r.n) * D > kMaxElements)
+    return TooMuch("RMSNORM", "elements", double(r.n) * D, kMaxElements);
   const uint64_t rows_per =
       std::min(CeilDiv(r.n, busy_.size()),
                std::max<uint64_t>(1, kStageBytes / 3 / (D * 4)));
@@ -266,6 +316,8 @@ absl::Status IssEngine::Rope(const RopeArgs& r, Memory& mem) {
         "them as separate vectors");
   }
   const uint64_t width = r.dim + r.kv_dim;  // Floats rotated per row.
+  if (double(r.n) * width > kMaxElements)
+    return TooMuch("ROPE", "elements", double(r.n) * width, kMaxElements);
   const uint64_t rows_per =
       std::min(CeilDiv(r.n, busy_.size()),
                std::max<uint64_t>(1, kStageBytes / 2 / (width * 4)));
@@ -310,9 +362,14 @@ absl::Status IssEngine::Attention(const AttentionArgs& r, Memory& mem) {
   }
   const uint64_t dim = r.heads * r.head, kv_dim = r.kv_heads * r.head;
   const uint64_t per = CeilDiv(r.n, busy_.size());
-  const float scale = 1.0f / sqrtf(static_cast<float>(r.head));
   // Queries of one sequence at consecutive positions (a prompt's) share a
-  // launch: query i of it sees keys 0..first + i.
+  // launch: query i of it sees keys 0..first + i. Every run is sized
+  // before the first runs, so a launch the ISS cannot stage writes nothing.
+  struct Run {
+    uint64_t a, b, keys;
+  };
+  std::vector<Run> runs;
+  double macs = 0;
   for (uint64_t a = 0; a < r.n;) {
     const AttentionQuery& qa = r.queries[a];
     uint64_t b = a + 1;
@@ -321,13 +378,32 @@ absl::Status IssEngine::Attention(const AttentionArgs& r, Memory& mem) {
       ++b;
     }
     const uint64_t nq = b - a, keys = qa.keys + nq - 1;
+    const double bytes = 4.0 * (2.0 * nq * dim + 2.0 * keys * kv_dim);
+    if (bytes > kStageBytes) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "ATTENTION: a query's q, K, V and output (%.0f bytes) exceed the "
+          "%d bytes the ISS engine stages per launch",
+          bytes, kStageBytes));
+    }
+    macs += 2.0 * nq * keys * dim;
+    runs.push_back({a, b, keys});
+    a = b;
+  }
+  if (macs > kMaxMacs)
+    return TooMuch("ATTENTION", "multiply-adds", macs, kMaxMacs);
+  const float scale = 1.0f / sqrtf(static_cast<float>(r.head));
+  for (const Run& run : runs) {
+    const AttentionQuery& qa = r.queries[run.a];
+    const uint64_t nq = run.b - run.a;
     std::vector<float> q(nq * dim);
-    for (uint64_t i = 0; i < nq; ++i)
-      std::memcpy(&q[i * dim], mem.f32(r.q) + (a + i) * r.q_stride, dim * 4);
+    for (uint64_t i = 0; i < nq; ++i) {
+      std::memcpy(&q[i * dim], mem.f32(r.q) + (run.a + i) * r.q_stride,
+                  dim * 4);
+    }
     Staging st = NewStaging();
     const uint32_t qs = st.In(q.data(), q.size() * 4);
-    const uint32_t k = st.In(mem.f32(qa.k), keys * kv_dim * 4);
-    const uint32_t v = st.In(mem.f32(qa.v), keys * kv_dim * 4);
+    const uint32_t k = st.In(mem.f32(qa.k), run.keys * kv_dim * 4);
+    const uint32_t v = st.In(mem.f32(qa.v), run.keys * kv_dim * 4);
     const uint32_t o = st.Out(nq * dim * 4);
     auto out = Exec(JOULE_ATTENTION,
                     {uint32_t(nq), uint32_t(r.heads), uint32_t(r.kv_heads),
@@ -335,14 +411,15 @@ absl::Status IssEngine::Attention(const AttentionArgs& r, Memory& mem) {
                      uint32_t(qa.keys - 1)},
                     st);
     if (!out.ok()) return out.status();
-    std::memcpy(mem.f32(r.out) + a * dim, (*out)[0].data(), nq * dim * 4);
-    a = b;
+    std::memcpy(mem.f32(r.out) + run.a * dim, (*out)[0].data(), nq * dim * 4);
   }
   return absl::OkStatus();
 }
 
 absl::Status IssEngine::SwiGlu(const SwiGluArgs& r, Memory& mem) {
   const uint64_t H = r.hidden, total = r.n * H;
+  if (double(r.n) * H > kMaxElements)
+    return TooMuch("SWIGLU", "elements", double(r.n) * H, kMaxElements);
   const uint64_t per =
       std::min(RoundUp(CeilDiv(total, busy_.size()), 8), kStageBytes / 3 / 4);
   for (uint64_t e0 = 0; e0 < total; e0 += per) {
@@ -365,61 +442,91 @@ absl::Status IssEngine::SwiGlu(const SwiGluArgs& r, Memory& mem) {
 
 absl::Status IssEngine::CopyWave(const std::vector<CopyTransfer>& wave,
                                  Memory& mem) {
+  // Every source of the wave is read before anything is written back, so a
+  // transfer whose destination overlaps its own source (a memmove) reads
+  // what it would have read in one piece.
+  std::vector<std::vector<uint8_t>> sources;
+  for (const CopyTransfer& t : wave)
+    sources.emplace_back(mem.at(t.src), mem.at(t.src) + t.bytes);
   // Pieces of at most kCopyPiece bytes, in groups of about equal bytes, one
-  // group per cluster.
-  std::vector<CopyTransfer> pieces;
+  // group per launch on the least busy cluster.
+  struct Piece {
+    const uint8_t* src;
+    uint64_t dst, bytes;
+  };
+  std::vector<Piece> pieces;
   uint64_t bytes = 0;
-  for (const CopyTransfer& t : wave) {
-    for (uint64_t off = 0; off < t.bytes; off += kCopyPiece) {
-      pieces.push_back(
-          {t.src + off, t.dst + off, std::min(kCopyPiece, t.bytes - off)});
+  for (size_t i = 0; i < wave.size(); ++i) {
+    for (uint64_t off = 0; off < wave[i].bytes; off += kCopyPiece) {
+      pieces.push_back({sources[i].data() + off, wave[i].dst + off,
+                        std::min(kCopyPiece, wave[i].bytes - off)});
       bytes += pieces.back().bytes;
     }
   }
   const uint64_t group_bytes =
-      std::min(CeilDiv(bytes, busy_.size()), kStageBytes / 2);
+      std::min(CeilDiv(bytes, busy_.size()), kStageBytes / 4);
   for (size_t a = 0; a < pieces.size();) {
     size_t b = a;
     uint64_t in_group = 0;
     while (b < pieces.size() &&
            (b == a || in_group + pieces[b].bytes <= group_bytes)) {
-      in_group += pieces[b++].bytes;
+      in_group += RoundUp(pieces[b++].bytes, 64);
     }
     Staging st = NewStaging();
     std::vector<uint32_t> list;
     for (size_t i = a; i < b; ++i) {
-      list.push_back(st.In(mem.at(pieces[i].src), pieces[i].bytes));
+      list.push_back(st.In(pieces[i].src, pieces[i].bytes));
       list.push_back(st.Out(pieces[i].bytes));
       list.push_back(static_cast<uint32_t>(pieces[i].bytes));
     }
     const uint32_t l = st.In(list.data(), list.size() * 4);
     auto out = Exec(JOULE_DMA_COPY, {uint32_t(b - a), l}, st);
     if (!out.ok()) return out.status();
-    for (size_t i = a; i < b; ++i)
+    for (size_t i = a; i < b; ++i) {
       std::memcpy(mem.at(pieces[i].dst), (*out)[i - a].data(), pieces[i].bytes);
+    }
     a = b;
   }
   return absl::OkStatus();
 }
 
 absl::Status IssEngine::Copy(const CopyArgs& r, Memory& mem) {
-  // The protocol copies in order. Transfers are staged (their sources read)
-  // before any is written back, so one that reads what an earlier one
-  // writes waits for the next wave.
+  double total = 0;
+  for (const CopyTransfer& t : r.transfers) total += t.bytes;
+  if (r.transfers.size() > kMaxCopies) {
+    return TooMuch("COPY", "transfers", double(r.transfers.size()), kMaxCopies);
+  }
+  if (total > kMaxCopyBytes)
+    return TooMuch("COPY", "bytes", total, kMaxCopyBytes);
+  // The protocol copies in order. A wave's sources are all read before any
+  // of it is written, so a transfer that reads what an earlier one writes
+  // starts the next wave. The wave's destinations are kept as disjoint
+  // intervals (start -> end) to find such a transfer in O(log n).
   std::vector<CopyTransfer> wave;
-  auto overlaps = [](uint64_t a, uint64_t an, uint64_t b, uint64_t bn) {
-    return a < b + bn && b < a + an;
+  std::map<uint64_t, uint64_t> written;
+  auto reads_written = [&](const CopyTransfer& t) {
+    auto it = written.lower_bound(t.src + t.bytes);
+    return it != written.begin() && std::prev(it)->second > t.src;
+  };
+  auto add_written = [&](uint64_t lo, uint64_t hi) {
+    auto it = written.upper_bound(lo);
+    if (it != written.begin() && std::prev(it)->second >= lo) --it;
+    while (it != written.end() && it->first <= hi) {
+      lo = std::min(lo, it->first);
+      hi = std::max(hi, it->second);
+      it = written.erase(it);
+    }
+    written.emplace(lo, hi);
   };
   for (const CopyTransfer& t : r.transfers) {
     if (t.bytes == 0) continue;
-    for (const CopyTransfer& w : wave) {
-      if (overlaps(t.src, t.bytes, w.dst, w.bytes)) {
-        if (absl::Status s = CopyWave(wave, mem); !s.ok()) return s;
-        wave.clear();
-        break;
-      }
+    if (reads_written(t)) {
+      if (absl::Status s = CopyWave(wave, mem); !s.ok()) return s;
+      wave.clear();
+      written.clear();
     }
     wave.push_back(t);
+    add_written(t.dst, t.dst + t.bytes);
   }
   return CopyWave(wave, mem);
 }

@@ -200,10 +200,6 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
   work.flops = 2.0 * M * K * N;
   work.utilization =
       config_.gemm_utilization[static_cast<int>(config_.precision)];
-  if (Measured()) {
-    work.utilization = table_->Gemm(rows, K, N);
-    work.memory_in_utilization = true;
-  }
   work.hbm_bytes = M * K * e * n_blocks + N * K * e * m_blocks * clusters +
                    N * M * e * (accumulate ? 2 : 1);
   const double tiles = m_blocks * n_blocks * k_blocks;
@@ -211,6 +207,14 @@ TileModelEngine::Work TileModelEngine::GemmWork(double M, double K, double N,
   work.transfers = 2 * tiles * clusters + m_blocks * n_blocks * clusters;
   work.tcdm_accesses = 2.0 * M * K * N * e / 8.0 + work.hbm_bytes / 8.0;
   work.clusters_used = static_cast<int>(clusters);
+  if (Measured()) {
+    // As the ISS engine splits it: rows in multiples of the 8 cores, so
+    // small matrices use fewer clusters.
+    const double share = std::ceil(std::ceil(M / config_.clusters()) / 8) * 8;
+    work.utilization = table_->Gemm(share, K, N);
+    work.memory_in_utilization = true;
+    work.clusters_used = static_cast<int>(std::ceil(M / share));
+  }
   return work;
 }
 
@@ -234,6 +238,12 @@ absl::Status TileModelEngine::RmsNorm(const std::vector<uint64_t>& a,
   Work work;
   work.flops = 4.0 * N * D;
   Elementwise("rmsnorm", &work);
+  if (work.memory_in_utilization) {
+    // The table's figure is for 8 rows a cluster, one per core; the ISS
+    // engine gives each cluster ceil(N / clusters) rows.
+    const double rows = std::ceil(double(N) / config_.clusters());
+    work.utilization *= std::min(rows, 8.0) / 8.0;
+  }
   work.hbm_bytes = (2.0 * N * D + D) * e;
   work.transfers = 3.0 * std::min<double>(N, config_.clusters());
   work.tcdm_accesses = 3.0 * N * D * e / 8.0;

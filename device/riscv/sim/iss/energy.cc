@@ -34,7 +34,9 @@ EnergyEvents CountEvents(const ClusterRun& run) {
     e.dram_accesses += c.dram_accesses;
   }
   e.dma_bytes = run.dma.bytes;
-  e.hbm_bytes = run.dma.dram_bytes;
+  // A core's load or store outside the cluster moves one 64-bit beat to or
+  // from HBM (the counters do not keep its width).
+  e.hbm_bytes = run.dma.dram_bytes + 8 * e.dram_accesses;
   return e;
 }
 

@@ -17,7 +17,8 @@ struct EnergyEvents {
   double tcdm_accesses = 0;  // 64-bit bank accesses by the cores.
   double dram_accesses = 0;  // Core loads and stores that leave the cluster.
   double dma_bytes = 0;      // Moved by the cluster's DMA.
-  double hbm_bytes = 0;      // Of those, read from or written to DRAM/HBM.
+  // Bytes to or from DRAM/HBM: the DMA's, and 8 per core DRAM access.
+  double hbm_bytes = 0;
 
   EnergyEvents& operator+=(const EnergyEvents& o);
 };
