@@ -26,6 +26,9 @@ ABSL_FLAG(int, batch, 8, "Sequences in the batched decode measurement.");
 ABSL_FLAG(std::string, riscv_engine, "tile",
           "The simulator's engine for the decode table: tile or iss (the "
           "kernels on the instruction-level simulator; use small --shapes).");
+ABSL_FLAG(int, host_threads, 0,
+          "The tile model's host threads for the decode table (0: one per "
+          "core): host ms/step only.");
 ABSL_FLAG(bool, iss, true,
           "Also run the instruction-level simulator's report (iss_report; "
           "about 15 s) and print it beside the tile model and the paper.");
@@ -186,6 +189,11 @@ int main(int argc, char** argv) {
         "dma_bytes_per_cycle = 2\n");
   }
   std::fclose(f);
+  // The decode table's configuration: the defaults but for host threads.
+  const std::string decode_config = "/tmp/joule_riscv_decode.cfg";
+  f = std::fopen(decode_config.c_str(), "w");
+  std::fprintf(f, "host_threads = %d\n", absl::GetFlag(FLAGS_host_threads));
+  std::fclose(f);
   const int tokens = absl::GetFlag(FLAGS_tokens);
   const int batch = absl::GetFlag(FLAGS_batch);
   std::printf(
@@ -198,7 +206,7 @@ int main(int argc, char** argv) {
        absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
     auto ckpt = joule::bench::Synthetic(std::string(shape), 0);
     for (int b : {1, batch}) {
-      DecodeResult r = Decode(*ckpt, "", b, tokens);
+      DecodeResult r = Decode(*ckpt, decode_config, b, tokens);
       std::printf("  %-12s %6d %12.1f %12.6f %14.1f %14.3f ms\n",
                   std::string(shape).c_str(), b, r.tok_per_s,
                   r.joules_per_token, r.host_ms_per_step, r.prefill_s * 1e3);
